@@ -1,0 +1,332 @@
+"""Linear probes: how well do features (embeddings, s(W), raw weights) predict each property?
+
+* Continuous properties: closed-form ridge regression in float64 with a non-penalised bias, on
+  features standardised with the train split's statistics; the penalty is chosen by validation
+  R^2 from a grid; reported as test ``R^2 = 1 - MSE / Var(y_test)`` (the protocol of the
+  hyper-representation papers).
+* Categorical properties (string labels): multinomial logistic regression (scikit-learn) on
+  standardised features, ``C`` chosen by validation accuracy; reported as test accuracy.
+
+Splits are by model (:func:`split_by_model`): all checkpoints of a model land in one split, or the
+scores leak. Problems with a single probe (a constant target, an empty split after dropping
+missing values) give a :class:`ProbeResult` with ``applicable=False`` and a one-line ``reason``
+instead of an exception, so a whole table can be computed at once.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from core.errors import HyperVizError
+
+DEFAULT_ALPHAS = np.logspace(3, -5, 17)
+DEFAULT_CS = (0.01, 0.1, 1.0, 10.0, 100.0)
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe of one property from one feature set.
+
+    ``score`` is the test metric (``"r2"`` or ``"accuracy"``), ``val_score`` the validation metric
+    at the chosen ``penalty`` (ridge ``alpha`` or logistic ``C``, named by ``penalty_name``).
+    ``y_true`` / ``y_pred`` are the test rows that had a target, and ``test_rows`` their indices
+    (into ``x_test`` for :func:`ridge_probe` / :func:`classifier_probe`, into the full table for
+    :func:`probe_table`). ``val_curve`` lists ``(penalty, val_score)`` over the whole grid.
+    When ``applicable`` is False, ``reason`` says why and the scores are NaN.
+    """
+
+    metric: str
+    score: float = float("nan")
+    val_score: float = float("nan")
+    penalty: float = float("nan")
+    penalty_name: str = ""
+    n_train: int = 0
+    n_val: int = 0
+    n_test: int = 0
+    y_true: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    y_pred: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    test_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    val_curve: tuple[tuple[float, float], ...] = ()
+    applicable: bool = True
+    reason: str = ""
+    note: str = ""
+
+    def summary(self) -> str:
+        """One line for tables and logs, e.g. ``r2 0.973 (val 0.970, alpha 1e-02, 700/150/150)``."""
+        if not self.applicable:
+            return f"n/a: {self.reason}"
+        return (
+            f"{self.metric} {self.score:.3f} (val {self.val_score:.3f}, {self.penalty_name} {self.penalty:.0e}, "
+            f"{self.n_train}/{self.n_val}/{self.n_test})"
+        )
+
+
+def _not_applicable(metric: str, reason: str, n: tuple[int, int, int] = (0, 0, 0)) -> ProbeResult:
+    return ProbeResult(metric=metric, n_train=n[0], n_val=n[1], n_test=n[2], applicable=False, reason=reason)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+def _as_features(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise HyperVizError(f"{name}: features must be a [n, d] array, got shape {tuple(x.shape)}")
+    return x
+
+
+def _check_rows(x: np.ndarray, y: np.ndarray, name: str) -> None:
+    if y.ndim != 1 or len(y) != len(x):
+        raise HyperVizError(f"{name}: {len(x)} feature rows but target of shape {tuple(y.shape)}")
+
+
+def _standardiser(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = x_train.mean(axis=0)
+    std = x_train.std(axis=0)
+    std[~(std > 1e-12 * np.maximum(1.0, np.abs(mean)))] = 1.0
+    return mean, std
+
+
+def _missing_labels(y: np.ndarray) -> np.ndarray:
+    """Mask of missing categorical labels: None, NaN, or an empty string."""
+    out = np.zeros(len(y), dtype=bool)
+    for i, v in enumerate(y):
+        if v is None or (isinstance(v, (float, np.floating)) and np.isnan(v)) or (isinstance(v, str) and v == ""):
+            out[i] = True
+    return out
+
+
+def _r2(y: np.ndarray, pred: np.ndarray) -> float:
+    var = float(np.var(y))
+    if not var > 0:
+        return float("nan")
+    return 1.0 - float(np.mean((y - pred) ** 2)) / var
+
+
+# ---- ridge -----------------------------------------------------------------------------------
+def ridge_probe(
+    x_train, y_train, x_val, y_val, x_test, y_test, alphas=DEFAULT_ALPHAS
+) -> ProbeResult:
+    """Closed-form ridge regression; alpha chosen by validation R^2; reports test R^2.
+
+    Rows whose target is NaN are dropped per split. Features are standardised with the train
+    mean/std (constant features become zero columns); the bias is fitted, not penalised (targets
+    are centred with the train mean). The penalty is on the sum of squared errors:
+    ``w = argmin |X w - y|^2 + alpha |w|^2``. Ties in validation score go to the larger alpha.
+    """
+    parts = []
+    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val"), (x_test, y_test, "test")):
+        x = _as_features(x, f"ridge probe ({name})")
+        y = np.asarray(y, dtype=np.float64)
+        _check_rows(x, y, f"ridge probe ({name})")
+        keep = np.isfinite(y)
+        parts.append((x[keep], y[keep], np.flatnonzero(keep)))
+    (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
+    counts = (len(yt), len(yv), len(ys))
+    if len({p[0].shape[1] for p in parts}) != 1:
+        raise HyperVizError(f"ridge probe: splits have different feature widths {[p[0].shape[1] for p in parts]}")
+    for n, name in zip(counts, SPLITS):
+        if n == 0:
+            return _not_applicable("r2", f"no rows with a value in the {name} split", counts)
+    if len(yt) < 2:
+        return _not_applicable("r2", "fewer than 2 train rows with a value", counts)
+    if not np.all([np.isfinite(p[0]).all() for p in parts]):
+        return _not_applicable("r2", "features contain NaN or infinite values", counts)
+    if not np.var(yt) > 0:
+        return _not_applicable("r2", "target is constant on the train split", counts)
+
+    mean, std = _standardiser(xt)
+    xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
+    y_mean = yt.mean()
+    # Thin SVD once; every alpha is then a cheap reweighting: w = V diag(s/(s^2+a)) U^T y.
+    u, s, vt = np.linalg.svd(xt, full_matrices=False)
+    uty = u.T @ (yt - y_mean)
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64).ravel())[::-1]
+    if len(alphas) == 0 or np.any(alphas < 0):
+        raise HyperVizError("ridge probe: alphas must be a non-empty list of non-negative numbers")
+    best = None
+    curve = []
+    for alpha in alphas:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shrink = np.where(s > 0, s / (s * s + alpha), 0.0) if alpha > 0 else np.where(s > 1e-12 * s.max(), 1.0 / s, 0.0)
+        w = vt.T @ (shrink * uty)
+        mse = float(np.mean((xv @ w + y_mean - yv) ** 2))
+        curve.append((float(alpha), _r2(yv, xv @ w + y_mean)))
+        if best is None or mse < best[0] - 1e-12 * max(1.0, best[0]):
+            best = (mse, float(alpha), w)
+    _, alpha, w = best
+    pred = xs @ w + y_mean
+    val_score = _r2(yv, xv @ w + y_mean)
+    score = _r2(ys, pred)
+    note = "target is constant on the test split; R^2 undefined" if np.isnan(score) else ""
+    return ProbeResult(
+        metric="r2", score=score, val_score=val_score, penalty=alpha, penalty_name="alpha",
+        n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
+        test_rows=test_rows, val_curve=tuple(curve), note=note,
+    )
+
+
+# ---- classifier ------------------------------------------------------------------------------
+def classifier_probe(
+    x_train, y_train, x_val, y_val, x_test, y_test, cs=DEFAULT_CS, max_iter: int = 500
+) -> ProbeResult:
+    """Multinomial logistic regression on standardised features; C chosen by validation accuracy.
+
+    Labels are compared as strings; missing labels (None, NaN, "") are dropped per split. A class
+    seen only in val/test cannot be predicted and simply counts as wrong (``note`` says so). A
+    single class on the train split gives ``applicable=False``. Ties go to the smaller C.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    parts = []
+    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val"), (x_test, y_test, "test")):
+        x = _as_features(x, f"classifier probe ({name})")
+        y = np.asarray(y, dtype=object)
+        _check_rows(x, y, f"classifier probe ({name})")
+        keep = ~_missing_labels(y)
+        parts.append((x[keep], y[keep].astype(str), np.flatnonzero(keep)))
+    (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
+    counts = (len(yt), len(yv), len(ys))
+    if len({p[0].shape[1] for p in parts}) != 1:
+        raise HyperVizError(f"classifier probe: splits have different feature widths {[p[0].shape[1] for p in parts]}")
+    for n, name in zip(counts, SPLITS):
+        if n == 0:
+            return _not_applicable("accuracy", f"no rows with a label in the {name} split", counts)
+    classes = np.unique(yt)
+    if len(classes) < 2:
+        return _not_applicable("accuracy", f"only one class on the train split ({classes[0]!r})", counts)
+    if not np.all([np.isfinite(p[0]).all() for p in parts]):
+        return _not_applicable("accuracy", "features contain NaN or infinite values", counts)
+
+    mean, std = _standardiser(xt)
+    xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
+    best = None
+    curve = []
+    for c in sorted(float(c) for c in cs):
+        model = LogisticRegression(C=c, max_iter=max_iter)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(xt, yt)
+        acc = float(np.mean(model.predict(xv) == yv))
+        curve.append((c, acc))
+        if best is None or acc > best[0]:
+            best = (acc, c, model)
+    if best is None:
+        raise HyperVizError("classifier probe: cs must be a non-empty list of positive numbers")
+    val_score, c, model = best
+    pred = model.predict(xs)
+    unseen = ~np.isin(ys, classes)
+    note = ""
+    if unseen.any():
+        names = ", ".join(sorted(set(ys[unseen].tolist())))
+        note = f"{int(unseen.sum())} test rows have classes not seen in train ({names}); they count as wrong"
+    return ProbeResult(
+        metric="accuracy", score=float(np.mean(pred == ys)), val_score=val_score, penalty=c, penalty_name="C",
+        n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
+        test_rows=test_rows, val_curve=tuple(curve), note=note,
+    )
+
+
+# ---- tables and splits ---------------------------------------------------------------------
+def is_categorical(values) -> bool:
+    """True for string / object / bool targets (classifier probe), False for numbers (ridge)."""
+    return np.asarray(values).dtype.kind in "USOb"
+
+
+def probe_table(
+    features: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    split: np.ndarray,
+    alphas=DEFAULT_ALPHAS,
+    cs=DEFAULT_CS,
+) -> dict[str, dict[str, ProbeResult]]:
+    """``result[property][feature_name]``: a probe of every property from every feature set.
+
+    ``features`` maps a name (e.g. ``"embedding"``, ``"s(W)"``) to ``[n, d]``; ``targets`` maps a
+    property to ``[n]``; ``split`` holds ``"train"``/``"val"``/``"test"`` per row. Numeric targets
+    get a ridge probe (R^2), string/object/bool targets a classifier probe (accuracy). A target that
+    is constant on the train split is skipped (``applicable=False`` with a reason).
+    ``test_rows`` of each result index the full table.
+    """
+    split = np.asarray(split).astype(str)
+    n = len(split)
+    bad = set(np.unique(split)) - set(SPLITS)
+    if bad:
+        raise HyperVizError(f"split: unknown labels {sorted(bad)} (expected train, val, test)")
+    masks = {name: split == name for name in SPLITS}
+    test_index = np.flatnonzero(masks["test"])
+    feats = {}
+    for fname, x in features.items():
+        x = _as_features(x, f"feature {fname!r}")
+        if len(x) != n:
+            raise HyperVizError(f"feature {fname!r}: {len(x)} rows but the split has {n}")
+        feats[fname] = x
+    table: dict[str, dict[str, ProbeResult]] = {}
+    for prop, y in targets.items():
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != n:
+            raise HyperVizError(f"property {prop!r}: shape {tuple(y.shape)} does not match the {n} rows of the split")
+        categorical = is_categorical(y)
+        metric = "accuracy" if categorical else "r2"
+        if categorical:
+            y = y.astype(object)
+            present = ~_missing_labels(y)
+            train_values = set(y[masks["train"] & present].astype(str).tolist())
+            constant = len(train_values) < 2
+        else:
+            y = y.astype(np.float64)
+            yt = y[masks["train"]]
+            yt = yt[np.isfinite(yt)]
+            constant = len(yt) < 2 or not np.var(yt) > 0
+        row: dict[str, ProbeResult] = {}
+        for fname, x in feats.items():
+            if constant:
+                row[fname] = _not_applicable(metric, "target is constant on the train split")
+                continue
+            probe = classifier_probe if categorical else ridge_probe
+            kwargs = {"cs": cs} if categorical else {"alphas": alphas}
+            res = probe(
+                x[masks["train"]], y[masks["train"]], x[masks["val"]], y[masks["val"]],
+                x[masks["test"]], y[masks["test"]], **kwargs,
+            )
+            if res.applicable:
+                res = replace(res, test_rows=test_index[res.test_rows])
+            row[fname] = res
+        table[prop] = row
+    return table
+
+
+def split_by_model(model_ids, fractions=(0.7, 0.15, 0.15), seed: int = 42) -> np.ndarray:
+    """``"train"``/``"val"``/``"test"`` per row, splitting the *unique* model ids.
+
+    All rows (checkpoints) of one model land in one split. Unique ids are sorted, shuffled with
+    ``seed``, and cut by ``fractions`` (rounded, at least one model per split), so the result does
+    not depend on the order of the rows. Needs at least 3 models.
+    """
+    ids = np.asarray(model_ids)
+    if ids.ndim != 1:
+        raise HyperVizError(f"model ids must be one per row, got shape {tuple(ids.shape)}")
+    fr = np.asarray(fractions, dtype=np.float64)
+    if fr.shape != (3,) or np.any(~np.isfinite(fr)) or np.any(fr <= 0) or abs(fr.sum() - 1.0) > 1e-6:
+        raise HyperVizError(f"split fractions {tuple(fractions)}: need three positive numbers summing to 1")
+    unique, inverse = np.unique(ids, return_inverse=True)
+    m = len(unique)
+    if m < 3:
+        raise HyperVizError(f"zoo too small to split: {m} model{'s' if m != 1 else ''}; need at least 3")
+    n_val = max(1, int(round(fr[1] * m)))
+    n_test = max(1, int(round(fr[2] * m)))
+    while m - n_val - n_test < 1:  # only for tiny zoos: give train its model
+        if n_val >= n_test and n_val > 1:
+            n_val -= 1
+        else:
+            n_test -= 1
+    order = np.random.default_rng(seed).permutation(m)
+    model_split = np.empty(m, dtype="<U5")
+    model_split[order[: m - n_val - n_test]] = "train"
+    model_split[order[m - n_val - n_test : m - n_test]] = "val"
+    model_split[order[m - n_test :]] = "test"
+    return model_split[inverse.ravel()]

@@ -1,0 +1,122 @@
+import numpy as np
+import pytest
+
+from core.errors import HyperVizError
+from core.probes import ProbeResult, classifier_probe, probe_table, ridge_probe, split_by_model
+
+
+def _splits(x, y, n_train=200, n_val=60):
+    return (x[:n_train], y[:n_train], x[n_train : n_train + n_val], y[n_train : n_train + n_val],
+            x[n_train + n_val :], y[n_train + n_val :])
+
+
+def test_ridge_recovers_planted_linear_property():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((320, 16)) * rng.uniform(0.1, 10, 16) + 5.0
+    w = rng.standard_normal(16)
+    y = x @ w + 3.0 + 0.05 * rng.standard_normal(320)
+    res = ridge_probe(*_splits(x, y))
+    assert isinstance(res, ProbeResult) and res.applicable and res.metric == "r2"
+    assert res.score > 0.95 and res.val_score > 0.95
+    assert (res.n_train, res.n_val, res.n_test) == (200, 60, 60)
+    assert res.y_pred.shape == res.y_true.shape == (60,)
+    assert len(res.val_curve) == 17
+
+
+def test_ridge_on_noise_is_near_zero_and_picks_large_alpha():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((260, 40))
+    y = rng.standard_normal(260)
+    res = ridge_probe(*_splits(x, y, n_train=100, n_val=80))
+    assert res.score < 0.1
+    assert res.penalty >= 1e2
+
+
+def test_ridge_drops_nan_targets_and_flags_constant():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((100, 4))
+    y = x[:, 0] * 2.0
+    y[[0, 5, 70, 95]] = np.nan
+    res = ridge_probe(*_splits(x, y, n_train=60, n_val=20))
+    assert (res.n_train, res.n_val, res.n_test) == (58, 19, 19)
+    assert res.score > 0.99
+    assert list(res.test_rows) == [i for i in range(20) if i != 15]
+    const = ridge_probe(*_splits(x, np.ones(100), n_train=60, n_val=20))
+    assert not const.applicable and "constant" in const.reason
+
+
+def _planted_classes(n, seed):
+    rng = np.random.default_rng(seed)
+    labels = np.array(["relu", "tanh", "gelu"])
+    y = labels[rng.integers(0, 3, n)]
+    centers = rng.standard_normal((3, 8)) * 3
+    x = centers[np.searchsorted(np.sort(labels), y)] + 0.5 * rng.standard_normal((n, 8))
+    return x, y
+
+
+def test_classifier_recovers_planted_categorical():
+    x, y = _planted_classes(300, 3)
+    res = classifier_probe(*_splits(x, y, n_train=180, n_val=60))
+    assert res.applicable and res.metric == "accuracy" and res.penalty_name == "C"
+    assert res.score > 0.9
+    assert res.y_pred.dtype.kind == "U" and set(res.y_pred) <= {"relu", "tanh", "gelu"}
+
+
+def test_classifier_single_class_and_unseen_class():
+    x, y = _planted_classes(120, 4)
+    single = classifier_probe(x[:60], np.array(["adam"] * 60), x[60:90], y[60:90], x[90:], y[90:])
+    assert not single.applicable and "one class" in single.reason
+    y_test = y[90:].copy()
+    y_test[:3] = "sgd"  # only in test
+    res = classifier_probe(x[:60], y[:60], x[60:90], y[60:90], x[90:], y_test)
+    assert res.applicable and "sgd" in res.note and res.score <= 27 / 30
+
+
+def test_probe_table_dispatches_by_dtype():
+    rng = np.random.default_rng(5)
+    n_models, n_ckpt = 30, 4
+    model_ids = np.repeat(np.arange(n_models), n_ckpt)
+    split = split_by_model(model_ids)
+    act = np.array(["relu", "tanh"])[model_ids % 2]
+    emb = rng.standard_normal((len(model_ids), 6))
+    emb[:, 0] += 4 * (act == "relu")
+    acc = emb[:, 1] * 0.3 + 0.5
+    table = probe_table(
+        {"embedding": emb, "noise": rng.standard_normal((len(model_ids), 3))},
+        {"test_acc": acc, "activation": act, "task": np.array(["digits"] * len(model_ids))},
+        split,
+    )
+    assert set(table) == {"test_acc", "activation", "task"}
+    assert table["test_acc"]["embedding"].metric == "r2" and table["test_acc"]["embedding"].score > 0.95
+    assert table["activation"]["embedding"].metric == "accuracy" and table["activation"]["embedding"].score > 0.9
+    assert not table["task"]["noise"].applicable
+    res = table["test_acc"]["embedding"]
+    assert np.all(split[res.test_rows] == "test")
+    np.testing.assert_allclose(acc[res.test_rows], res.y_true)
+
+
+def test_split_by_model_keeps_models_together_deterministic_and_proportional():
+    rng = np.random.default_rng(6)
+    ids = rng.permutation(np.repeat(np.arange(200), 5))
+    split = split_by_model(ids, seed=42)
+    for m in range(200):
+        assert len(set(split[ids == m])) == 1
+    per_model = {m: split[ids == m][0] for m in range(200)}
+    counts = {s: sum(v == s for v in per_model.values()) for s in ("train", "val", "test")}
+    assert counts == {"train": 140, "val": 30, "test": 30}
+    np.testing.assert_array_equal(split, split_by_model(ids, seed=42))
+    assert not np.array_equal(split, split_by_model(ids, seed=7))
+    # row order does not matter: same model -> same split
+    order = rng.permutation(len(ids))
+    np.testing.assert_array_equal(split_by_model(ids[order])[np.argsort(order)], split)
+
+
+def test_split_by_model_tiny_zoos():
+    with pytest.raises(HyperVizError, match="zoo too small to split: 2 models"):
+        split_by_model(np.array(["a", "a", "b"]))
+    split = split_by_model(np.array(["a", "b", "c", "c"]))
+    assert set(split) == {"train", "val", "test"}
+    split5 = split_by_model(np.arange(5))
+    assert sorted(split5.tolist()).count("train") >= 1 and set(split5) == {"train", "val", "test"}
+    with pytest.raises(HyperVizError):
+        split_by_model(np.arange(10), fractions=(0.5, 0.5, 0.5))
