@@ -1,0 +1,52 @@
+"""The command line: exit codes, one-line errors, JSON output."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hyperviz.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_zoo_build_info_json(tmp_path, capsys):
+    grid = tmp_path / "grid.json"
+    grid.write_text(json.dumps({"activation": ["relu"], "optimizer": ["adam"], "lr": [0.01], "init": ["kaiming_normal"],
+                                "weight_decay": [0.0], "dropout": [0.0]}))
+    out = tmp_path / "zoo.h5"
+    code, stdout, _ = run(capsys, "zoo", "build", "--models", "3", "--epochs", "1", "--grid", str(grid),
+                          "--out", str(out), "--device", "cpu", "--json", "-q")
+    assert code == 0
+    info = json.loads(stdout)
+    assert info["models"] == 3 and info["checkpoints"] == 2 and info["hyperparameters"]["activation"] == ["relu"]
+    code, stdout, _ = run(capsys, "zoo", "info", str(out), "--json")
+    assert code == 0 and json.loads(stdout)["content_sha256"] == info["content_sha256"]
+    code, stdout, _ = run(capsys, "zoo", "info", str(out))
+    assert code == 0 and "1228 parameters" in stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["zoo", "info", "{tmp}/missing.h5"], "missing.h5: no such file"),
+    (["zoo", "info", "{tmp}/text.h5"], "not a readable HDF5 file"),
+    (["zoo", "build", "--models", "2", "--epochs", "1", "--arch", "resnet", "--out", "{tmp}/z.h5"], "architecture 'resnet': unknown"),
+    (["zoo", "build", "--models", "2", "--epochs", "1", "--task", "imagenet", "--out", "{tmp}/z.h5"], "task 'imagenet': unknown"),
+    (["zoo", "build", "--models", "2", "--grid", "{tmp}/text.h5", "--out", "{tmp}/z.h5"], "invalid JSON"),
+    (["bench", "zoo", "--device", "cuda:7"], "CUDA is not available"),
+])
+def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "text.h5").write_text("not hdf5")
+    code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
+    assert code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_python_dash_m_and_bad_arguments(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "hyperviz", "zoo", "info", str(tmp_path / "x.h5")], capture_output=True, text=True)
+    assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-m", "hyperviz", "zoo", "build", "--models", "0", "--out", "x.h5"], capture_output=True, text=True)
+    assert done.returncode == 2 and "must be >= 1" in done.stderr
