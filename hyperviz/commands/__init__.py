@@ -1,0 +1,1 @@
+"""The CLI's subcommands, one module per family; each module has ``register(subparsers)``."""

@@ -1,0 +1,33 @@
+"""``hyperviz bench ...``: speed figures measured in one run."""
+from __future__ import annotations
+
+from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json
+
+def cmd_bench_zoo(args) -> int:
+    from core.benchmarks import bench_zoo
+
+    bar = ProgressBar("bench zoo", enabled=not args.quiet)
+    try:
+        result = bench_zoo(models=args.models, epochs=args.epochs, arch=args.arch, device=args.device,
+                           loop_models=args.loop_models, on_progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(result)
+    else:
+        print(f"device {result['device']}, {result['models']} x {result['arch']}, {result['epochs']} epoch(s)")
+        print(f"  batched       {result['batched_model_epochs_per_s']:>9.1f} model-epochs/s")
+        print(f"  one at a time {result['loop_model_epochs_per_s']:>9.1f} model-epochs/s ({result['loop_models']} models)")
+        print(f"  speedup       {result['speedup']:>9.1f}x")
+    return 0
+
+
+def register(sub) -> None:
+    bench = sub.add_parser("bench", help="speed benchmarks").add_subparsers(dest="bench_command", required=True)
+    p = bench.add_parser("zoo", help="batched vs one-at-a-time population training")
+    p.add_argument("--models", type=positive_int, default=256)
+    p.add_argument("--epochs", type=positive_int, default=1)
+    p.add_argument("--arch", default="cnn")
+    p.add_argument("--loop-models", type=positive_int, help="how many of the models the loop baseline trains")
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_bench_zoo)

@@ -1,0 +1,96 @@
+"""``hyperviz fit | embed | project | probe``: learn, embed, map and probe hyper-representations."""
+from __future__ import annotations
+
+import math
+
+from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+
+
+def cmd_fit(args) -> int:
+    from core.fit import fit_job
+    from core.workspace import load_workspace
+
+    path = run_job(fit_job(args.zoo, args.out, preset=args.preset, epochs=args.epochs, device=args.device,
+                           seed=args.seed, lr=args.lr), "fit", args.quiet)
+    ws = load_workspace(path, check_zoo=False)
+    last = ws.training["history"][-1]
+    summary = {"workspace": str(path), "epochs": ws.training["epochs_done"], "loss": last["loss"],
+               "val_recon_r2": last["val_recon_r2"], "val_layer_r2": last["val_layer_r2"],
+               "samples_per_s": ws.training.get("samples_per_s")}
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"wrote {path}: {summary['epochs']} epochs, loss {last['loss']:.4f}, "
+              f"validation reconstruction R^2 {last['val_recon_r2']:.3f} (per layer {last['val_layer_r2']})")
+    return 0
+
+
+def cmd_embed(args) -> int:
+    from core.embed import embed_job
+    from core.workspace import load_workspace
+
+    path = run_job(embed_job(args.workspace, device=args.device), "embed", args.quiet)
+    ws = load_workspace(path, check_zoo=False)
+    if args.json:
+        print_json({"workspace": str(path), "states": int(len(ws.states)), "dim": int(ws.embeddings.shape[1])})
+    else:
+        print(f"wrote {path}: {len(ws.states)} embeddings of width {ws.embeddings.shape[1]}")
+    return 0
+
+
+def cmd_project(args) -> int:
+    from core.embed import project_job
+
+    path = run_job(project_job(args.workspace, method=args.method, n_neighbors=args.neighbors, min_dist=args.min_dist,
+                               seed=args.seed), f"project ({args.method})", args.quiet)
+    if args.json:
+        print_json({"workspace": str(path), "method": args.method})
+    else:
+        print(f"wrote {path}: {args.method} map stored")
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from core.probe_report import probe_summary, probe_workspace
+    from core.workspace import load_workspace
+
+    summary = probe_summary(probe_workspace(load_workspace(args.workspace)))
+    if args.json:
+        print_json(summary)
+        return 0
+    fmt = lambda v: "   -" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:6.3f}"  # noqa: E731
+    print(f"{'property':<14} {'metric':<9} {'hyper-rep':>9} {'s(W)':>7}   (held-out test models)")
+    for name, row in summary["properties"].items():
+        print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("fit", help="train the hyper-representation autoencoder on a zoo (resumes an interrupted fit)")
+    p.add_argument("zoo")
+    p.add_argument("--out", required=True, help="workspace file to create or resume")
+    p.add_argument("--preset", choices=["tiny", "default"], default="default")
+    p.add_argument("--epochs", type=positive_int, help="training epochs (default: the preset's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("embed", help="embed every model state of the workspace's zoo")
+    p.add_argument("workspace")
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("project", help="compute and store a 2-D map of the embeddings")
+    p.add_argument("workspace")
+    p.add_argument("--method", choices=["umap", "pca"], default="umap")
+    p.add_argument("--neighbors", type=positive_int, default=15, help="UMAP n_neighbors")
+    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist")
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p)
+    p.set_defaults(func=cmd_project)
+
+    p = sub.add_parser("probe", help="linear probes: hyper-representation vs s(W), per property")
+    p.add_argument("workspace")
+    add_common(p)
+    p.set_defaults(func=cmd_probe)
