@@ -128,7 +128,6 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         ws.training = {"arch": zoo.arch.to_dict(), "preset": preset, "epochs_done": 0, "history": [], "seed": seed}
     codec = WeightCodec(zoo.arch, model)
     permuter = get_permuter(zoo.arch)
-    ones = torch.ones_like(model.layer_std)
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=1e-5)
     if ws.optimizer:
         _load_optimizer_state(opt, ws.optimizer, dev)
@@ -140,7 +139,6 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     steps_per_epoch = max(1, n_train // bsz)
     total_steps = total_epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed + 1000 * done_epochs)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda" else torch.autocast("cpu", enabled=False)
     val_tokens = codec.to_tokens(val_w[:1024].to(dev))
 
     yield Progress(done_epochs * steps_per_epoch, total_steps, "resuming" if done_epochs else "starting",
@@ -155,19 +153,10 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
             for group in opt.param_groups:
                 group["lr"] = _one_cycle(step, total_steps, settings["lr"])
             w = train_w[order[s * bsz : (s + 1) * bsz]]
-            t1 = codec.to_tokens(permuter(w, gen).to(dev))
-            t2 = codec.to_tokens(permuter(w, gen).to(dev))
-            in1 = random_erase(add_noise(t1, NOISE, multiplicative=True), p=ERASE_P)
-            in2 = random_erase(add_noise(t2, NOISE, multiplicative=True), p=ERASE_P)
-            with autocast:
-                loss, parts = model.loss(in1, in2, t1, t2, layer_std=ones)
-            if not torch.isfinite(loss):
-                raise HyperVizError(f"training diverged at epoch {epoch + 1} step {s + 1} (loss {loss.item()}); "
+            parts = train_step(model, codec, permuter, opt, w.to(dev), gen)
+            if not math.isfinite(parts["loss"]):
+                raise HyperVizError(f"training diverged at epoch {epoch + 1} step {s + 1} (loss {parts['loss']}); "
                                     f"{ws_path} keeps the last good checkpoint (epoch {ws.training['epochs_done']}); try a lower --lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
             for k in sums:
                 sums[k] += float(parts[k])
             seen += len(w)
@@ -177,7 +166,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
                 yield Progress(step + 1, total_steps, f"epoch {epoch + 1}/{total_epochs}",
                                {"loss": sums["loss"] / (s + 1), "samples_per_s": rate, "eta_s": left})
         record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()}}
-        record.update(_validate(model, val_tokens, ones))
+        record.update(_validate(model, val_tokens))
         ws.training["history"].append(record)
         ws.training["epochs_done"] = epoch + 1
         ws.training["samples_per_s"] = seen / (time.perf_counter() - start)
@@ -191,13 +180,38 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     return ws.path
 
 
+def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim.Optimizer, w: torch.Tensor,
+               gen: torch.Generator) -> dict[str, float]:
+    """One optimisation step on a batch of raw weights ``w [B, P]`` (on the model's device).
+
+    Two views per state: an independent random permutation each (the targets), then noise and
+    random erasing (the inputs). Returns the loss parts as floats; does not step on a NaN loss.
+    """
+    model.train()
+    device = w.device
+    t1 = codec.to_tokens(permuter(w, gen))
+    t2 = codec.to_tokens(permuter(w, gen))
+    in1 = random_erase(add_noise(t1, NOISE, multiplicative=True), p=ERASE_P)
+    in2 = random_erase(add_noise(t2, NOISE, multiplicative=True), p=ERASE_P)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    with autocast:
+        loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std))
+    if not torch.isfinite(loss):
+        return {k: float("nan") for k in parts}
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return {k: float(v) for k, v in parts.items()}
+
+
 @torch.no_grad()
-def _validate(model: HyperRepAE, tokens: torch.Tensor, ones: torch.Tensor) -> dict:
+def _validate(model: HyperRepAE, tokens: torch.Tensor) -> dict:
     """Reconstruction of clean validation states: loss and per-layer R^2 (standardised space)."""
     if len(tokens) == 0:
         return {"val_recon_r2": float("nan"), "val_layer_r2": []}
     model.eval()
     recon, _ = model(tokens)
-    mean = torch.zeros_like(ones)            # standardised space: the zoo mean is 0 per layer
+    mean = torch.zeros_like(model.layer_std)  # standardised space: the zoo mean is 0 per layer
     r2 = layerwise_r2(recon, tokens, model.token_mask, model.layer_of_token, mean)
     return {"val_recon_r2": float(torch.nanmean(r2)), "val_layer_r2": [round(float(v), 4) for v in r2]}

@@ -22,6 +22,19 @@ def cmd_bench_zoo(args) -> int:
     return 0
 
 
+def cmd_bench_fit(args) -> int:
+    from core.benchmarks import bench_fit
+
+    result = bench_fit(device=args.device, preset=args.preset, steps=args.steps)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"device {result['device']}, preset {result['preset']} ({result['parameters']:,} parameters), batch {result['batch_size']}")
+        print(f"  training  {result['train_samples_per_s']:>9.1f} model states/s (two augmented views each)")
+        print(f"  embedding {result['embed_samples_per_s']:>9.1f} model states/s")
+    return 0
+
+
 def register(sub) -> None:
     bench = sub.add_parser("bench", help="speed benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("zoo", help="batched vs one-at-a-time population training")
@@ -31,3 +44,9 @@ def register(sub) -> None:
     p.add_argument("--loop-models", type=positive_int, help="how many of the models the loop baseline trains")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_zoo)
+
+    p = bench.add_parser("fit", help="autoencoder training and embedding throughput")
+    p.add_argument("--preset", choices=["tiny", "default"], default="default")
+    p.add_argument("--steps", type=positive_int, default=20)
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_bench_fit)

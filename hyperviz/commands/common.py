@@ -4,16 +4,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 
 class ProgressBar:
-    """A tqdm bar on stderr fed with :class:`core.progress.Progress` records (only on a terminal)."""
+    """Progress on stderr, fed with :class:`core.progress.Progress` records: a tqdm bar on a
+    terminal, otherwise (logs, CI) one plain line every ``LOG_EVERY_S`` seconds."""
+
+    LOG_EVERY_S = 15.0
 
     def __init__(self, label: str, enabled: bool = True):
-        self.label, self.enabled, self.bar = label, enabled and sys.stderr.isatty(), None
+        self.label, self.enabled, self.bar = label, enabled, None
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
 
     def __call__(self, record) -> None:
         if not self.enabled:
+            return
+        if not self.tty:
+            now = time.monotonic()
+            if now - self.last_line >= self.LOG_EVERY_S:
+                self.last_line = now
+                print(f"{self.label}: {record.done:g}/{record.total:g} {_describe(record)}", file=sys.stderr, flush=True)
             return
         from tqdm import tqdm
 
@@ -21,13 +33,17 @@ class ProgressBar:
             self.bar = tqdm(total=record.total, desc=self.label, dynamic_ncols=True, file=sys.stderr)
         self.bar.total = record.total
         self.bar.n = record.done
-        shown = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in record.metrics.items()}
-        self.bar.set_postfix_str(" ".join([record.message] + [f"{k}={v}" for k, v in shown.items()]), refresh=False)
+        self.bar.set_postfix_str(_describe(record), refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _describe(record) -> str:
+    shown = {k: (f"{v:.3g}" if isinstance(v, float) else v) for k, v in record.metrics.items()}
+    return " ".join([record.message] + [f"{k}={v}" for k, v in shown.items()])
 
 
 def run_job(job, label: str, quiet: bool = False):
