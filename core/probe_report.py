@@ -60,3 +60,47 @@ def probe_summary(results: dict[str, dict[str, ProbeResult]]) -> dict:
         entry["n_test"] = first.n_test
         out[prop] = entry
     return {"properties": out}
+
+
+def reconstruction_fidelity(ws: Workspace, zoo: Zoo | None = None, device: str = "auto", min_acc: float = 0.5,
+                            max_states: int = 2000) -> dict:
+    """Encode -> decode the held-out test models' states with test accuracy > ``min_acc`` and
+    evaluate the reconstructed weights on the task: how much accuracy survives?
+
+    Returns ``{"states", "mean_original_acc", "mean_reconstructed_acc", "mean_ratio"}`` where
+    ``mean_ratio`` is the mean over states of reconstructed / original accuracy.
+    """
+    import torch
+
+    from core.device import resolve_device
+    from core.fit import usable_states
+    from core.hyperrep import decode_latents, encode_weights
+    from core.population import evaluate_population
+    from core.tasks import get_task
+
+    zoo = zoo or read_zoo(ws.zoo_path)
+    ws.require("autoencoder")
+    dev = resolve_device(device)
+    task = get_task(zoo.task.get("name", ""))
+    states = ws.states if ws.states is not None else usable_states(zoo)
+    acc = zoo.states["test_acc"][states[:, 0], states[:, 1]]
+    keep = (ws.split[states[:, 0]] == "test") & (acc > min_acc)
+    rows = states[keep]
+    if len(rows) > max_states:
+        rows = rows[np.random.default_rng(0).choice(len(rows), max_states, replace=False)]
+    if len(rows) == 0:
+        return {"states": 0, "mean_original_acc": None, "mean_reconstructed_acc": None, "mean_ratio": None}
+    model = ws.autoencoder(dev)
+    weights = zoo.weights[rows[:, 0], rows[:, 1]]
+    recon = decode_latents(model, zoo.arch, encode_weights(model, zoo.arch, weights, dev, pooled=False), dev)
+    activation = zoo.models["activation"][rows[:, 0]]
+    original = zoo.states["test_acc"][rows[:, 0], rows[:, 1]].astype(np.float64)
+    rebuilt = np.empty(len(rows))
+    x, y = (t.to(dev) for t in task.split("test"))
+    for act in np.unique(activation):
+        idx = np.flatnonzero(activation == act)
+        _, a = evaluate_population(zoo.arch, torch.from_numpy(recon[idx]).to(dev), str(act), x, y)
+        rebuilt[idx] = a.cpu().numpy()
+    return {"states": int(len(rows)), "mean_original_acc": round(float(original.mean()), 4),
+            "mean_reconstructed_acc": round(float(rebuilt.mean()), 4),
+            "mean_ratio": round(float((rebuilt / original).mean()), 4)}

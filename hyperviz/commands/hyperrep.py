@@ -51,10 +51,15 @@ def cmd_project(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from core.probe_report import probe_summary, probe_workspace
+    from core.probe_report import probe_summary, probe_workspace, reconstruction_fidelity
     from core.workspace import load_workspace
+    from core.zoo_store import read_zoo
 
-    summary = probe_summary(probe_workspace(load_workspace(args.workspace)))
+    ws = load_workspace(args.workspace)
+    zoo = read_zoo(ws.zoo_path)
+    summary = probe_summary(probe_workspace(ws, zoo))
+    if not args.no_reconstruction:
+        summary["reconstruction"] = reconstruction_fidelity(ws, zoo, device=args.device)
     if args.json:
         print_json(summary)
         return 0
@@ -62,6 +67,10 @@ def cmd_probe(args) -> int:
     print(f"{'property':<14} {'metric':<9} {'hyper-rep':>9} {'s(W)':>7}   (held-out test models)")
     for name, row in summary["properties"].items():
         print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}")
+    rec = summary.get("reconstruction")
+    if rec and rec["states"]:
+        print(f"encode -> decode keeps {rec['mean_ratio']:.1%} of test accuracy on average "
+              f"({rec['states']} held-out states above 50%: {rec['mean_original_acc']:.3f} -> {rec['mean_reconstructed_acc']:.3f})")
     return 0
 
 
@@ -92,5 +101,6 @@ def register(sub) -> None:
 
     p = sub.add_parser("probe", help="linear probes: hyper-representation vs s(W), per property")
     p.add_argument("workspace")
-    add_common(p)
+    p.add_argument("--no-reconstruction", action="store_true", help="skip the encode -> decode accuracy check")
+    add_common(p, device=True)
     p.set_defaults(func=cmd_probe)
