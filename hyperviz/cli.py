@@ -2,7 +2,9 @@
 
     hyperviz zoo build|import|info ...      model zoos               (hyperviz.commands.zoo)
     hyperviz fit|embed|project|probe ...    hyper-representations    (hyperviz.commands.hyperrep)
-    hyperviz bench zoo|fit ...              speed benchmarks         (hyperviz.commands.bench)
+    hyperviz sample|export ...              generate and export models (hyperviz.commands.generate)
+    hyperviz bench zoo|fit|eval ...         speed benchmarks         (hyperviz.commands.bench)
+    hyperviz demo build                     the bundled demo         (hyperviz.commands.demo)
 
 Errors in the user's input print one line (``error: ...``) and exit with status 2; an
 interrupted job exits with 130 and, where it can, resumes when run again.
@@ -14,7 +16,7 @@ import logging
 import sys
 
 from core.errors import Cancelled, HyperVizError
-from hyperviz.commands import bench, hyperrep, zoo
+from hyperviz.commands import bench, demo, generate, hyperrep, zoo
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperviz", description="Explore model zoos through hyper-representations.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for family in (zoo, hyperrep, bench):
+    for family in (zoo, hyperrep, generate, bench, demo):
         family.register(sub)
     return parser
 

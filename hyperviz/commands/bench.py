@@ -35,6 +35,24 @@ def cmd_bench_fit(args) -> int:
     return 0
 
 
+def cmd_bench_eval(args) -> int:
+    from core.benchmarks import bench_eval
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    result = bench_eval(models=args.models, device=args.device, arch=args.arch)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"device {result['device']}, {result['models']} x {result['arch']} (random inits, {result['activations']} activations), "
+              f"{result['test_examples']} test examples")
+        print(f"  batched       {result['seconds']:>7.3f} s  {result['models_per_s']:>9.1f} models/s")
+        print(f"  one at a time {result['loop_models_per_s']:>19.1f} models/s ({result['loop_models']} models)")
+    return 0
+
+
 def register(sub) -> None:
     bench = sub.add_parser("bench", help="speed benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("zoo", help="batched vs one-at-a-time population training")
@@ -50,3 +68,10 @@ def register(sub) -> None:
     p.add_argument("--steps", type=positive_int, default=20)
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_fit)
+
+    p = bench.add_parser("eval", help="batched evaluation of many models on the test split")
+    p.add_argument("--models", type=positive_int, default=1000)
+    p.add_argument("--arch", default="cnn")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_bench_eval)

@@ -1,0 +1,147 @@
+"""``hyperviz sample | export``: generate models from a region of the latent space, export them.
+
+``sample`` selects model states with ``--where`` (the workspace's state table: every state
+property and model hyperparameter, ``epoch``, ``model_id``, ``split``), runs each ``--method``
+(one stored run per method; see core.sampling) and reports accuracy beside novelty. With
+``--finetune K`` every run is fine-tuned K epochs and a ``random`` initialisation baseline is run
+too (even when not asked for; its entry says so), so the comparison always exists.
+
+``export`` writes chosen samples as checkpoints with provenance (see core.export). Sample ids are
+``RUN:INDEX`` (e.g. ``r001_kde:3``); ``--samples`` takes a comma-separated list of ids, whole runs
+(``r001_kde``), ``latest`` (every sample of the latest run) or ``all`` (every sample of every run).
+"""
+from __future__ import annotations
+
+import math
+
+from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+
+RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune was given"
+
+
+def _selected_rows(ws, zoo, where: str):
+    import numpy as np
+
+    from core.errors import HyperVizError
+    from core.sampling import selection_table
+    from hyperviz.model.where import parse_where
+
+    table = selection_table(ws, zoo)
+    try:
+        mask = np.asarray(parse_where(where, table.keys()).evaluate(table), dtype=bool)
+    except ValueError as exc:                     # WhereError, SelectionError: one line each
+        message = str(exc).splitlines()[0]
+        raise HyperVizError(message if message.startswith("--where") else f'--where "{where}": {message}') from None
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        raise HyperVizError(f'--where "{where}": selects none of the {len(mask)} model states')
+    return rows
+
+
+def cmd_sample(args) -> int:
+    from core.sampling import check_n, parse_bandwidth, run_summary, sample_job, selection_summary
+    from core.workspace import load_workspace
+    from core.zoo_store import read_zoo
+
+    n = check_n(args.n)
+    bandwidth = parse_bandwidth(args.bandwidth)
+    if args.finetune < 0:
+        from core.errors import HyperVizError
+
+        raise HyperVizError(f"--finetune {args.finetune}: must be >= 0")
+    ws = load_workspace(args.workspace)
+    ws.require("autoencoder")
+    ws.require("embeddings")
+    zoo = read_zoo(ws.zoo_path)
+    rows = _selected_rows(ws, zoo, args.where)
+    methods = list(dict.fromkeys(args.method or ["kde"]))
+    added = []
+    if args.finetune and "random" not in methods:
+        methods.append("random")
+        added.append("random")
+    summary = {"selection": selection_summary(ws, zoo, rows, args.device), "methods": {}}
+    summary["selection"]["where"] = args.where
+    description = f"where {args.where} ({len(rows)} model states)"
+    for method in methods:
+        run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
+                                 device=args.device, zoo=zoo, description=description), f"sample {method}", args.quiet)
+        entry = run_summary(ws, run)
+        entry["added_as_baseline"] = method in added
+        if method in added:
+            entry["note"] = RANDOM_NOTE
+        summary["methods"][method] = entry
+    if args.json:
+        print_json(summary)
+        return 0
+    sel = summary["selection"]
+    fmt = lambda v: "     -" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:6.3f}"  # noqa: E731
+    print(f"selection: {sel['n']} model states, mean test acc {fmt(sel['mean_test_acc']).strip()}, "
+          f"median nearest-neighbour distance {fmt(sel['median_nn_distance']).strip()} "
+          f"(activations {sel['activation_counts']}; samples use {sel['activation']})")
+    print(f"{'method':<9} {'run':<14} {'n':>6} {'mean acc':>9} {'max acc':>8} {'tuned':>7} {'novelty':>8} {'agree':>6}")
+    for method, e in summary["methods"].items():
+        star = " *" if e["added_as_baseline"] else ""
+        print(f"{method:<9} {e['run']:<14} {e['n']:>6} {fmt(e['mean_test_acc']):>9} {fmt(e['max_test_acc']):>8} "
+              f"{fmt(e['mean_test_acc_finetuned']):>7} {fmt(e['median_novelty']):>8} {fmt(e['mean_agreement']):>6}{star}")
+    if added:
+        print(f"* {RANDOM_NOTE}")
+    print("novelty: median L2 distance in weight space to the nearest training model state; "
+          "agree: share of test predictions equal to that neighbour's")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.export import export_samples, resolve_sample_ids
+    from core.workspace import load_workspace
+
+    ws = load_workspace(args.workspace, check_zoo=False)
+    ids = resolve_sample_ids(ws, args.samples)
+    if args.best:
+        ids = sorted(ids, key=lambda i: -float(ws.samples[i[0]]["arrays"]["test_acc"][i[1]]))[: args.best]
+    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite)
+    if args.json:
+        print_json({"out": str(args.out), "exported": [{"id": f"{run}:{index}", "json": str(path)}
+                                                       for (run, index), path in zip(_by_run(ids), paths)]})
+    else:
+        print(f"exported {len(paths)} model(s) to {args.out}")
+        for (run, index), path in zip(_by_run(ids), paths):
+            print(f"  {run}:{index} -> {path.name}")
+    return 0
+
+
+def _by_run(ids):
+    """``ids`` in the order export_samples writes them (grouped by run, first appearance first)."""
+    order: dict[str, list] = {}
+    for run, index in ids:
+        order.setdefault(run, []).append(index)
+    return [(run, index) for run, indices in order.items() for index in indices]
+
+
+def register(sub) -> None:
+    from core.sampling import METHODS
+
+    p = sub.add_parser("sample", help="sample new models from a selected region of the latent space and judge them")
+    p.add_argument("workspace")
+    p.add_argument("--where", default="everything",
+                   help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
+    p.add_argument("-n", type=int, default=100, help="samples per method (1..100000)")
+    p.add_argument("--method", action="append", choices=METHODS,
+                   help="kde (default), best-of, noise or random; repeat for several")
+    p.add_argument("--finetune", type=int, default=0, metavar="K",
+                   help="also fine-tune every sample K epochs (Adam, lr 1e-3) and add a random-init baseline")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bandwidth", help="KDE bandwidth: scott (default), silverman, or a number relative to each latent dimension's std")
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("export", help="write sampled models as safetensors checkpoints with provenance")
+    p.add_argument("workspace")
+    p.add_argument("--samples", default="latest",
+                   help="comma-separated sample ids RUN:INDEX, whole runs RUN, latest (default: every sample of the "
+                        "latest run) or all (every sample of every run)")
+    p.add_argument("--out", required=True, help="folder to write <run>-<index>.safetensors/.json (/.pt) into")
+    p.add_argument("--format", default="safetensors", help="safetensors (always) and optionally pt: safetensors,pt")
+    p.add_argument("--best", type=positive_int, metavar="K", help="only the K chosen samples with the highest test accuracy")
+    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    add_common(p)
+    p.set_defaults(func=cmd_export)

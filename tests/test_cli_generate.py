@@ -1,0 +1,111 @@
+"""``hyperviz sample | export | bench eval`` on a tiny workspace built through the CLI itself."""
+import json
+import shutil
+
+import pytest
+
+from hyperviz.cli import main
+
+GRID = {"activation": ["relu", "tanh"], "init": ["kaiming_uniform", "uniform"], "optimizer": ["adam"],
+        "lr": [0.01], "weight_decay": [0.0], "dropout": [0.0]}
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """zoo build (12 models, 2 epochs) -> fit (tiny, 1 epoch) -> embed -> project pca."""
+    root = tmp_path_factory.mktemp("cli_generate")
+    (root / "grid.json").write_text(json.dumps(GRID))
+    zoo, ws = root / "zoo.h5", root / "ws.h5"
+    for argv in (["zoo", "build", "--models", "12", "--epochs", "2", "--grid", root / "grid.json", "--out", zoo, "--device", "cpu"],
+                 ["fit", zoo, "--out", ws, "--preset", "tiny", "--epochs", "1", "--device", "cpu"],
+                 ["embed", ws, "--device", "cpu"],
+                 ["project", ws, "--method", "pca"]):
+        assert main([str(a) for a in argv] + ["-q", "--json"]) == 0
+    return ws
+
+
+@pytest.fixture
+def ws(built, tmp_path):
+    dst = tmp_path / "ws.h5"
+    shutil.copy(built, dst)
+    return dst
+
+
+def test_sample_json_schema_with_finetuning(ws, capsys):
+    code, out, err = run(capsys, "sample", ws, "--where", "epoch >= 1", "-n", "4", "--method", "kde", "--method", "noise",
+                         "--finetune", "1", "--seed", "3", "--device", "cpu", "-q", "--json")
+    assert code == 0, err
+    assert out.count("\n") == 1
+    result = json.loads(out)
+    sel = result["selection"]
+    assert sel["n"] == 24 and 0 <= sel["mean_test_acc"] <= 1 and sel["median_nn_distance"] > 0
+    assert list(result["methods"]) == ["kde", "noise", "random"]                # random added for the comparison
+    for name, entry in result["methods"].items():
+        assert entry["n"] == 4
+        for key in ("mean_test_acc", "max_test_acc", "mean_test_acc_finetuned", "median_novelty"):
+            assert isinstance(entry[key], float), (name, key)
+        assert 0 <= entry["mean_test_acc"] <= entry["max_test_acc"] <= 1 and entry["median_novelty"] >= 0
+    assert result["methods"]["random"]["added_as_baseline"] is True and "--finetune" in result["methods"]["random"]["note"]
+    assert result["methods"]["kde"]["added_as_baseline"] is False
+
+
+def test_sample_text_and_no_finetuning(ws, capsys):
+    code, out, _ = run(capsys, "sample", ws, "-n", "3", "--method", "noise", "--bandwidth", "0.5", "--device", "cpu", "-q", "--json")
+    assert code == 0
+    methods = json.loads(out)["methods"]
+    assert list(methods) == ["noise"] and methods["noise"]["mean_test_acc_finetuned"] is None
+    code, out, _ = run(capsys, "sample", ws, "--where", "activation == 'tanh'", "-n", "2", "--device", "cpu", "-q")
+    assert code == 0 and "kde" in out and "samples use tanh" in out
+
+
+def test_export_cli(ws, tmp_path, capsys):
+    assert run(capsys, "sample", ws, "-n", "3", "--method", "noise", "--device", "cpu", "-q", "--json")[0] == 0
+    out_dir = tmp_path / "models"
+    code, out, err = run(capsys, "export", ws, "--samples", "latest", "--best", "2", "--out", out_dir,
+                         "--format", "safetensors,pt", "--json")
+    assert code == 0, err
+    exported = json.loads(out)["exported"]
+    assert len(exported) == 2 and all(e["id"].startswith("r001_noise:") for e in exported)
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert len(names) == 6 and sum(n.endswith(".pt") for n in names) == 2
+    code, _, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir)
+    assert code == 2 and "already exists" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "{ws}", "--where", "accuracy > 0.5"], "unknown property 'accuracy'"),
+    (["sample", "{ws}", "--where", "test_acc >="], "expected a value"),
+    (["sample", "{ws}", "--where", "test_acc > 2"], "selects none"),
+    (["sample", "{ws}", "--where", "activation > 3"], "--where"),
+    (["sample", "{ws}", "-n", "0"], "-n 0: must be at least 1"),
+    (["sample", "{ws}", "-n", "100001"], "at most 100000"),
+    (["sample", "{ws}", "--bandwidth", "wide"], "bandwidth 'wide'"),
+    (["sample", "{ws}", "--finetune", "-1"], "--finetune -1"),
+    (["sample", "{ws}", "--where", "model_id == 'm00000' and epoch == 2"], "at least 2 selected model states"),
+    (["sample", "{tmp}/missing.h5"], "no such workspace"),
+    (["export", "{ws}", "--out", "{tmp}/x"], "no sampled models yet"),
+])
+def test_bad_input_is_one_line_with_exit_2(ws, tmp_path, capsys, argv, message):
+    code, _, err = run(capsys, *[a.format(ws=ws, tmp=tmp_path) for a in argv], "--device", "cpu") if argv[0] == "sample" \
+        else run(capsys, *[a.format(ws=ws, tmp=tmp_path) for a in argv])
+    assert code == 2
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+def test_export_unknown_ids(ws, tmp_path, capsys):
+    assert run(capsys, "sample", ws, "-n", "2", "--method", "random", "--device", "cpu", "-q", "--json")[0] == 0
+    for spec, message in (("r007_kde:0", "unknown"), ("r001_random:5", "has 2 samples")):
+        code, _, err = run(capsys, "export", ws, "--samples", spec, "--out", tmp_path / "o")
+        assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_bench_eval_json(capsys):
+    code, out, _ = run(capsys, "bench", "eval", "--models", "8", "--device", "cpu", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["models"] == 8 and result["models_per_s"] > 0
