@@ -137,6 +137,25 @@ class Permuter:
             raise HyperVizError(f"weights of shape {tuple(weights.shape)}: expected [B, {self.n_params}]")
         return torch.gather(weights, 1, self.index(perms.to(weights.device)))
 
+    def canonical_perms(self, weights: torch.Tensor) -> torch.Tensor:
+        """``[B, n_units]`` permutations that sort every hidden layer's units by the norm of their
+        incoming weights and bias, largest first. A row norm does not change when the layer
+        before is permuted, so one pass over the original weights fixes every layer at once."""
+        perms = []
+        weight_slots = {s.layer: s for s in self.spec.layout if s.kind == "weight"}
+        bias_slots = {s.layer: s for s in self.spec.layout if s.kind == "bias"}
+        for layer, n in self.groups:
+            w, b = weight_slots[layer], bias_slots[layer]
+            rows = weights[:, w.offset : w.stop].reshape(weights.shape[0], n, -1)
+            key = rows.pow(2).sum(-1) + weights[:, b.offset : b.stop].pow(2)
+            perms.append(key.argsort(dim=1, descending=True, stable=True))
+        return torch.cat(perms, 1) if perms else torch.zeros(weights.shape[0], 0, dtype=torch.long, device=weights.device)
+
+    def canonical(self, weights: torch.Tensor) -> torch.Tensor:
+        """``weights [B, P]`` in canonical unit order (function-preserving): every member of a
+        permutation class maps to the same vector (up to ties in the unit norms)."""
+        return self.apply(weights, self.canonical_perms(weights))
+
     def __call__(self, weights: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``weights [B, P]`` with an independent random permutation applied to every sample."""
         return self.apply(weights, self.draw(weights.shape[0], generator, weights.device))

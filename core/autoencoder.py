@@ -54,6 +54,7 @@ class AEConfig:
     d_proj: int = 32                             # output width of the projection head
     gamma: float = 0.1                           # weight of the contrastive term
     temperature: float = 0.1                     # NT-Xent temperature
+    canonical: bool = True                       # inputs are put in canonical unit order (core.hyperrep)
 
     def __post_init__(self) -> None:
         self.max_positions = tuple(int(m) for m in self.max_positions)

@@ -1,9 +1,11 @@
 """Training the hyper-representation autoencoder on a zoo (``hyperviz fit``).
 
 The zoo's usable model states (present, finite weights) are split by model 70/15/15. Each step
-draws a batch of training states and makes two views of every one by an independent random
-permutation of hidden units (function-preserving), multiplicative noise and random erasing on the
-inputs; the targets are the permuted, clean views. The loss is ``gamma * NT-Xent + (1 - gamma) *``
+draws a batch of training states and makes two views of every one: multiplicative noise and
+random erasing on the inputs, the clean state as the target. By default states are put in a
+canonical unit order first (core.hyperrep), which makes every permutation of a model one input;
+an autoencoder configured with ``canonical=False`` instead learns the symmetry from views that
+are independently permuted (function-preserving) copies. The loss is ``gamma * NT-Xent + (1 - gamma) *``
 MSE on layer-standardised tokens (= layer-wise normalised reconstruction; see core.hyperrep).
 
 AdamW with a one-cycle schedule (linear warm-up, cosine decay), bf16 autocast on CUDA. After every
@@ -185,15 +187,18 @@ def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim
     """One optimisation step on a batch of raw weights ``w [B, P]`` (on the model's device).
 
     Two views per state: an independent random permutation each (the targets), then noise and
-    random erasing (the inputs). Returns the loss parts as floats; does not step on a NaN loss.
+    random erasing (the inputs). With a canonicalising codec both permutations map back to the
+    same canonical vector, so the views differ by noise and erasing alone and the permutation
+    step is skipped. Returns the loss parts as floats; does not step on a NaN loss.
     """
     model.train()
-    device = w.device
-    t1 = codec.to_tokens(permuter(w, gen))
-    t2 = codec.to_tokens(permuter(w, gen))
+    if codec.permuter is None:
+        t1, t2 = codec.to_tokens(permuter(w, gen)), codec.to_tokens(permuter(w, gen))
+    else:
+        t1 = t2 = codec.to_tokens(w)
     in1 = random_erase(add_noise(t1, NOISE, multiplicative=True), p=ERASE_P)
     in2 = random_erase(add_noise(t2, NOISE, multiplicative=True), p=ERASE_P)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if w.device.type == "cuda" else torch.autocast("cpu", enabled=False)
     with autocast:
         loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std))
     if not torch.isfinite(loss):

@@ -1,4 +1,10 @@
-"""Between weights and the autoencoder: normalise, tokenise, encode, decode.
+"""Between weights and the autoencoder: canonicalise, normalise, tokenise, encode, decode.
+
+Hidden units of a network can be permuted without changing its function, so one model has many
+weight vectors. With ``config.canonical`` (the default) every weight vector is first put in a
+canonical unit order (each hidden layer's units sorted by the norm of their incoming weights,
+core.augment.Permuter.canonical): all members of a permutation class get the same embedding, and
+the autoencoder spends its capacity on what differs between models, not on the symmetry.
 
 The autoencoder sees every layer standardised by that layer's mean and std over the training
 zoo (the statistics live in the model's ``layer_mean`` / ``layer_std`` buffers). Its plain MSE on
@@ -14,6 +20,7 @@ import numpy as np
 import torch
 
 from core.arch import ArchSpec
+from core.augment import get_permuter
 from core.autoencoder import HyperRepAE
 from core.tokens import get_tokenizer
 
@@ -27,11 +34,14 @@ class WeightCodec:
         if self.tokenizer.n_tokens != model.config.n_tokens:
             raise ValueError("autoencoder and architecture disagree on the number of tokens")
         layer = self.tokenizer.layer_of_value
+        self.permuter = get_permuter(arch) if model.config.canonical else None
         self._mean = model.layer_mean[layer].detach()
         self._std = model.layer_std[layer].detach().clamp_min(1e-4)
 
     def to_tokens(self, weights: torch.Tensor) -> torch.Tensor:
         """``[n, P]`` raw weights -> ``[n, T, S]`` standardised tokens."""
+        if self.permuter is not None:
+            weights = self.permuter.canonical(weights)
         mean, std = self._mean.to(weights.device), self._std.to(weights.device)
         return self.tokenizer.tokenize((weights - mean) / std)
 

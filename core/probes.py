@@ -14,7 +14,6 @@ instead of an exception, so a whole table can be computed at once.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -171,17 +170,18 @@ def ridge_probe(
 
 # ---- classifier ------------------------------------------------------------------------------
 def classifier_probe(
-    x_train, y_train, x_val, y_val, x_test, y_test, cs=DEFAULT_CS, max_iter: int = 500
+    x_train, y_train, x_val, y_val, x_test, y_test, cs=DEFAULT_CS, max_iter: int = 150
 ) -> ProbeResult:
     """Multinomial logistic regression on standardised features; C chosen by validation accuracy.
+
+    Fitted with full-batch L-BFGS in float64 (torch), the objective of scikit-learn's
+    ``LogisticRegression(C)``, warm-started from the strongest penalty to the weakest: a few
+    hundred milliseconds for 10k rows, where scikit-learn took tens of seconds here.
 
     Labels are compared as strings; missing labels (None, NaN, "") are dropped per split. A class
     seen only in val/test cannot be predicted and simply counts as wrong (``note`` says so). A
     single class on the train split gives ``applicable=False``. Ties go to the smaller C.
     """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
     parts = []
     for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val"), (x_test, y_test, "test")):
         x = _as_features(x, f"classifier probe ({name})")
@@ -204,21 +204,22 @@ def classifier_probe(
 
     mean, std = _standardiser(xt)
     xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
+    label = {name: i for i, name in enumerate(classes)}
+    yt_idx = np.array([label[v] for v in yt])
     best = None
     curve = []
-    for c in sorted(float(c) for c in cs):
-        model = LogisticRegression(C=c, max_iter=max_iter)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            model.fit(xt, yt)
-        acc = float(np.mean(model.predict(xv) == yv))
+    weights = None
+    for c in sorted((float(c) for c in cs), reverse=False):   # strong -> weak penalty, warm-started
+        weights = _fit_softmax(xt, yt_idx, len(classes), 1.0 / (c * len(yt)), max_iter, weights)
+        pred_v = classes[_predict_softmax(xv, weights)]
+        acc = float(np.mean(pred_v == yv))
         curve.append((c, acc))
         if best is None or acc > best[0]:
-            best = (acc, c, model)
+            best = (acc, c, weights.clone())
     if best is None:
         raise HyperVizError("classifier probe: cs must be a non-empty list of positive numbers")
-    val_score, c, model = best
-    pred = model.predict(xs)
+    val_score, c, weights = best
+    pred = classes[_predict_softmax(xs, weights)]
     unseen = ~np.isin(ys, classes)
     note = ""
     if unseen.any():
@@ -229,6 +230,34 @@ def classifier_probe(
         n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
         test_rows=test_rows, val_curve=tuple(curve), note=note,
     )
+
+
+def _fit_softmax(x: np.ndarray, y: np.ndarray, n_classes: int, l2: float, max_iter: int, init=None):
+    """Multinomial logistic regression (float64, full-batch L-BFGS): mean cross-entropy +
+    ``l2/2 * |W|^2`` (bias not penalised), i.e. scikit-learn's objective with ``l2 = 1/(C n)``.
+    Returns the ``[d + 1, K]`` weights (last row: bias)."""
+    import torch
+    import torch.nn.functional as F
+
+    xb = torch.from_numpy(np.hstack([x, np.ones((len(x), 1))]))
+    target = torch.from_numpy(y)
+    w = (init.clone() if init is not None else torch.zeros(xb.shape[1], n_classes, dtype=torch.float64)).requires_grad_(True)
+    opt = torch.optim.LBFGS([w], lr=1.0, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(xb @ w, target) + 0.5 * l2 * (w[:-1] ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return w.detach()
+
+
+def _predict_softmax(x: np.ndarray, w) -> np.ndarray:
+    scores = np.hstack([x, np.ones((len(x), 1))]) @ w.numpy()
+    return scores.argmax(1)
 
 
 # ---- tables and splits ---------------------------------------------------------------------

@@ -109,3 +109,22 @@ def test_random_erase_flat_and_tokens():
         assert rows.max() - rows.min() + 1 == rows.numel()
     with pytest.raises(HyperVizError):
         random_erase(torch.ones(3), generator=g)
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp", "modelzoo_cnn"])
+def test_canonical_order_is_function_preserving_and_permutation_invariant(name):
+    from core.augment import get_permuter
+
+    spec = KNOWN_ARCHS[name]
+    permuter = get_permuter(spec)
+    w = torch.stack([init_vector(spec, "kaiming_uniform", torch.Generator().manual_seed(i)) for i in range(3)])
+    canon = permuter.canonical(w)
+    assert not torch.equal(canon, w)
+    assert torch.equal(permuter.canonical(permuter(w, torch.Generator().manual_seed(7))), canon)
+    assert torch.equal(permuter.canonical(canon), canon)
+    x = torch.rand(4, *spec.input_shape)
+    for i in range(3):
+        a, b = build_module(spec, "tanh").eval(), build_module(spec, "tanh").eval()
+        a.load_state_dict(vector_to_state_dict(spec, w[i]))
+        b.load_state_dict(vector_to_state_dict(spec, canon[i]))
+        torch.testing.assert_close(a(x), b(x), atol=1e-5, rtol=1e-5)
