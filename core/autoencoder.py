@@ -5,7 +5,7 @@
     tokens [B, T, S] --Linear(S, d)--> + pos(n) + pos(l) + pos(k) --> encoder blocks --> LN
         --Linear(d, d_latent)--> z [B, T, d_latent]                                 (encode)
     z --Linear(d_latent, d)--> + pos --> decoder blocks --> LN --Linear(d, S)--> tokens   (decode)
-    embedding = mean over tokens of z  [B, d_latent]                                 (embed)
+    embedding = per-layer means of z, side by side  [B, L * d_latent]                (embed)
     projection head: embedding -> Linear, LN, ReLU, Linear -> [B, d_proj]  (contrastive loss only)
 
 Blocks are pre-LN transformer blocks with non-causal ``scaled_dot_product_attention`` and a GELU
@@ -112,7 +112,7 @@ class AEConfig:
 PRESETS: dict[str, dict] = {
     "tiny": dict(d_model=32, n_heads=2, n_layers_enc=1, n_layers_dec=1, d_latent=8, d_ff=64,
                  dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1),
-    "default": dict(d_model=128, n_heads=4, n_layers_enc=2, n_layers_dec=2, d_latent=32, d_ff=256,
+    "default": dict(d_model=128, n_heads=4, n_layers_enc=2, n_layers_dec=2, d_latent=64, d_ff=256,
                     dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1),
 }
 
@@ -198,7 +198,7 @@ class HyperRepAE(nn.Module):
         self.decoder = nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout) for _ in range(c.n_layers_dec))
         self.dec_ln = nn.LayerNorm(c.d_model)
         self.to_token = nn.Linear(c.d_model, S)
-        self.projection = nn.Sequential(nn.Linear(c.d_latent, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
+        self.projection = nn.Sequential(nn.Linear(c.max_positions[1] * c.d_latent, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
                                         nn.Linear(c.d_model, c.d_proj))
 
         positions = torch.zeros(T, 3, dtype=torch.long)
@@ -277,17 +277,27 @@ class HyperRepAE(nn.Module):
             x = block(x)
         return self.to_token(self.dec_ln(x))
 
-    @staticmethod
-    def pool(z: torch.Tensor) -> torch.Tensor:
-        """One vector per model state: the mean over tokens, ``[B, T, d_latent] -> [B, d_latent]``."""
-        return z.mean(dim=1)
+    @property
+    def embedding_width(self) -> int:
+        return self.config.max_positions[1] * self.config.d_latent
+
+    def pool(self, z: torch.Tensor) -> torch.Tensor:
+        """One vector per model state: the mean of ``z`` over each layer's tokens, layers side by
+        side, ``[B, T, d_latent] -> [B, L * d_latent]``. Per-layer means keep what distinguishes
+        layers (a single mean over all tokens probed worse) and stay invariant to the order of
+        units within a layer."""
+        n_layers = self.config.max_positions[1]
+        onehot = F.one_hot(self.layer_of_token, n_layers).to(z.dtype)          # [T, L]
+        sums = torch.einsum("btd,tl->bld", z, onehot)                           # [B, L, d]
+        counts = onehot.sum(0).clamp_min(1).view(1, n_layers, 1)
+        return (sums / counts).reshape(z.shape[0], -1)
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``tokens [B, T, S]`` -> model embedding ``[B, d_latent]`` (mean over tokens of ``z``)."""
+        """``tokens [B, T, S]`` -> model embedding ``[B, L * d_latent]`` (per-layer means of ``z``)."""
         return self.pool(self.encode(tokens))
 
     def project(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Projection head for the contrastive loss: ``[B, d_latent] -> [B, d_proj]``."""
+        """Projection head for the contrastive loss: ``[B, L * d_latent] -> [B, d_proj]``."""
         return self.projection(embedding)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,7 @@ def embed_job(ws_path: str | Path, device: str = "auto", batch: int = 512) -> Jo
         out.append(encode_weights(model, zoo.arch, zoo.weights[rows[:, 0], rows[:, 1]], dev, batch))
         yield Progress(min(s + batch, len(states)), len(states), "embedding")
     ws.states = states
-    ws.embeddings = np.concatenate(out) if out else np.zeros((0, model.config.d_latent), np.float32)
+    ws.embeddings = np.concatenate(out) if out else np.zeros((0, model.embedding_width), np.float32)
     ws.projections = {}
     return ws.save()
 

@@ -12,7 +12,7 @@ standardised values is therefore the layer-wise normalised reconstruction loss, 
 small weights are reconstructed as carefully as large ones.
 
 Shapes: weights ``[n, P]``; tokens ``[n, T, S]``; latents ``[n, T, d_latent]``; embeddings
-``[n, d_latent]`` (mean over tokens).
+``[n, L * d_latent]`` (per-layer means of the latents).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ class WeightCodec:
 @torch.no_grad()
 def encode_weights(model: HyperRepAE, arch: ArchSpec, weights: np.ndarray | torch.Tensor, device: torch.device,
                    batch: int = 512, pooled: bool = True) -> np.ndarray:
-    """Embeddings ``[n, d_latent]`` (``pooled``) or latents ``[n, T, d_latent]`` of weights ``[n, P]``."""
+    """Embeddings ``[n, L * d_latent]`` (``pooled``) or latents ``[n, T, d_latent]`` of weights ``[n, P]``."""
     model.eval()
     codec = WeightCodec(arch, model)
     weights = torch.as_tensor(np.asarray(weights, dtype=np.float32))
@@ -62,7 +62,7 @@ def encode_weights(model: HyperRepAE, arch: ArchSpec, weights: np.ndarray | torc
     for s in range(0, len(weights), batch):
         z = model.encode(codec.to_tokens(weights[s : s + batch].to(device)))
         out.append((model.pool(z) if pooled else z).float().cpu())
-    width = (model.config.d_latent,) if pooled else (model.config.n_tokens, model.config.d_latent)
+    width = (model.embedding_width,) if pooled else (model.config.n_tokens, model.config.d_latent)
     return torch.cat(out).numpy() if out else np.zeros((0, *width), np.float32)
 
 

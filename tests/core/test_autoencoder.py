@@ -41,8 +41,11 @@ def test_shapes(tok):
     recon, z2 = model(tokens)
     assert recon.shape == tokens.shape and torch.equal(z, z2)
     emb = model.embed(tokens)
-    assert emb.shape == (5, c.d_latent)
-    assert torch.allclose(emb, z.mean(1))
+    n_layers = c.max_positions[1]
+    assert emb.shape == (5, n_layers * c.d_latent)
+    for layer in range(n_layers):        # per-layer means of the token latents, side by side
+        mine = tok.layer_of_token == layer
+        torch.testing.assert_close(emb[:, layer * c.d_latent : (layer + 1) * c.d_latent], z[:, mine].mean(1))
     assert model.project(emb).shape == (5, c.d_proj)
     total, parts = model.loss(tokens, tokens)
     assert total.dim() == 0 and set(parts) == {"loss", "contrastive", "reconstruction"}

@@ -43,7 +43,7 @@ def test_fit_lowers_the_loss_and_stores_everything(workspace, zoo_path):
     assert len(history[-1]["val_layer_r2"]) == 4
     zoo = read_zoo(zoo_path)
     assert ws.states.shape == (zoo.n_models * zoo.n_checkpoints, 2)
-    assert ws.embeddings.shape == (len(ws.states), ws.ae_config["d_latent"]) and np.isfinite(ws.embeddings).all()
+    assert ws.embeddings.shape == (len(ws.states), 4 * ws.ae_config["d_latent"]) and np.isfinite(ws.embeddings).all()
     # split by model: every model's checkpoints in one split, all three splits used
     assert set(ws.split) == {"train", "val", "test"} and len(ws.split) == zoo.n_models
     proj = stored_projection(ws, "pca")
