@@ -4,6 +4,7 @@
     hyperviz fit|embed|project|probe ...    hyper-representations    (hyperviz.commands.hyperrep)
     hyperviz sample|export ...              generate and export models (hyperviz.commands.generate)
     hyperviz bench zoo|fit|eval ...         speed benchmarks         (hyperviz.commands.bench)
+    hyperviz bench gui                      GUI speed and stalls     (hyperviz.commands.gui_bench)
     hyperviz demo build                     the bundled demo         (hyperviz.commands.demo)
 
 Errors in the user's input print one line (``error: ...``) and exit with status 2; an

@@ -54,7 +54,10 @@ def cmd_bench_eval(args) -> int:
 
 
 def register(sub) -> None:
+    from hyperviz.commands import gui_bench
+
     bench = sub.add_parser("bench", help="speed benchmarks").add_subparsers(dest="bench_command", required=True)
+    gui_bench.register(bench)
     p = bench.add_parser("zoo", help="batched vs one-at-a-time population training")
     p.add_argument("--models", type=positive_int, default=256)
     p.add_argument("--epochs", type=positive_int, default=1)

@@ -1,0 +1,467 @@
+"""The viewer state: one object every view renders, and nothing that knows about Qt.
+
+:class:`AppState` holds the loaded table of model states (one row per embedded state: its
+properties, its hyperparameters and its coordinates in every stored map), the chosen map and
+colour, the filters, the ONE selection (with undo/redo), the model in focus and the bookmarks.
+Views take the state in their constructor and ``connect`` to its :class:`Signal`\\ s; the state
+never knows the views. Every change goes through a method here, so brushing, undo, bookmarks and
+tests all take the same path.
+
+* **Selection** - an immutable predicate (``hyperviz.model.selection``) on a
+  :class:`~hyperviz.model.selection.SelectionHistory`. Map brushes are polygons over the
+  coordinate columns of a map (``umap_x``, ``umap_y``), so a lasso drawn on UMAP still means the
+  same models after switching to PCA.
+* **Range brushes** (the property panel) refine the selection: dragging the range of ``test_acc``
+  replaces the ``test_acc`` term of the selection's top-level AND and keeps every other term
+  (:func:`with_range`, :func:`range_terms`).
+* **Filters** hide rows (e.g. the epoch slider). The selection shown and counted is
+  ``selection & filters``; the count reads ``k / n`` with ``n`` the visible rows.
+* **Bookmarks** are plain dicts (name, selection ``to_dict``, filters, colour, map, view range)
+  saved as JSON.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperviz.model.selection import (
+    And, Everything, Not, Nothing, Or, Predicate, Range, SelectionError, SelectionHistory, Xor, combine,
+    count_label, predicate_from_dict, summary,
+)
+
+log = logging.getLogger(__name__)
+
+BOOKMARKS_FORMAT = "hyperviz-bookmarks"
+BOOKMARKS_VERSION = 1
+#: Columns that identify rows rather than describe them: never offered for colour or brushing.
+ID_COLUMNS = frozenset({"row", "model", "checkpoint", "model_id", "seed"})
+#: Numeric columns with at most this many distinct values are coloured like categories.
+MAX_DISCRETE_VALUES = 8
+#: Text columns with more distinct values than this are not offered for colour (no legend fits).
+MAX_CATEGORIES = 24
+#: Masks of recently evaluated predicates kept (by value), so undo/redo and combined selections
+#: (``old | new``) only evaluate what is new. 100k rows: 100 KB per mask.
+MASK_MEMO_SIZE = 32
+#: Statistics shown for the selection, when the table has them.
+SUMMARY_COLUMNS = ("test_acc", "train_acc", "ggap", "epoch")
+PREFERRED_COLOUR = ("test_acc", "epoch")
+
+
+class Signal:
+    """A list of callbacks; ``emit(*args)`` calls each in the order they connected."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, callback: Callable[..., Any]) -> None:
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+
+    def disconnect(self, callback: Callable[..., Any]) -> None:
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def emit(self, *args: Any) -> None:
+        for callback in list(self._callbacks):
+            callback(*args)
+
+
+class StateSignals:
+    """What can change. Each signal's arguments are in its comment."""
+
+    def __init__(self) -> None:
+        self.table = Signal()        # () a new table: everything changed
+        self.projection = Signal()   # (method)
+        self.colour = Signal()       # (column)
+        self.filters = Signal()      # ()
+        self.selection = Signal()    # ()
+        self.current = Signal()      # (row or None)
+        self.bookmarks = Signal()    # ()
+        self.samples = Signal()      # ()
+        self.view = Signal()         # ([[x0, x1], [y0, y1]]) a bookmark asks the map to show this range
+
+
+# --- pure helpers -----------------------------------------------------------------------------
+
+def coord_columns(method: str) -> tuple[str, str]:
+    """Table columns holding the map coordinates of ``method``: ``("umap_x", "umap_y")``."""
+    return f"{method}_x", f"{method}_y"
+
+
+def column_kind(values: np.ndarray) -> str:
+    """``"continuous"``, ``"discrete"`` (numbers with few distinct values) or ``"categorical"`` (text)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "USO":
+        return "categorical"
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    return "discrete" if len(np.unique(finite)) <= MAX_DISCRETE_VALUES else "continuous"
+
+
+def range_terms(selection: Predicate) -> dict[str, tuple[float | None, float | None]]:
+    """The ``Range`` terms of the selection's top-level AND: ``{column: (lo, hi)}``."""
+    parts = selection.parts if isinstance(selection, And) else (selection,)
+    return {p.column: (p.lo, p.hi) for p in parts if isinstance(p, Range)}
+
+
+def with_range(selection: Predicate, column: str, lo: float | None, hi: float | None) -> Predicate:
+    """``selection`` with its top-level ``Range`` on ``column`` replaced by ``lo <= column <= hi``.
+
+    The empty selection counts as "everything" here, so the first range brush selects its rows.
+    Both bounds None removes the term; removing the last term gives the empty selection.
+    """
+    base = Everything() if isinstance(selection, Nothing) else selection
+    parts = base.parts if isinstance(base, And) else (base,)
+    keep = [p for p in parts if not (isinstance(p, Range) and p.column == column) and not isinstance(p, Everything)]
+    if lo is not None or hi is not None:
+        keep.append(Range(column, lo, hi))
+    if not keep:
+        return Nothing()
+    return keep[0] if len(keep) == 1 else And(*keep)
+
+
+def _bound(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isinf(value) or math.isnan(value) else value
+
+
+def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
+    """One row per embedded model state of a loaded workspace and its zoo.
+
+    Columns: ``row`` (0..n-1), ``model`` (zoo row), ``checkpoint`` (zoo column), every property of
+    :func:`core.probe_report.state_properties` (epoch, losses, accuracies, ggap, hyperparameters),
+    ``split`` (train/val/test, by model) and ``<method>_x`` / ``<method>_y`` for every stored map.
+    """
+    from core.probe_report import state_properties
+
+    if ws.states is None:
+        raise SelectionError(f"{ws.path}: no embedded model states yet (run `hyperviz embed {ws.path}`)")
+    states = np.asarray(ws.states)
+    n = len(states)
+    table: dict[str, np.ndarray] = {"row": np.arange(n), "model": states[:, 0].astype(np.int64),
+                                    "checkpoint": states[:, 1].astype(np.int64)}
+    table.update(state_properties(zoo, states))
+    if ws.split is not None:
+        table["split"] = np.asarray(ws.split)[states[:, 0]]
+    for method, projection in ws.projections.items():
+        coords = np.asarray(projection["coords"], dtype=np.float64)
+        if coords.shape == (n, 2):
+            x, y = coord_columns(method)
+            table[x], table[y] = coords[:, 0], coords[:, 1]
+        else:
+            log.warning("%s: projection %s has %s coordinates for %d states; skipped", ws.path, method, coords.shape, n)
+    return table
+
+
+# --- the state ----------------------------------------------------------------------------------
+
+class AppState:
+    """Everything the views show, changed only through these methods (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.signals = StateSignals()
+        self.table: dict[str, np.ndarray] = {}
+        self.n = 0
+        self.source = ""                               # where the table came from (a workspace path)
+        self.projections: list[str] = []
+        self.projection: str | None = None
+        self.colour_by: str | None = None
+        self.filters: dict[str, tuple[float | None, float | None]] = {}
+        self.history = SelectionHistory()
+        self.current: int | None = None
+        self.bookmarks: list[dict] = []
+        self.samples: dict[str, np.ndarray] = {}       # one row per sampled model (see set_samples)
+        self._kinds: dict[str, str] = {}
+        self._masks: dict[Predicate, np.ndarray] = {}
+        self._filter_cache: np.ndarray | None = None
+
+    # ---- loading ---------------------------------------------------------------------------
+    def set_table(self, table: Mapping[str, np.ndarray], source: str = "", bookmarks: Sequence[dict] = (),
+                  keep_selection: bool = False) -> None:
+        """Show a new table. Maps are the ``<method>_x/_y`` column pairs (UMAP preferred).
+
+        The selection, filters and colour are kept when they still fit the new table and
+        ``keep_selection`` is set (e.g. after a projection was added); otherwise reset.
+        """
+        table = {name: np.asarray(col) for name, col in table.items()}
+        n = len(next(iter(table.values()))) if table else 0
+        if any(len(col) != n for col in table.values()):
+            raise SelectionError("table columns differ in length")
+        self.table, self.n, self.source = table, n, source
+        self._kinds = {}
+        self.projections = sorted({name[:-2] for name in table if name.endswith("_x") and name[:-2] + "_y" in table},
+                                  key=lambda m: (m != "umap", m))
+        if self.projection not in self.projections:
+            self.projection = self.projections[0] if self.projections else None
+        if self.colour_by not in self.colourable():
+            self.colour_by = next((c for c in PREFERRED_COLOUR if c in table), None)
+        if not keep_selection or not self._fits(self.history.current):
+            self.history = SelectionHistory()
+        self.filters = {k: v for k, v in self.filters.items() if keep_selection and k in table}
+        self.current = None
+        if not keep_selection:
+            self.bookmarks = [dict(b) for b in bookmarks]
+        self._masks = {}
+        self._filter_cache = None
+        self.samples = {}
+        self.signals.table.emit()
+
+    def _fits(self, predicate: Predicate) -> bool:
+        try:
+            self.evaluate(predicate)
+        except SelectionError:
+            return False
+        return True
+
+    def evaluate(self, predicate: Predicate) -> np.ndarray:
+        """The mask ``[n]`` of ``predicate`` over the table, reusing the masks of known sub-predicates."""
+        mask = self._masks.get(predicate)
+        if mask is None:
+            if isinstance(predicate, (And, Or, Xor)):
+                reduce = {And: np.logical_and, Or: np.logical_or, Xor: np.logical_xor}[type(predicate)]
+                mask = reduce.reduce([self.evaluate(part) for part in predicate.parts])
+            elif isinstance(predicate, Not):
+                mask = ~self.evaluate(predicate.part)
+            else:
+                mask = predicate.evaluate(self.table)
+            mask.setflags(write=False)
+            self._masks[predicate] = mask
+            while len(self._masks) > MASK_MEMO_SIZE:
+                self._masks.pop(next(iter(self._masks)))
+        return mask
+
+    # ---- columns -----------------------------------------------------------------------------
+    def kind(self, column: str) -> str:
+        """:func:`column_kind` of a table column (cached)."""
+        if column not in self._kinds:
+            self._kinds[column] = column_kind(self.table[column])
+        return self._kinds[column]
+
+    def properties(self) -> list[str]:
+        """Columns that describe model states (not ids, not map coordinates), in table order."""
+        coords = {c for m in self.projections for c in coord_columns(m)}
+        return [c for c in self.table if c not in ID_COLUMNS and c not in coords]
+
+    def colourable(self) -> list[str]:
+        """Properties the map can be coloured by (text columns only with a legend-sized set of values)."""
+        out = []
+        for column in self.properties():
+            values = self.table[column]
+            if self.kind(column) == "categorical" and len(np.unique(values)) > MAX_CATEGORIES:
+                continue
+            out.append(column)
+        return out
+
+    def numeric_properties(self) -> list[str]:
+        """Properties with numbers (the ones that get a histogram and a range brush)."""
+        return [c for c in self.properties() if self.kind(c) != "categorical"]
+
+    def coords(self, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(x [n], y [n])`` of every row in map ``method`` (default: the shown map)."""
+        method = method or self.projection
+        if method is None:
+            raise SelectionError("no map: the workspace has no stored projection")
+        x, y = coord_columns(method)
+        return self.table[x], self.table[y]
+
+    # ---- map and colour ----------------------------------------------------------------------
+    def set_projection(self, method: str) -> None:
+        if method not in self.projections:
+            raise SelectionError(f"no '{method}' map (have: {', '.join(self.projections) or 'none'})")
+        if method != self.projection:
+            self.projection = method
+            self.signals.projection.emit(method)
+
+    def set_colour_by(self, column: str) -> None:
+        if column not in self.table:
+            raise SelectionError(f"unknown column '{column}' (known: {', '.join(self.colourable())})")
+        if column != self.colour_by:
+            self.colour_by = column
+            self.signals.colour.emit(column)
+
+    # ---- filters -------------------------------------------------------------------------------
+    def set_filter(self, column: str, lo: float | None, hi: float | None) -> None:
+        """Show only rows with ``lo <= column <= hi`` (None = open); both None removes the filter."""
+        if column not in self.table:
+            raise SelectionError(f"unknown column '{column}'")
+        lo, hi = _bound(lo), _bound(hi)
+        new = dict(self.filters)
+        if lo is None and hi is None:
+            new.pop(column, None)
+        else:
+            Range(column, lo, hi).evaluate(self.table)      # raises for text columns
+            new[column] = (lo, hi)
+        if new != self.filters:
+            self.filters = new
+            self._filter_cache = None
+            self.signals.filters.emit()
+
+    def clear_filters(self) -> None:
+        if self.filters:
+            self.filters = {}
+            self._filter_cache = None
+            self.signals.filters.emit()
+
+    @property
+    def visible_mask(self) -> np.ndarray:
+        """Rows that pass every filter, bool ``[n]``."""
+        if self._filter_cache is None:
+            mask = np.ones(self.n, dtype=bool)
+            for column, (lo, hi) in self.filters.items():
+                mask &= Range(column, lo, hi).evaluate(self.table)
+            self._filter_cache = mask
+        return self._filter_cache
+
+    # ---- the selection ---------------------------------------------------------------------------
+    @property
+    def selection(self) -> Predicate:
+        return self.history.current
+
+    @property
+    def selection_mask(self) -> np.ndarray:
+        """Rows the selection predicate matches (filters not applied), bool ``[n]``."""
+        return self.evaluate(self.history.current)
+
+    @property
+    def selected_mask(self) -> np.ndarray:
+        """What views show as selected: selection and filters, bool ``[n]``."""
+        return self.selection_mask & self.visible_mask
+
+    @property
+    def has_selection(self) -> bool:
+        return not isinstance(self.history.current, Nothing)
+
+    def _push(self, predicate: Predicate) -> None:
+        self.evaluate(predicate)                         # refuse predicates that do not fit, before pushing
+        before = self.history.current
+        if self.history.push(predicate) is not before:
+            self.signals.selection.emit()
+
+    def select(self, predicate: Predicate, mode: str = "replace") -> None:
+        """Combine ``predicate`` into the selection (``replace``/``add``/``subtract``/``intersect``/``xor``)."""
+        self._push(combine(mode, self.history.current, predicate))
+
+    def brush_range(self, column: str, lo: float | None, hi: float | None) -> None:
+        """Set the range term of ``column`` in the selection (see :func:`with_range`)."""
+        self._push(with_range(self.history.current, column, _bound(lo), _bound(hi)))
+
+    def range_terms(self) -> dict[str, tuple[float | None, float | None]]:
+        return range_terms(self.history.current)
+
+    def clear_selection(self) -> None:
+        self._push(Nothing())
+
+    def undo(self) -> None:
+        before = self.history.current
+        if self.history.undo() is not before:
+            self.signals.selection.emit()
+
+    def redo(self) -> None:
+        before = self.history.current
+        if self.history.redo() is not before:
+            self.signals.selection.emit()
+
+    def count_label(self) -> str:
+        """``"k / n"``: selected visible rows / visible rows."""
+        return count_label(int(self.selected_mask.sum()), int(self.visible_mask.sum()))
+
+    def summary(self) -> dict[str, Any]:
+        """:func:`hyperviz.model.selection.summary` of the shown selection over the visible rows."""
+        columns = [c for c in SUMMARY_COLUMNS if c in self.table and self.kind(c) != "categorical"]
+        return summary(self.table, self.selected_mask, columns)
+
+    # ---- focus ---------------------------------------------------------------------------------
+    def set_current(self, row: int | None) -> None:
+        """The model state in focus (clicked), or None."""
+        if row is not None and not 0 <= int(row) < self.n:
+            raise SelectionError(f"row {row} out of range (0..{self.n - 1})")
+        row = None if row is None else int(row)
+        if row != self.current:
+            self.current = row
+            self.signals.current.emit(row)
+
+    def rows_of_model(self, model: int) -> np.ndarray:
+        """Rows of one model's states, ordered by epoch ``[k]``."""
+        rows = np.flatnonzero(self.table["model"] == model)
+        return rows[np.argsort(self.table["epoch"][rows], kind="stable")]
+
+    # ---- samples -------------------------------------------------------------------------------
+    def set_samples(self, samples: Mapping[str, np.ndarray]) -> None:
+        """Sampled models shown beside the table (columns of equal length: coordinates per map, metrics)."""
+        self.samples = {k: np.asarray(v) for k, v in samples.items()}
+        self.signals.samples.emit()
+
+    # ---- bookmarks -----------------------------------------------------------------------------
+    def make_bookmark(self, name: str, view_range: Sequence[Sequence[float]] | None = None) -> dict:
+        """A JSON-ready bookmark of what is shown now."""
+        return {"name": str(name), "selection": self.selection.to_dict(),
+                "filters": {k: [lo, hi] for k, (lo, hi) in self.filters.items()},
+                "colour_by": self.colour_by, "projection": self.projection,
+                "view_range": None if view_range is None else [[float(a), float(b)] for a, b in view_range]}
+
+    def add_bookmark(self, name: str, view_range: Sequence[Sequence[float]] | None = None) -> dict:
+        """Bookmark what is shown now under ``name`` (replacing a bookmark of the same name)."""
+        bookmark = self.make_bookmark(name, view_range)
+        self.bookmarks = [b for b in self.bookmarks if b.get("name") != name] + [bookmark]
+        self.signals.bookmarks.emit()
+        return bookmark
+
+    def remove_bookmark(self, name: str) -> None:
+        self.bookmarks = [b for b in self.bookmarks if b.get("name") != name]
+        self.signals.bookmarks.emit()
+
+    def apply_bookmark(self, bookmark: Mapping[str, Any]) -> None:
+        """Show a bookmark: its map, colour, filters and selection (one undoable step), then its view."""
+        try:
+            predicate = predicate_from_dict(bookmark["selection"])
+            filters = {str(k): (_bound(v[0]), _bound(v[1])) for k, v in dict(bookmark.get("filters") or {}).items()}
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise SelectionError(f"bookmark {bookmark.get('name', '?')!r} is malformed ({exc})") from None
+        missing = sorted((predicate.columns() | set(filters)) - set(self.table))
+        if missing:
+            raise SelectionError(f"bookmark {bookmark.get('name', '?')!r} needs columns this workspace lacks: "
+                                 f"{', '.join(missing)}")
+        if bookmark.get("projection") in self.projections:
+            self.set_projection(bookmark["projection"])
+        if bookmark.get("colour_by") in self.table:
+            self.set_colour_by(bookmark["colour_by"])
+        if filters != self.filters:
+            self.filters = {k: v for k, v in filters.items() if v != (None, None)}
+            self._filter_cache = None
+            self.signals.filters.emit()
+        self._push(predicate)
+        if bookmark.get("view_range"):
+            self.signals.view.emit(bookmark["view_range"])
+
+    def save_bookmarks(self, path: str | Path) -> Path:
+        """Write every bookmark to a JSON file."""
+        path = Path(path)
+        data = {"format": BOOKMARKS_FORMAT, "version": BOOKMARKS_VERSION, "source": self.source,
+                "bookmarks": self.bookmarks}
+        path.write_text(json.dumps(data, indent=2))
+        return path
+
+    def load_bookmarks(self, path: str | Path) -> list[dict]:
+        """Read bookmarks from a JSON file (ours, or a plain list) and add them; returns those read."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SelectionError(f"{path}: not a bookmarks file ({exc})") from None
+        items = data.get("bookmarks") if isinstance(data, dict) else data
+        if not isinstance(items, list) or not all(isinstance(b, dict) and "name" in b and "selection" in b
+                                                  for b in items):
+            raise SelectionError(f"{path}: not a bookmarks file (expected a list of {{name, selection, ...}})")
+        for bookmark in items:
+            predicate_from_dict(bookmark["selection"])   # malformed selections fail here, before adding
+        names = {b["name"] for b in items}
+        self.bookmarks = [b for b in self.bookmarks if b.get("name") not in names] + [dict(b) for b in items]
+        self.signals.bookmarks.emit()
+        return items

@@ -1,0 +1,322 @@
+"""The generate dock: sample new models from the selected region, list them, export them.
+
+"Sample" runs :func:`core.sampling.sample_job` in the background on a copy of the workspace (the
+job stores its run and saves only when it completes, so a cancelled run leaves the workspace as it
+was). Sampled models appear in the map as stars coloured by test accuracy and in a sortable table
+(accuracy, fine-tuned accuracy, novelty, provenance). Chosen rows go to :func:`core.export.export_samples`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from hyperviz.model.state import AppState
+from hyperviz.ui.resources import icon
+
+METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (validation)"),
+           ("noise", "baseline: selected weights + noise"), ("random", "baseline: random initialisation"))
+COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-tuned", "finetune_acc"),
+           ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("novelty (z)", "novelty_embedding"),
+           ("agreement", "agreement"), ("anchor", None))
+
+
+def sample_gui_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
+                   description: str, bookmarks: list[dict]):
+    """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)`` (a core-style job)."""
+    from core.sampling import sample_job
+
+    copy = dataclasses.replace(ws, samples=dict(ws.samples), bookmarks=list(bookmarks))
+    run = yield from sample_job(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
+                                device="auto", zoo=zoo, description=description)
+    return run, copy.samples
+
+
+class _Sortable(QtWidgets.QTableWidgetItem):
+    def __init__(self, text: str, key) -> None:
+        super().__init__(text)
+        self.key = key
+
+    def __lt__(self, other) -> bool:
+        try:
+            return self.key < other.key
+        except TypeError:
+            return str(self.key) < str(other.key)
+
+
+class ExportDialog(QtWidgets.QDialog):
+    """Where and in which formats to write the chosen sampled models."""
+
+    def __init__(self, count: int, folder: str, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export sampled models")
+        layout = QtWidgets.QVBoxLayout(self)
+        text = QtWidgets.QLabel(f"Write {count} model(s) as loadable checkpoints, each with a JSON file of its "
+                                "architecture, metrics and provenance.")
+        text.setWordWrap(True)
+        layout.addWidget(text)
+        form = QtWidgets.QFormLayout()
+        row = QtWidgets.QHBoxLayout()
+        self.folder = QtWidgets.QLineEdit(folder)
+        browse = QtWidgets.QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        form.addRow("Folder", row)
+        self.safetensors = QtWidgets.QCheckBox("safetensors (recommended)")
+        self.safetensors.setChecked(True)
+        self.pt = QtWidgets.QCheckBox("PyTorch .pt (torch.load weights_only=True)")
+        formats = QtWidgets.QVBoxLayout()
+        formats.addWidget(self.safetensors)
+        formats.addWidget(self.pt)
+        form.addRow("Formats", formats)
+        self.overwrite = QtWidgets.QCheckBox("Replace existing files")
+        form.addRow("", self.overwrite)
+        layout.addLayout(form)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Export to", self.folder.text())
+        if path:
+            self.folder.setText(path)
+
+    def values(self) -> dict:
+        formats = [name for name, box in (("safetensors", self.safetensors), ("pt", self.pt)) if box.isChecked()]
+        return {"folder": self.folder.text(), "formats": formats or ["safetensors"],
+                "overwrite": self.overwrite.isChecked()}
+
+
+class GeneratePanel(QtWidgets.QWidget):
+    """``start`` is the window's job starter; ``session`` returns the open Session (or None);
+    ``samples_stored(samples)`` hands a finished run's samples back to the window."""
+
+    message = QtCore.Signal(str)
+
+    def __init__(self, state: AppState, start: Callable, session: Callable[[], object],
+                 samples_stored: Callable[[dict], None], parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._start = start
+        self._session = session
+        self._samples_stored = samples_stored
+        self.handle = None
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        self.source = QtWidgets.QLabel()
+        self.source.setObjectName("hint")
+        self.source.setWordWrap(True)
+        layout.addWidget(self.source)
+        form = QtWidgets.QGridLayout()
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(4)
+        self.method = QtWidgets.QComboBox()
+        for key, label in METHODS:
+            self.method.addItem(label, key)
+        self.n = QtWidgets.QSpinBox()
+        self.n.setRange(1, 2000)
+        self.n.setValue(24)
+        self.bandwidth = QtWidgets.QComboBox()
+        self.bandwidth.setEditable(True)
+        self.bandwidth.addItems(["scott", "silverman", "0.25", "0.5", "1.0"])
+        self.bandwidth.setToolTip("Kernel width per latent dimension: a rule, or a number relative to each "
+                                  "dimension's spread over the selection (0 = copy the anchors)")
+        self.seed = QtWidgets.QSpinBox()
+        self.seed.setRange(0, 2**31 - 1)
+        self.finetune = QtWidgets.QSpinBox()
+        self.finetune.setRange(0, 50)
+        self.finetune.setSuffix(" epochs")
+        cells = ((0, 0, "Method", self.method, 3), (1, 0, "Samples", self.n, 1), (1, 2, "Seed", self.seed, 1),
+                 (2, 0, "Bandwidth", self.bandwidth, 1), (2, 2, "Fine-tune", self.finetune, 1))
+        for row, col, label, widget, span in cells:
+            form.addWidget(QtWidgets.QLabel(label), row, col)
+            form.addWidget(widget, row, col + 1, 1, span)
+        form.setColumnStretch(1, 1)
+        form.setColumnStretch(3, 1)
+        layout.addLayout(form)
+        buttons = QtWidgets.QHBoxLayout()
+        self.sample_button = QtWidgets.QPushButton("Sample from selection")
+        self.sample_button.setObjectName("primaryButton")
+        self.sample_button.setIcon(icon("sample"))
+        self.sample_button.clicked.connect(self.sample)
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.sample_button, 1)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(8)
+        self.progress.hide()
+        self.status = QtWidgets.QLabel("")
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("samplesTable")
+        self.table.setHorizontalHeaderLabels([c for c, _ in COLUMNS])
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        layout.addWidget(self.table, 1)
+        row = QtWidgets.QHBoxLayout()
+        self.export_button = QtWidgets.QPushButton("Export selected…")
+        self.export_button.clicked.connect(self.export_dialog)
+        row.addStretch(1)
+        row.addWidget(self.export_button)
+        layout.addLayout(row)
+
+        state.signals.selection.connect(self._update_source)
+        state.signals.filters.connect(self._update_source)
+        state.signals.table.connect(self._update_source)
+        state.signals.samples.connect(self.refresh_table)
+        self._update_source()
+        self.refresh_table()
+
+    # ---- sampling --------------------------------------------------------------------------------
+    def _update_source(self) -> None:
+        k = int(self.state.selected_mask.sum()) if self.state.n else 0
+        if k == 0:
+            self.source.setText("Select a region of the map (box, lasso or a property range), then sample new "
+                                "models from it: latent codes are drawn around the selected models' codes and "
+                                "decoded to weights.")
+        else:
+            self.source.setText(f"Sampling from <b>{k}</b> selected model states "
+                                f"({self.state.selection.describe()[:120]}).")
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.handle is not None and self.handle.running
+        has_selection = self.state.n > 0 and bool(self.state.selected_mask.any())
+        self.sample_button.setEnabled(has_selection and not running)
+        self.cancel_button.setEnabled(running)
+        self.export_button.setEnabled(bool(self.chosen_ids()))
+
+    def sample(self) -> None:
+        session = self._session()
+        rows = np.flatnonzero(self.state.selected_mask)
+        if session is None or rows.size == 0:
+            return
+        method, n = self.method.currentData(), self.n.value()
+        bandwidth = self.bandwidth.currentText().strip() or None
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText(f"Sampling {n} models ({method})…")
+        ws, zoo, bookmarks = session.ws, session.zoo, self.state.bookmarks
+        description = self.state.selection.describe()
+        self.handle = self._start(
+            f"Sample {n} ({method})",
+            lambda _cancel: sample_gui_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
+                                           self.finetune.value(), description, bookmarks),
+            on_progress=self._on_progress, on_finished=self._on_finished, on_failed=self._on_failed,
+            on_cancelled=self._on_cancelled, uses_torch=True)
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.status.setText("Cancelling…")
+
+    def _on_progress(self, record) -> None:
+        if record.total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * record.fraction))
+        self.status.setText(record.message)
+
+    def _on_finished(self, result) -> None:
+        run, samples = result
+        self._done()
+        self._samples_stored(samples)
+        acc = samples[run]["arrays"]["test_acc"]
+        text = f"Stored run {run}: mean test accuracy {np.mean(acc):.3f}, best {np.max(acc):.3f}."
+        self.status.setText(text)
+        self.message.emit(text)
+
+    def _on_failed(self, message: str) -> None:
+        self._done()
+        self.status.setText(f"<span style='color:#D55E00'>Sampling failed: {message.splitlines()[0]}</span>")
+
+    def _on_cancelled(self) -> None:
+        self._done()
+        self.status.setText("Sampling cancelled; the workspace is unchanged.")
+
+    def _done(self) -> None:
+        self.progress.hide()
+        QtCore.QTimer.singleShot(0, self, self._update_buttons)
+
+    # ---- the table -------------------------------------------------------------------------------
+    def refresh_table(self) -> None:
+        samples = self.state.samples
+        self.table.setSortingEnabled(False)
+        n = len(samples.get("run", []))
+        self.table.setRowCount(n)
+        table = self.state.table
+        for i in range(n):
+            run, index = str(samples["run"][i]), int(samples["index"][i])
+            cells = [_Sortable(f"{run}:{index}", (run, index)), _Sortable(str(samples["method"][i]), str(samples["method"][i]))]
+            for _title, key in COLUMNS[2:-1]:
+                value = float(samples[key][i])
+                cells.append(_Sortable("–" if np.isnan(value) else f"{value:.3f}", -np.inf if np.isnan(value) else value))
+            anchor = samples["anchor_state"][i]
+            if np.isfinite(anchor) and anchor >= 0 and table and int(anchor) < self.state.n:
+                row = int(anchor)
+                model_id = table["model_id"][row] if "model_id" in table else table["model"][row]
+                text = f"{model_id} @ epoch {int(table['epoch'][row])}"
+            else:
+                text = "–"
+            cells.append(_Sortable(text, text))
+            for j, cell in enumerate(cells):
+                cell.setData(QtCore.Qt.ItemDataRole.UserRole, (run, index))
+                self.table.setItem(i, j, cell)
+        self.table.setSortingEnabled(True)
+        if n and self.table.horizontalHeader().sortIndicatorSection() == 0:
+            self.table.sortItems(2, QtCore.Qt.SortOrder.DescendingOrder)      # best test accuracy first
+        self.table.resizeColumnsToContents()
+        self._update_buttons()
+
+    def chosen_ids(self) -> list[tuple[str, int]]:
+        rows = sorted({item.row() for item in self.table.selectedItems()})
+        return [self.table.item(r, 0).data(QtCore.Qt.ItemDataRole.UserRole) for r in rows]
+
+    def export_dialog(self) -> None:
+        ids = self.chosen_ids()
+        session = self._session()
+        if not ids or session is None:
+            return
+        dialog = ExportDialog(len(ids), str(Path.home() / "hyperviz-exports"), self)
+        if dialog.exec() != QtWidgets.QDialog.DialogCode.Accepted:
+            return
+        values = dialog.values()
+        self.export(ids, values["folder"], values["formats"], values["overwrite"])
+
+    def export(self, ids: list[tuple[str, int]], folder: str, formats, overwrite: bool = False):
+        """Write the sampled models ``ids`` with :func:`core.export.export_samples` in the background."""
+        session = self._session()
+        if session is None or not ids:
+            return None
+        ws = session.ws
+
+        def job(_cancel):
+            from core.export import export_samples
+            from core.progress import Progress
+
+            yield Progress(0, 1, f"exporting {len(ids)} model(s)")
+            written = export_samples(ws, ids, folder, formats=list(formats), overwrite=overwrite)
+            yield Progress(1, 1, "exported")
+            return written
+
+        return self._start(f"Export {len(ids)} model(s)", job, uses_torch=True,
+                           on_finished=lambda paths: self.message.emit(f"Exported {len(paths)} model(s) to {folder}"),
+                           on_failed=lambda m: self.message.emit(f"Export failed: {m.splitlines()[0]}"))

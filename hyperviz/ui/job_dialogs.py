@@ -1,0 +1,167 @@
+"""Dialogs that ask for a job's settings, and the core jobs they start.
+
+Each ``*_job`` function below is plain core-job composition (no Qt); the window hands it to
+:class:`hyperviz.ui.jobs.JobRunner`. Each dialog only collects settings (``values()``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtWidgets
+
+
+# ---- jobs (no Qt) ------------------------------------------------------------------------------
+def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
+    """Train a digits zoo (core.population) into ``out``."""
+    from core.population import ZooSpec, build_zoo_job as core_build
+
+    spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
+    return (yield from core_build(spec, out, device="auto"))
+
+
+def import_zoo_job(src: str, out: str):
+    from core.zoo_import import import_zoo_job as core_import
+
+    return (yield from core_import(src, out))
+
+
+def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
+    """Fit the autoencoder, embed every state and store a PCA map: a workspace ready to open."""
+    from core.embed import embed_job, project_job
+    from core.fit import fit_job
+    from core.progress import Progress
+
+    yield from fit_job(zoo, out, preset=preset, epochs=epochs, device="auto")
+    yield Progress(0, 2, "embedding every model state")
+    yield from embed_job(out, device="auto")
+    yield Progress(1, 2, "computing a PCA map")
+    path = yield from project_job(out, method="pca")
+    return path
+
+
+def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, seed: int, should_cancel):
+    """Compute and store a map (UMAP in a subprocess, so Cancel stops it at once)."""
+    from core.embed import project_job as core_project
+
+    return (yield from core_project(workspace, method=method, n_neighbors=n_neighbors, min_dist=min_dist,
+                                    seed=seed, should_cancel=should_cancel))
+
+
+# ---- dialogs -----------------------------------------------------------------------------------
+class _Form(QtWidgets.QDialog):
+    def __init__(self, title: str, intro: str, parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setMinimumWidth(460)
+        layout = QtWidgets.QVBoxLayout(self)
+        text = QtWidgets.QLabel(intro)
+        text.setWordWrap(True)
+        text.setObjectName("hint")
+        layout.addWidget(text)
+        self.form = QtWidgets.QFormLayout()
+        layout.addLayout(self.form)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QtWidgets.QDialogButtonBox.StandardButton.Ok).setText("Start")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _spin(self, lo: int, hi: int, value: int) -> QtWidgets.QSpinBox:
+        spin = QtWidgets.QSpinBox()
+        spin.setRange(lo, hi)
+        spin.setValue(value)
+        return spin
+
+    def _path(self, default: str, save: bool, filter_: str = "HDF5 (*.h5)", folder: bool = False) -> QtWidgets.QWidget:
+        box = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        edit = QtWidgets.QLineEdit(default)
+        button = QtWidgets.QPushButton("Browse…")
+
+        def browse() -> None:
+            if folder:
+                path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+            elif save:
+                path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save as", edit.text(), filter_)
+            else:
+                path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open", edit.text(), filter_)
+            if path:
+                edit.setText(path)
+
+        button.clicked.connect(browse)
+        row.addWidget(edit, 1)
+        row.addWidget(button)
+        box.edit = edit
+        return box
+
+
+class BuildZooDialog(_Form):
+    def __init__(self, folder: str, parent=None) -> None:
+        super().__init__("Build a model zoo", "Train a population of small networks on the bundled 8×8 digits task, "
+                         "varying seed, activation, initialisation, optimiser, learning rate, weight decay and "
+                         "dropout. One checkpoint per epoch is kept (epoch 0 = initialisation).", parent)
+        self.models = self._spin(2, 100_000, 128)
+        self.epochs = self._spin(1, 200, 10)
+        self.arch = QtWidgets.QComboBox()
+        self.arch.addItems(["cnn", "mlp"])
+        self.seed = self._spin(0, 2**31 - 1, 0)
+        self.out = self._path(str(Path(folder) / "zoo.h5"), save=True)
+        for label, widget in (("Models", self.models), ("Epochs", self.epochs), ("Architecture", self.arch),
+                              ("Seed", self.seed), ("Zoo file", self.out)):
+            self.form.addRow(label, widget)
+
+    def values(self) -> dict:
+        return {"models": self.models.value(), "epochs": self.epochs.value(), "arch": self.arch.currentText(),
+                "seed": self.seed.value(), "out": self.out.edit.text()}
+
+
+class ImportZooDialog(_Form):
+    def __init__(self, folder: str, parent=None) -> None:
+        super().__init__("Import a model zoo", "A Model Zoos folder (params.json, result.json, checkpoint_N/) or a "
+                         "folder of .safetensors/.pt checkpoints with a properties table.", parent)
+        self.src = self._path(folder, save=False, folder=True)
+        self.out = self._path(str(Path(folder) / "imported-zoo.h5"), save=True)
+        self.form.addRow("Source folder", self.src)
+        self.form.addRow("Zoo file", self.out)
+
+    def values(self) -> dict:
+        return {"src": self.src.edit.text(), "out": self.out.edit.text()}
+
+
+class TrainDialog(_Form):
+    def __init__(self, zoo: str, folder: str, parent=None) -> None:
+        super().__init__("Train a hyper-representation", "Fits the transformer autoencoder on the zoo's weights "
+                         "(reconstruction + contrastive loss), embeds every model state and stores a PCA map. "
+                         "Compute a UMAP map afterwards from the Jobs menu.", parent)
+        self.zoo = self._path(zoo, save=False)
+        self.out = self._path(str(Path(folder) / "workspace.h5"), save=True)
+        self.preset = QtWidgets.QComboBox()
+        self.preset.addItems(["tiny", "default"])
+        self.preset.setCurrentText("default")
+        self.epochs = self._spin(1, 500, 10)
+        for label, widget in (("Zoo file", self.zoo), ("Workspace", self.out), ("Model size", self.preset),
+                              ("Epochs", self.epochs)):
+            self.form.addRow(label, widget)
+
+    def values(self) -> dict:
+        return {"zoo": self.zoo.edit.text(), "out": self.out.edit.text(), "preset": self.preset.currentText(),
+                "epochs": self.epochs.value()}
+
+
+class UmapDialog(_Form):
+    def __init__(self, parent=None) -> None:
+        super().__init__("Compute a UMAP map", "UMAP runs in a separate process: the window stays responsive and "
+                         "Cancel stops it at once. The first fit in a session compiles for ~15-20 s.", parent)
+        self.neighbors = self._spin(2, 500, 15)
+        self.min_dist = QtWidgets.QDoubleSpinBox()
+        self.min_dist.setRange(0.0, 1.0)
+        self.min_dist.setSingleStep(0.05)
+        self.min_dist.setValue(0.1)
+        self.seed = self._spin(0, 2**31 - 1, 0)
+        for label, widget in (("Neighbours", self.neighbors), ("Min. distance", self.min_dist), ("Seed", self.seed)):
+            self.form.addRow(label, widget)
+
+    def values(self) -> dict:
+        return {"n_neighbors": self.neighbors.value(), "min_dist": self.min_dist.value(), "seed": self.seed.value()}

@@ -1,0 +1,167 @@
+"""The probe dock: how well does the hyper-representation predict each property, beside s(W)?
+
+"Compute" runs :func:`core.probe_report.probe_workspace` in the background (through the window's
+job runner). The table lists the test score per property for both feature sets; choosing a row
+shows predicted against true values on the held-out test models.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+FEATURES = (("hyperrep", "hyper-rep", "#0072B2"), ("sw", "s(W)", "#E69F00"))
+
+
+def probe_job(ws, zoo):
+    """Fit every probe of a loaded workspace (a core-style job)."""
+    from core.probe_report import probe_workspace
+    from core.progress import Progress
+
+    yield Progress(0, 1, "fitting linear probes (hyper-representation and s(W))")
+    results = probe_workspace(ws, zoo)
+    yield Progress(1, 1, "probes done")
+    return results
+
+
+class _NumberItem(QtWidgets.QTableWidgetItem):
+    """Sorts by number; empty cells last."""
+
+    def __init__(self, value: float | None) -> None:
+        super().__init__("–" if value is None else f"{value:.3f}")
+        self.value = -np.inf if value is None else value
+        self.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+
+    def __lt__(self, other) -> bool:
+        return self.value < getattr(other, "value", -np.inf)
+
+
+class ProbePanel(QtWidgets.QWidget):
+    """``start`` runs the probe job: ``start(name, factory, on_finished=...)`` (the window's runner)."""
+
+    def __init__(self, start: Callable, session: Callable[[], object], parent=None) -> None:
+        super().__init__(parent)
+        self._start = start
+        self._session = session
+        self.results: dict | None = None
+        self.handle = None
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        top = QtWidgets.QHBoxLayout()
+        self.compute_button = QtWidgets.QPushButton("Compute probes")
+        self.compute_button.setObjectName("primaryButton")
+        self.compute_button.clicked.connect(self.compute)
+        top.addWidget(self.compute_button)
+        self.status = QtWidgets.QLabel("Linear probes on held-out test models: ridge R² for numbers, "
+                                       "accuracy for categories. s(W) = per-layer weight statistics.")
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        top.addWidget(self.status, 1)
+        layout.addLayout(top)
+        splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
+        self.table = QtWidgets.QTableWidget(0, 5)
+        self.table.setObjectName("probeTable")
+        self.table.setHorizontalHeaderLabels(["property", "metric", "hyper-rep", "s(W)", "test n"])
+        self.table.verticalHeader().hide()
+        self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._show_chosen)
+        splitter.addWidget(self.table)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setObjectName("probeScatter")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setLabel("bottom", "true", color="#666")
+        self.plot.setLabel("left", "predicted", color="#666")
+        self.plot.addLegend(offset=(6, 6), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))
+        self.diagonal = pg.PlotDataItem(pen=pg.mkPen("#999", style=QtCore.Qt.PenStyle.DashLine))
+        self.plot.addItem(self.diagonal)
+        self.points = {key: self.plot.plot(pen=None, symbol="o", symbolSize=5, symbolPen=None,
+                                           symbolBrush=pg.mkBrush(colour + "99"), name=label)
+                       for key, label, colour in FEATURES}
+        splitter.addWidget(self.plot)
+        splitter.setSizes([260, 300])
+        layout.addWidget(splitter, 1)
+
+    def compute(self) -> None:
+        session = self._session()
+        if session is None:
+            self.status.setText("Open a workspace first.")
+            return
+        self.compute_button.setEnabled(False)
+        self.status.setText("Computing probes in the background…")
+        ws, zoo = session.ws, session.zoo
+        self.handle = self._start("Linear probes", lambda _cancel: probe_job(ws, zoo), on_finished=self.set_results,
+                                  on_failed=self._failed, on_cancelled=self._cancelled, uses_torch=False)
+
+    def _failed(self, message: str) -> None:
+        self.compute_button.setEnabled(True)
+        self.status.setText(f"Probes failed: {message.splitlines()[0]}")
+
+    def _cancelled(self) -> None:
+        self.compute_button.setEnabled(True)
+        self.status.setText("Probes cancelled.")
+
+    def clear(self) -> None:
+        self.results = None
+        self.table.setRowCount(0)
+        for item in self.points.values():
+            item.setData([], [])
+        self.diagonal.setData([], [])
+
+    def set_results(self, results: dict) -> None:
+        """Fill the table from ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult}}``."""
+        self.results = results
+        self.compute_button.setEnabled(True)
+        self.table.setSortingEnabled(False)
+        self.table.horizontalHeader().setSortIndicator(-1, QtCore.Qt.SortOrder.AscendingOrder)   # report order
+        self.table.setRowCount(len(results))
+        for i, (prop, by_feature) in enumerate(results.items()):
+            first = next(iter(by_feature.values()))
+            name = QtWidgets.QTableWidgetItem(prop)
+            name.setData(QtCore.Qt.ItemDataRole.UserRole, prop)
+            self.table.setItem(i, 0, name)
+            self.table.setItem(i, 1, QtWidgets.QTableWidgetItem(first.metric))
+            for j, (key, _label, _colour) in enumerate(FEATURES):
+                result = by_feature.get(key)
+                ok = result is not None and result.applicable and np.isfinite(result.score)
+                cell = _NumberItem(float(result.score) if ok else None)
+                if result is not None and not result.applicable:
+                    cell.setToolTip(result.reason)
+                self.table.setItem(i, 2 + j, cell)
+            self.table.setItem(i, 4, _NumberItem(float(first.n_test)))
+            self.table.item(i, 4).setText(str(first.n_test))
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self.status.setText("Choose a property to see predicted against true values on the test models.")
+        if results:
+            self.table.selectRow(0)
+
+    def _show_chosen(self) -> None:
+        items = self.table.selectedItems()
+        if not items or self.results is None:
+            return
+        prop = self.table.item(items[0].row(), 0).data(QtCore.Qt.ItemDataRole.UserRole)
+        by_feature = self.results[prop]
+        lo, hi = np.inf, -np.inf
+        for key, _label, _colour in FEATURES:
+            result = by_feature.get(key)
+            if result is None or not result.applicable or result.metric != "r2":
+                self.points[key].setData([], [])
+                continue
+            y_true = np.asarray(result.y_true, dtype=float)
+            y_pred = np.asarray(result.y_pred, dtype=float)
+            self.points[key].setData(y_true, y_pred)
+            if y_true.size:
+                lo, hi = min(lo, y_true.min(), y_pred.min()), max(hi, y_true.max(), y_pred.max())
+        if np.isfinite(lo):
+            self.diagonal.setData([lo, hi], [lo, hi])
+            self.plot.setTitle(f"<span style='color:#333'>{prop}: predicted vs true</span>", size="9pt")
+        else:
+            self.diagonal.setData([], [])
+            self.plot.setTitle(f"<span style='color:#333'>{prop}: a categorical probe (accuracy in the table)</span>",
+                               size="9pt")

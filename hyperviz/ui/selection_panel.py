@@ -1,0 +1,173 @@
+"""The selection dock: the count ("47 / 412"), what the selection means, statistics, bookmarks."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from PySide6 import QtCore, QtWidgets
+
+from hyperviz.model.selection import SelectionError, summary
+from hyperviz.model.state import SUMMARY_COLUMNS, AppState
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+
+
+class SelectionPanel(QtWidgets.QWidget):
+    """Renders the selection of ``state``; ``view_range`` tells bookmarks what the map shows."""
+
+    message = QtCore.Signal(str)           # for the status bar
+
+    def __init__(self, state: AppState, view_range: Callable[[], list] | None = None, parent=None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._view_range = view_range or (lambda: None)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(10, 8, 10, 8)
+        layout.setSpacing(6)
+
+        self.count = QtWidgets.QLabel("0 / 0")
+        self.count.setObjectName("bigCount")
+        caption = QtWidgets.QLabel("selected / shown")
+        caption.setObjectName("hint")
+        head = QtWidgets.QHBoxLayout()
+        head.addWidget(self.count)
+        head.addWidget(caption, 0, QtCore.Qt.AlignmentFlag.AlignBottom)
+        head.addStretch(1)
+        layout.addLayout(head)
+        self.description = QtWidgets.QLabel("nothing selected")
+        self.description.setObjectName("selectionText")
+        self.description.setWordWrap(True)
+        self.description.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.description)
+
+        buttons = QtWidgets.QHBoxLayout()
+        self.undo_button = QtWidgets.QPushButton("Undo")
+        self.redo_button = QtWidgets.QPushButton("Redo")
+        self.clear_button = QtWidgets.QPushButton("Clear")
+        for button, slot in ((self.undo_button, state.undo), (self.redo_button, state.redo),
+                             (self.clear_button, state.clear_selection)):
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+
+        self.stats = QtWidgets.QTableWidget(0, 3)
+        self.stats.setObjectName("statsTable")
+        self.stats.setHorizontalHeaderLabels(["", "selected (min – max)", "all"])
+        self.stats.setToolTip("Mean of each property over the selected states (their range), and over all shown states")
+        self.stats.verticalHeader().hide()
+        self.stats.horizontalHeader().setStretchLastSection(True)
+        self.stats.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.stats.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.NoSelection)
+        self.stats.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.stats.verticalHeader().setDefaultSectionSize(22)
+        self.stats.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stats.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.stats.setFixedHeight(30 + 22 * len(SUMMARY_COLUMNS))
+        layout.addWidget(self.stats)
+
+        title = QtWidgets.QLabel("Bookmarks")
+        title.setObjectName("sectionTitle")
+        layout.addWidget(title)
+        self.bookmark_list = QtWidgets.QListWidget()
+        self.bookmark_list.setObjectName("bookmarkList")
+        self.bookmark_list.itemActivated.connect(self._apply_item)
+        self.bookmark_list.setToolTip("Double-click (or Enter) to show a bookmark")
+        self.bookmark_list.setMinimumHeight(60)
+        layout.addWidget(self.bookmark_list, 1)
+        row = QtWidgets.QHBoxLayout()
+        self.add_button = QtWidgets.QPushButton("Add…")
+        self.add_button.setToolTip("Bookmark the selection, filters, colour and view")
+        self.add_button.clicked.connect(self.add_bookmark_dialog)
+        self.remove_button = QtWidgets.QPushButton("Remove")
+        self.remove_button.clicked.connect(self._remove_current)
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        layout.addLayout(row)
+
+        state.signals.table.connect(self._refresh_all)
+        state.signals.selection.connect(self._refresh)
+        state.signals.filters.connect(self._refresh)
+        state.signals.bookmarks.connect(self._refresh_bookmarks)
+        self._refresh_all()
+
+    # ---- rendering -------------------------------------------------------------------------------
+    def _refresh_all(self) -> None:
+        self._refresh()
+        self._refresh_bookmarks()
+
+    def _refresh(self) -> None:
+        state = self.state
+        self.undo_button.setEnabled(state.history.can_undo)
+        self.redo_button.setEnabled(state.history.can_redo)
+        self.clear_button.setEnabled(state.has_selection)
+        if state.n == 0:
+            self.count.setText("0 / 0")
+            self.stats.setRowCount(0)
+            return
+        self.count.setText(state.count_label())
+        text = state.selection.describe() if state.has_selection else "nothing selected (draw a box or lasso, or brush a range)"
+        if state.filters:
+            shown = " and ".join(f"{k} in [{_fmt(lo) if lo is not None else '-inf'}, {_fmt(hi) if hi is not None else 'inf'}]"
+                                 for k, (lo, hi) in state.filters.items())
+            text += f"\nshown: {shown}"
+        self.description.setText(text)
+        columns = [c for c in SUMMARY_COLUMNS if c in state.table and state.kind(c) != "categorical"]
+        selected = state.summary()["stats"]
+        key = (id(state.table), tuple(sorted(state.filters.items())))
+        if getattr(self, "_all_key", None) != key:             # statistics of everything shown change rarely
+            self._all_key, self._all_stats = key, summary(state.table, state.visible_mask, columns)["stats"]
+        everything = self._all_stats
+        self.stats.setRowCount(len(columns))
+        row_height = self.stats.fontMetrics().height() + 8          # follows presentation mode's larger font
+        self.stats.verticalHeader().setDefaultSectionSize(row_height)
+        self.stats.setFixedHeight(row_height * (len(columns) + 1) + 6)
+        for i, column in enumerate(columns):
+            s, a = selected[column], everything[column]
+            cells = [column, f"{_fmt(s['mean'])}  ({_fmt(s['min'])} – {_fmt(s['max'])})", _fmt(a["mean"])]
+            for j, text in enumerate(cells):
+                item = QtWidgets.QTableWidgetItem(text)
+                if j:
+                    item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+                self.stats.setItem(i, j, item)
+        self.stats.resizeColumnToContents(0)
+        self.stats.horizontalHeader().setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+
+    def _refresh_bookmarks(self) -> None:
+        self.bookmark_list.clear()
+        for bookmark in self.state.bookmarks:
+            item = QtWidgets.QListWidgetItem(bookmark.get("name", "?"))
+            item.setData(QtCore.Qt.ItemDataRole.UserRole, bookmark)
+            item.setToolTip(str(bookmark.get("selection")))
+            self.bookmark_list.addItem(item)
+        self.remove_button.setEnabled(bool(self.state.bookmarks))
+
+    # ---- actions ---------------------------------------------------------------------------------
+    def add_bookmark_dialog(self) -> None:
+        if self.state.n == 0:
+            return
+        name, ok = QtWidgets.QInputDialog.getText(self, "Add bookmark", "Name of this view:",
+                                                  text=f"Bookmark {len(self.state.bookmarks) + 1}")
+        if ok and name.strip():
+            self.state.add_bookmark(name.strip(), self._view_range())
+            self.message.emit(f"Bookmarked “{name.strip()}”")
+
+    def _apply_item(self, item: QtWidgets.QListWidgetItem) -> None:
+        bookmark = item.data(QtCore.Qt.ItemDataRole.UserRole)
+        try:
+            self.state.apply_bookmark(bookmark)
+        except SelectionError as exc:
+            self.message.emit(f"Cannot show bookmark: {exc}")
+        else:
+            self.message.emit(f"Showing bookmark “{bookmark.get('name')}”: {self.state.count_label()} selected")
+
+    def _remove_current(self) -> None:
+        item = self.bookmark_list.currentItem()
+        if item is not None:
+            self.state.remove_bookmark(item.text())
+
+    def selected_rows(self) -> np.ndarray:
+        return np.flatnonzero(self.state.selected_mask)

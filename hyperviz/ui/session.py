@@ -1,0 +1,106 @@
+"""The loaded workspace behind the window: workspace + zoo + the table the state shows.
+
+:func:`load_session_job` is a core-style job (yields progress, returns a :class:`Session`) that the
+window runs through :mod:`hyperviz.ui.jobs`, so reading files and importing torch never block the
+event loop. Nothing here imports Qt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperviz.model.state import coord_columns, table_from_workspace
+
+
+@dataclass
+class Session:
+    """What one open workspace needs in memory."""
+
+    path: Path
+    ws: Any                      # core.workspace.Workspace
+    zoo: Any                     # core.zoo_store.Zoo
+    table: dict[str, np.ndarray]
+
+    @property
+    def title(self) -> str:
+        return self.path.name
+
+
+def load_session_job(path: str | Path):
+    """Read a workspace and its zoo; returns a :class:`Session` (a core job: yields Progress)."""
+    from core.progress import Progress
+
+    path = Path(path)
+    yield Progress(0, 3, f"reading {path.name}")
+    from core.errors import HyperVizError
+    from core.workspace import load_workspace
+    from core.zoo_store import read_zoo
+
+    ws = load_workspace(path)
+    yield Progress(1, 3, f"reading zoo {ws.zoo_path.name}")
+    zoo = read_zoo(ws.zoo_path)
+    yield Progress(2, 3, "building the table")
+    if ws.states is None or ws.embeddings is None:
+        raise HyperVizError(f"{path}: no embeddings yet; run `hyperviz embed {path}` (or Jobs > Train autoencoder)")
+    if not ws.projections:
+        raise HyperVizError(f"{path}: no stored map yet; run `hyperviz project {path} --method pca`")
+    table = table_from_workspace(ws, zoo)
+    yield Progress(3, 3, "loaded")
+    return Session(path=path, ws=ws, zoo=zoo, table=table)
+
+
+SAMPLE_METRICS = ("test_acc", "val_acc", "novelty_weight", "novelty_embedding", "agreement", "anchor_state", "nn_state")
+
+
+def sample_table(ws, projections: list[str]) -> dict[str, np.ndarray]:
+    """One row per sampled model of every run in ``ws.samples`` (``core.sampling``); {} when none.
+
+    Columns: ``run``, ``index``, ``method``, ``<method>_x`` / ``<method>_y`` for each map the run
+    placed its samples in (NaN otherwise), the per-sample metrics of :data:`SAMPLE_METRICS` and
+    ``finetune_acc`` (accuracy after the last fine-tuning epoch; NaN without fine-tuning).
+    """
+    parts: list[dict[str, np.ndarray]] = []
+    for run in sorted(ws.samples):
+        entry = ws.samples[run]
+        arrays, meta = entry.get("arrays", {}), entry.get("meta", {})
+        if "test_acc" not in arrays:
+            continue
+        n = len(arrays["test_acc"])
+        part = {"run": np.array([run] * n), "index": np.arange(n), "method": np.array([str(meta.get("method", "?"))] * n)}
+        for method in projections:
+            coords = arrays.get(f"coords_{method}")
+            x, y = coord_columns(method)
+            ok = coords is not None and np.shape(coords) == (n, 2)
+            part[x] = np.asarray(coords, dtype=np.float64)[:, 0] if ok else np.full(n, np.nan)
+            part[y] = np.asarray(coords, dtype=np.float64)[:, 1] if ok else np.full(n, np.nan)
+        for name in SAMPLE_METRICS:
+            value = arrays.get(name)
+            part[name] = np.asarray(value, dtype=np.float64) if value is not None and np.shape(value) == (n,) \
+                else np.full(n, np.nan)
+        tuned = arrays.get("finetune_acc")
+        part["finetune_acc"] = np.asarray(tuned, dtype=np.float64)[:, -1] if tuned is not None and np.ndim(tuned) == 2 \
+            and np.shape(tuned)[0] == n and np.shape(tuned)[1] > 0 else np.full(n, np.nan)
+        parts.append(part)
+    if not parts:
+        return {}
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def writable_demo(src_dir: str | Path, dst_dir: str | Path) -> Path:
+    """A private copy of the bundled demo (workspace + zoo) in ``dst_dir``; returns its workspace path.
+
+    Jobs (sampling, new maps) write into the workspace they work on; working on a copy keeps the
+    bundled files unchanged. Files are copied again when the bundled ones differ in size or are newer.
+    """
+    import shutil
+
+    src_dir, dst_dir = Path(src_dir), Path(dst_dir)
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    for src in sorted(src_dir.glob("*.h5")):
+        dst = dst_dir / src.name
+        if not dst.exists() or dst.stat().st_size != src.stat().st_size or dst.stat().st_mtime < src.stat().st_mtime:
+            shutil.copy2(src, dst)
+    return dst_dir / "demo.h5"

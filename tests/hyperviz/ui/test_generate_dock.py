@@ -1,0 +1,78 @@
+"""The generate dock on a tiny trained workspace: sample in the background, stars in the map,
+the sortable table, export; a cancelled run leaves the workspace as it was."""
+import shutil
+
+import pytest
+from PySide6 import QtCore
+
+from hyperviz.model.selection import Everything
+
+tiny = pytest.importorskip("tests.core.test_sampling", reason="needs the shared tiny trained workspace")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return tiny.tiny_workspace(tmp_path_factory)
+
+
+@pytest.fixture
+def generate_window(window, trained, tmp_path, qtbot):
+    for path in trained.parent.glob("*.h5"):
+        shutil.copy(path, tmp_path / path.name)
+    with qtbot.waitSignal(window.loaded, timeout=60_000):
+        window.open_workspace(tmp_path / trained.name)
+    return window
+
+
+def test_sample_export_and_table(generate_window, qtbot, tmp_path):
+    window = generate_window
+    panel = window.generate
+    assert not panel.sample_button.isEnabled()                 # nothing selected yet
+    window.state.select(Everything())
+    assert panel.sample_button.isEnabled()
+    panel.method.setCurrentIndex(panel.method.findData("kde"))
+    panel.n.setValue(4)
+    panel.sample_button.click()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    samples = window.state.samples
+    assert len(samples["run"]) == 4 and set(samples["method"]) == {"kde"}
+    assert panel.table.rowCount() == 4
+    assert len(window.map.samples.data) == 4                    # stars in the map
+    assert window.map.samples._symbol == "star"
+    from core.workspace import load_workspace
+
+    assert list(load_workspace(window.session.path).samples) == ["r001_kde"]   # stored in the file
+    panel.table.sortItems(2, QtCore.Qt.SortOrder.DescendingOrder)               # by test accuracy
+    accs = [panel.table.item(r, 2).key for r in range(4)]
+    assert accs == sorted(accs, reverse=True)
+    panel.table.selectRow(0)
+    ids = panel.chosen_ids()
+    assert len(ids) == 1 and ids[0][0] == "r001_kde"
+    assert panel.export_button.isEnabled()
+    handle = panel.export(ids, str(tmp_path / "out"), ["safetensors"])
+    with qtbot.waitSignal(handle.done, timeout=60_000):
+        pass
+    assert handle.outcome == "finished", handle.message
+    assert len(list((tmp_path / "out").glob("*.safetensors"))) == 1
+    assert len(list((tmp_path / "out").glob("*.json"))) == 1
+
+
+def test_cancelled_sampling_leaves_the_workspace_unchanged(generate_window, qtbot):
+    window = generate_window
+    panel = window.generate
+    before = dict(window.session.ws.samples)
+    window.state.select(Everything())
+    panel.n.setValue(64)
+    panel.finetune.setValue(3)
+    panel.sample_button.click()
+    panel.cancel()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "cancelled"
+    assert window.session.ws.samples == before
+    from core.workspace import load_workspace
+
+    assert load_workspace(window.session.path).samples.keys() == before.keys()
+    assert "unchanged" in panel.status.text()
