@@ -45,10 +45,12 @@ def batched_forward(
     use_dropout = dropout is not None and bool((dropout > 0).any())
     shared = x.dim() == len(spec.input_shape) + 1
     if len(spec.input_shape) == 3:
-        # image features as [B, N*C, H, W]: model n owns channels n*C .. n*C+C-1
+        # image features as [B, N*C, H, W]: model n owns channels n*C .. n*C+C-1. A shared input
+        # stays [B, C, H, W] until the first convolution, which then runs as one ordinary
+        # convolution with N*O output channels (no per-model copies of the input).
         bsz = x.shape[0] if shared else x.shape[1]
-        h = x.unsqueeze(1).expand(bsz, n, *x.shape[1:]) if shared else x.transpose(0, 1)
-        h = h.reshape(bsz, -1, *x.shape[-2:]).contiguous(memory_format=torch.channels_last)
+        h = x if shared else x.transpose(0, 1).reshape(bsz, -1, *x.shape[-2:])
+        h = h.contiguous(memory_format=torch.channels_last)
     else:
         h = x.unsqueeze(0) if shared else x                   # [N|1, B, F]
     p = 0
@@ -56,7 +58,8 @@ def batched_forward(
         kind = layer["type"]
         if kind == "conv":
             w, b = params[p], params[p + 1]                   # [N, O, C, k, k], [N, O]
-            h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), b.reshape(-1), padding=int(layer.get("padding", 0)), groups=n)
+            groups = n if h.shape[1] == n * w.shape[2] else 1     # 1: the shared input's first conv
+            h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), b.reshape(-1), padding=int(layer.get("padding", 0)), groups=groups)
             p += 2
         elif kind == "linear":
             w, b = params[p], params[p + 1]                   # [N, O, I], [N, O]
@@ -68,6 +71,8 @@ def batched_forward(
             h = act(h)
         elif kind == "dropout" and use_dropout:
             h = _dropout(h, dropout, n, generator)
+        elif kind == "flatten" and h.dim() == 4 and shared and p == 0:   # shared image, no conv yet: [1, B, C*H*W]
+            h = h.reshape(1, h.shape[0], -1)
         elif kind == "flatten" and h.dim() == 4:              # [B, N*C, H, W] -> [N, B, C*H*W]
             h = h.reshape(h.shape[0], n, -1).transpose(0, 1)
         elif kind == "flatten" and h.dim() > 3:

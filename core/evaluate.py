@@ -21,13 +21,11 @@ could be spread over machines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from core.arch import ACTIVATIONS, ArchSpec, split_params
+from core.arch import ACTIVATIONS, ArchSpec
 from core.batched import batched_forward, batched_loss_and_correct
 from core.device import resolve_device
 from core.errors import HyperVizError
@@ -60,40 +58,6 @@ def _activation_groups(activations, n: int) -> dict[str, np.ndarray]:
             raise HyperVizError(f"activation {act!r}: expected one of {', '.join(ACTIVATIONS)}")
         groups[act] = np.flatnonzero(acts == act)
     return groups
-
-
-# ---- forward -------------------------------------------------------------------------------
-def _tail_spec(arch: ArchSpec) -> ArchSpec | None:
-    """``arch`` without its first layer when that layer is a convolution (else None)."""
-    return _tail_of(arch.to_json())
-
-
-@lru_cache(maxsize=64)
-def _tail_of(spec_json: str) -> ArchSpec | None:
-    arch = ArchSpec.from_json(spec_json)
-    if len(arch.input_shape) != 3 or arch.layers[0]["type"] != "conv":
-        return None
-    return ArchSpec(arch.name + "/tail", arch.feature_shapes[1], arch.layers[1:])
-
-
-@torch.no_grad()
-def forward_logits(arch: ArchSpec, weights: torch.Tensor, x: torch.Tensor, activation: str) -> torch.Tensor:
-    """Logits ``[N, B, K]`` of N models (evaluation mode) on inputs ``x [B, ...]`` shared by all.
-
-    Same result as :func:`core.batched.batched_forward`, faster for shared inputs: a first
-    convolution runs as one ordinary convolution with ``N * C_out`` output channels (the input has
-    no per-model copy), then the rest of the network runs batched as usual.
-    """
-    params = split_params(arch, weights)
-    tail = _tail_spec(arch)
-    if tail is None:
-        return batched_forward(arch, params, x, activation)
-    n, layer = weights.shape[0], arch.layers[0]
-    w, b = params[0], params[1]                                      # [N, O, C, k, k], [N, O]
-    h = F.conv2d(x.contiguous(memory_format=torch.channels_last), w.reshape(-1, *w.shape[2:]), b.reshape(-1),
-                 padding=int(layer.get("padding", 0)))                # [B, N*O, H, W]
-    h = h.unflatten(1, (n, w.shape[1])).transpose(0, 1)              # [N, B, O, H, W] (a view)
-    return batched_forward(tail, params[2:], h, activation)
 
 
 @dataclass
@@ -131,7 +95,7 @@ def evaluate_weights(arch: ArchSpec, task: Task, weights, activations, split: st
             w = w_all[rows].to(dev)
             for b in range(0, n_ex, _DATA_BATCH):
                 xb, yb = x[b : b + _DATA_BATCH], y[b : b + _DATA_BATCH]
-                logits = forward_logits(arch, w, xb, act)
+                logits = batched_forward(arch, w, xb, act)
                 l, c = batched_loss_and_correct(logits, yb)
                 loss[rows] += l.double().cpu().numpy() * len(yb)
                 correct[rows] += c.cpu().numpy()

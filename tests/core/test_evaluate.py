@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from core.arch import ACTIVATIONS, INITS, build_module, get_arch, init_vector, vector_to_state_dict
-from core.batched import batched_forward
 from core.benchmarks import bench_eval
 from core.errors import HyperVizError
-from core.evaluate import (TrainingReference, evaluate_weights, finetune_job, forward_logits, nearest_neighbours,
+from core.evaluate import (TrainingReference, evaluate_weights, finetune_job, nearest_neighbours,
                            novelty)
 from core.progress import drive
 from core.tasks import get_task
@@ -37,14 +36,6 @@ def test_evaluation_equals_one_module_at_a_time(arch_name):
         assert ev.acc[i] == int((logits.argmax(1) == y).sum()) / len(y)
         assert ev.loss[i] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
         np.testing.assert_array_equal(ev.predictions[i], logits.argmax(1).numpy())
-
-
-def test_fast_forward_equals_batched_forward():
-    arch = get_arch("cnn")
-    w = torch.from_numpy(random_models(arch, 5, seed=1))
-    x = TASK.split("val")[0][:40]
-    for act in ACTIVATIONS:
-        torch.testing.assert_close(forward_logits(arch, w, x, act), batched_forward(arch, w, x, act), rtol=1e-5, atol=1e-5)
 
 
 def test_non_finite_weights_score_zero():
