@@ -93,14 +93,22 @@ def writable_demo(src_dir: str | Path, dst_dir: str | Path) -> Path:
     """A private copy of the bundled demo (workspace + zoo) in ``dst_dir``; returns its workspace path.
 
     Jobs (sampling, new maps) write into the workspace they work on; working on a copy keeps the
-    bundled files unchanged. Files are copied again when the bundled ones differ in size or are newer.
+    bundled files unchanged. The copy is refreshed only when the *bundled* files changed since it
+    was made (a new hyperviz version), never because the user's work changed the copy.
     """
+    import json
     import shutil
 
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
-    for src in sorted(src_dir.glob("*.h5")):
-        dst = dst_dir / src.name
-        if not dst.exists() or dst.stat().st_size != src.stat().st_size or dst.stat().st_mtime < src.stat().st_mtime:
-            shutil.copy2(src, dst)
+    marker = dst_dir / "bundled.json"
+    bundled = {src.name: [src.stat().st_size, src.stat().st_mtime] for src in sorted(src_dir.glob("*.h5"))}
+    try:
+        copied = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        copied = {}
+    if copied != bundled or not all((dst_dir / name).exists() for name in bundled):
+        for name in bundled:
+            shutil.copy2(src_dir / name, dst_dir / name)
+        marker.write_text(json.dumps(bundled))
     return dst_dir / "demo.h5"
