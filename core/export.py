@@ -36,6 +36,7 @@ from torch import nn
 
 from core.arch import ArchSpec, build_module, vector_to_state_dict
 from core.errors import HyperVizError
+from core.jsonfile import read_json_object
 from core.tasks import get_task
 from core.workspace import Workspace
 
@@ -265,13 +266,8 @@ def load_exported(json_path: str | Path) -> tuple[nn.Module, dict]:
     sha256 against the JSON.
     """
     json_path = Path(json_path)
-    try:
-        meta = json.loads(json_path.read_text())
-    except FileNotFoundError:
-        raise HyperVizError(f"{json_path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HyperVizError(f"{json_path}: invalid JSON ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    meta = read_json_object(json_path, "file")
+    if meta.get("format") != FORMAT:
         raise HyperVizError(f"{json_path}: not an exported hyperviz model (format != {FORMAT!r})")
     arch = ArchSpec.from_dict(meta["architecture"], source=f"{json_path}: architecture")
     files = meta.get("files", {})

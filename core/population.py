@@ -13,7 +13,6 @@ in, and its dropout masks, so the same spec gives the same zoo.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from core.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, split
 from core.batched import batched_forward, batched_loss_and_correct
 from core.device import resolve_device
 from core.errors import HyperVizError
+from core.jsonfile import read_json_object
 from core.progress import Job, Progress
 from core.tasks import Task, get_task
 from core.zoo_store import STATE_COLUMNS, ZooWriter
@@ -103,12 +103,7 @@ def check_grid(grid: dict, source: str) -> None:
 def load_grid(path: str | Path) -> dict:
     """Read a grid file (JSON). Missing keys take the default grid's values."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise HyperVizError(f"{path}: no such grid file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HyperVizError(f"{path}: invalid JSON ({exc})") from None
+    data = read_json_object(path, "grid file")
     check_grid(data, str(path))
     return {**DEFAULT_GRID, **data}
 

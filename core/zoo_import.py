@@ -58,6 +58,7 @@ import torch
 
 from core.arch import ArchSpec, recognise, state_dict_to_vector
 from core.errors import HyperVizError
+from core.jsonfile import read_json_object
 from core.progress import Job, Progress
 from core.zoo_store import STATE_COLUMNS, Zoo, write_zoo
 
@@ -262,15 +263,7 @@ def _model_checkpoints(model_dir: Path) -> dict[int, Path]:
 def _read_json_object(path: Path) -> dict:
     if not path.is_file():
         raise HyperVizError(f"{path.parent}: no {path.name} (not a Model Zoos model directory?)")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise HyperVizError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HyperVizError(f"{path}: cannot be read ({_one_line(exc)})") from None
-    if not isinstance(obj, dict):
-        raise HyperVizError(f"{path}: expected a JSON object, found {type(obj).__name__}")
-    return obj
+    return read_json_object(path)
 
 
 def _metric(value) -> float:

@@ -128,7 +128,7 @@ def register(sub) -> None:
     p.add_argument("--method", action="append", choices=METHODS,
                    help="kde (default), best-of, noise or random; repeat for several")
     p.add_argument("--finetune", type=int, default=0, metavar="K",
-                   help="also fine-tune every sample K epochs (Adam, lr 1e-3) and add a random-init baseline")
+                   help="also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--bandwidth", help="KDE bandwidth: scott (default), silverman, or a number relative to each latent dimension's std")
     add_common(p, device=True)
