@@ -159,6 +159,16 @@ def nearest_neighbours(query, reference, device: str | torch.device = "cpu", exc
     return dist_out, idx_out
 
 
+def canonical_weights(arch: ArchSpec, weights) -> np.ndarray:
+    """``weights [n, P]`` with every model's hidden units in canonical order (function-preserving;
+    core.augment.Permuter.canonical). Distances between canonical forms compare models, not the
+    arbitrary order their units were born in."""
+    from core.augment import get_permuter
+
+    w = torch.as_tensor(np.asarray(weights, dtype=np.float32))
+    return get_permuter(arch).canonical(w).numpy()
+
+
 @dataclass
 class TrainingReference:
     """The model states novelty is measured against (the training split of the zoo)."""
@@ -173,6 +183,8 @@ def novelty(arch: ArchSpec, task: Task, weights, activations, reference: Trainin
             embeddings=None, device: str | torch.device = "cpu", sample_predictions: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Novelty of the models ``weights [N, P]`` (run with ``activations``) against ``reference``.
 
+    Weight-space distances are between canonical forms (:func:`canonical_weights`), so a sample
+    is not called novel merely because its hidden units come in another order than its neighbour's.
     Returns float64 ``novelty_weight`` (L2 to the nearest training state's weights),
     ``agreement`` (fraction of test examples on which the model predicts what that neighbour
     predicts), ``nn_state`` (the neighbour's row in the states table), and, with ``embeddings
@@ -181,7 +193,7 @@ def novelty(arch: ArchSpec, task: Task, weights, activations, reference: Trainin
     dev = resolve_device(device)
     w = np.asarray(weights, dtype=np.float32)
     out: dict[str, np.ndarray] = {}
-    dist, nn = nearest_neighbours(w, reference.weights, dev)
+    dist, nn = nearest_neighbours(canonical_weights(arch, w), canonical_weights(arch, reference.weights), dev)
     out["novelty_weight"] = dist
     out["nn_state"] = reference.state_index[nn].astype(np.int64)
     if sample_predictions is None:

@@ -79,6 +79,14 @@ def test_novelty_of_a_training_state_is_zero_with_full_agreement():
     np.testing.assert_array_equal(out["novelty_embedding"], [0.0, 0.0])
     moved = novelty(arch, TASK, w[[3]] + 0.5, "relu", ref, device="cpu")
     assert moved["novelty_weight"][0] > 0 and 0 <= moved["agreement"][0] <= 1
+    # a copy with its hidden units reordered is the same model: not novel
+    from core.augment import permute
+
+    shuffled = permute(arch, torch.from_numpy(w[[5]]), torch.Generator().manual_seed(0)).numpy()
+    assert not np.array_equal(shuffled, w[[5]])
+    same = novelty(arch, TASK, shuffled, acts[[5]].tolist(), ref, device="cpu")
+    np.testing.assert_allclose(same["novelty_weight"], [0.0], atol=1e-5)
+    np.testing.assert_array_equal(same["agreement"], [1.0])
 
 
 def test_finetuning_raises_the_accuracy_of_random_inits():
