@@ -169,6 +169,18 @@ def canonical_weights(arch: ArchSpec, weights) -> np.ndarray:
     return get_permuter(arch).canonical(w).numpy()
 
 
+def aligned_nearest_neighbours(arch: ArchSpec, query, ref, device, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest ``ref`` row of every ``query`` row by the smaller of two weight-space distances:
+    as stored, and between canonical forms. Both are upper bounds of the distance under the best
+    alignment of hidden units: the stored order is right for a perturbed copy (whose canonical
+    order may flip between units of similar norm), the canonical order for a copy with its units
+    reordered (e.g. a decoded sample). Returns float64 distances ``[n]`` and int indices ``[n]``."""
+    raw_d, raw_i = nearest_neighbours(query, ref, device, exclude=exclude)
+    can_d, can_i = nearest_neighbours(canonical_weights(arch, query), canonical_weights(arch, ref), device, exclude=exclude)
+    use_canonical = can_d < raw_d
+    return np.where(use_canonical, can_d, raw_d), np.where(use_canonical, can_i, raw_i)
+
+
 @dataclass
 class TrainingReference:
     """The model states novelty is measured against (the training split of the zoo)."""
@@ -183,8 +195,8 @@ def novelty(arch: ArchSpec, task: Task, weights, activations, reference: Trainin
             embeddings=None, device: str | torch.device = "cpu", sample_predictions: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Novelty of the models ``weights [N, P]`` (run with ``activations``) against ``reference``.
 
-    Weight-space distances are between canonical forms (:func:`canonical_weights`), so a sample
-    is not called novel merely because its hidden units come in another order than its neighbour's.
+    Weight-space distances are :func:`aligned_nearest_neighbours`, so a sample is not called novel
+    merely because its hidden units come in another order than its neighbour's.
     Returns float64 ``novelty_weight`` (L2 to the nearest training state's weights),
     ``agreement`` (fraction of test examples on which the model predicts what that neighbour
     predicts), ``nn_state`` (the neighbour's row in the states table), and, with ``embeddings
@@ -193,7 +205,7 @@ def novelty(arch: ArchSpec, task: Task, weights, activations, reference: Trainin
     dev = resolve_device(device)
     w = np.asarray(weights, dtype=np.float32)
     out: dict[str, np.ndarray] = {}
-    dist, nn = nearest_neighbours(canonical_weights(arch, w), canonical_weights(arch, reference.weights), dev)
+    dist, nn = aligned_nearest_neighbours(arch, w, reference.weights, dev)
     out["novelty_weight"] = dist
     out["nn_state"] = reference.state_index[nn].astype(np.int64)
     if sample_predictions is None:

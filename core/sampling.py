@@ -82,7 +82,7 @@ from core.arch import INITS, init_vector
 from core.device import resolve_device
 from core.errors import HyperVizError
 from core.evaluate import (FINETUNE, FINETUNE_BATCH, TrainingReference, evaluate_weights, finetune_job,
-                           canonical_weights, nearest_neighbours, novelty)
+                           aligned_nearest_neighbours, novelty)
 from core.progress import Job, Progress
 from core.tasks import get_task
 from core.workspace import Workspace, load_workspace
@@ -248,15 +248,15 @@ def training_reference(ws: Workspace, zoo: Zoo) -> TrainingReference:
 
 def selection_summary(ws: Workspace, zoo: Zoo, rows, device: str | torch.device = "cpu") -> dict:
     """``n``, ``mean_test_acc`` and ``median_nn_distance`` (median over the selected states of the
-    weight-space distance, between canonical forms, to the nearest *other* selected state; None for
-    a single state)."""
+    weight-space distance (core.evaluate.aligned_nearest_neighbours, as for samples' novelty) to the
+    nearest *other* selected state; None for a single state)."""
     sel = make_selection(ws, zoo, rows)
     states = ws.states[sel.rows]
     acc = zoo.states["test_acc"][states[:, 0], states[:, 1]] if "test_acc" in zoo.states else np.full(len(sel.rows), np.nan)
     median_nn = None
     if len(sel.rows) > 1:
-        canon = canonical_weights(zoo.arch, state_weights(ws, zoo, sel.rows))
-        dist, _ = nearest_neighbours(canon, canon, device, exclude=np.arange(len(sel.rows)))
+        w = state_weights(ws, zoo, sel.rows)
+        dist, _ = aligned_nearest_neighbours(zoo.arch, w, w, device, exclude=np.arange(len(sel.rows)))
         median_nn = float(np.median(dist))
     return {"n": int(len(sel.rows)), "mean_test_acc": _finite_mean(acc), "median_nn_distance": median_nn,
             "activation": sel.activation, "activation_counts": sel.activation_counts}

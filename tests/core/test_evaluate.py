@@ -87,6 +87,10 @@ def test_novelty_of_a_training_state_is_zero_with_full_agreement():
     same = novelty(arch, TASK, shuffled, acts[[5]].tolist(), ref, device="cpu")
     np.testing.assert_allclose(same["novelty_weight"], [0.0], atol=1e-5)
     np.testing.assert_array_equal(same["agreement"], [1.0])
+    # a slightly perturbed copy is as far as the perturbation, even if that reorders its canonical form
+    eps = np.random.default_rng(3).standard_normal((1, arch.n_params)).astype(np.float32) * 0.01
+    near = novelty(arch, TASK, w[[6]] + eps, acts[[6]].tolist(), ref, device="cpu")
+    assert near["novelty_weight"][0] <= np.linalg.norm(eps) + 1e-4 and near["nn_state"][0] == 106
 
 
 def test_finetuning_raises_the_accuracy_of_random_inits():
