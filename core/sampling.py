@@ -35,7 +35,7 @@ Methods (:data:`METHODS`)
 
 Bandwidth
 ---------
-``bandwidth`` is ``"scott"`` (default), ``"silverman"``, or a number. The rules are applied **per
+``bandwidth`` is a number (default 0.25), ``"scott"`` or ``"silverman"``. The rules are applied **per
 dimension** on the selection's latents: Scott ``h_j = sigma_j * k^(-1/5)``, Silverman
 ``h_j = 0.9 * min(sigma_j, IQR_j / 1.349) * k^(-1/5)`` (``sigma_j``: the dimension's standard
 deviation over the k selected codes). A number ``b`` is **relative to each dimension's standard
@@ -44,6 +44,11 @@ widely as the selection itself spreads; a relative scale means one value fits an
 whatever the scale of its latents. (The multivariate Scott factor ``k^(-1/(D+4))`` is close to 1
 for a D of hundreds, i.e. samples as far from their anchor as the selected models are from each
 other; the per-dimension rule is the one the published method used.)
+
+The default 0.25 was measured on the default 512-model digits zoo (top 30% of final-epoch models,
+100 samples each): relative bandwidth 0 / 0.1 / 0.25 / Scott (about 0.44 there) / 1.0 gave mean
+zero-shot test accuracy 0.955 / 0.945 / 0.865 / 0.650 / 0.219 against the selection's 0.970. At
+0.25 samples keep most of the accuracy while moving visibly away from their anchors.
 
 Activation
 ----------
@@ -91,7 +96,7 @@ from core.zoo_store import Zoo, read_zoo
 METHODS = ("kde", "best-of", "noise", "random")
 MAX_SAMPLES = 100_000
 BANDWIDTH_RULES = ("scott", "silverman")
-DEFAULT_BANDWIDTH = "scott"
+DEFAULT_BANDWIDTH = 0.25
 NOISE_SIGMA = 0.05
 OVERSAMPLE = 5
 KDE_MODES = ("joint", "marginal")
@@ -117,7 +122,7 @@ def check_method(method: str) -> str:
 
 
 def parse_bandwidth(value) -> str | float:
-    """``None`` -> the default rule; a rule name; or a number >= 0 (relative to each dim's std)."""
+    """``None`` -> the default (0.25); a rule name; or a number >= 0 (relative to each dim's std)."""
     if value is None:
         return DEFAULT_BANDWIDTH
     if isinstance(value, str):

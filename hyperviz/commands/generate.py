@@ -130,7 +130,7 @@ def register(sub) -> None:
     p.add_argument("--finetune", type=int, default=0, metavar="K",
                    help="also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--bandwidth", help="KDE bandwidth: scott (default), silverman, or a number relative to each latent dimension's std")
+    p.add_argument("--bandwidth", help="KDE bandwidth: a number relative to each latent dimension's std (default 0.25), scott or silverman")
     add_common(p, device=True)
     p.set_defaults(func=cmd_sample)
 

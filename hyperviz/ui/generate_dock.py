@@ -125,7 +125,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.n.setValue(24)
         self.bandwidth = QtWidgets.QComboBox()
         self.bandwidth.setEditable(True)
-        self.bandwidth.addItems(["scott", "silverman", "0.25", "0.5", "1.0"])
+        self.bandwidth.addItems(["0.25", "0.1", "0.5", "1.0", "scott", "silverman"])
         self.bandwidth.setToolTip("Kernel width per latent dimension: a rule, or a number relative to each "
                                   "dimension's spread over the selection (0 = copy the anchors)")
         self.seed = QtWidgets.QSpinBox()

@@ -96,7 +96,7 @@ def test_bandwidth_rules_and_relative_numbers():
     np.testing.assert_allclose(kde_bandwidths(z, "scott"), std * 50 ** -0.2)
     np.testing.assert_allclose(kde_bandwidths(z, 0.3), 0.3 * std)
     assert np.all(kde_bandwidths(z, "silverman") <= 0.9 * std * 50 ** -0.2 + 1e-12)
-    assert parse_bandwidth(None) == "scott" and parse_bandwidth("0.25") == 0.25 and parse_bandwidth("Silverman") == "silverman"
+    assert parse_bandwidth(None) == 0.25 and parse_bandwidth("0.25") == 0.25 and parse_bandwidth("Silverman") == "silverman"
     for bad in ("-1", "abc", float("nan"), "inf"):
         with pytest.raises(HyperVizError):
             parse_bandwidth(bad)
@@ -143,7 +143,7 @@ def test_sample_job_stores_a_complete_run(ws):
     counts = meta["activation_counts"]
     assert meta["activation"] == max(sorted(counts), key=counts.get) and sum(counts.values()) == len(rows)
     assert meta["selection"] == "all states" and meta["method"] == "kde" and meta["seed"] == 1
-    assert meta["params"]["bandwidth"] == "scott" and meta["finetune"]["epochs"] == 1 and "time" in meta
+    assert meta["params"]["bandwidth"] == 0.25 and meta["finetune"]["epochs"] == 1 and "time" in meta
     # every anchor is a selected state of the majority activation
     acts = zoo.models["activation"][ws.states[a["anchor_state"], 0]]
     assert set(acts.tolist()) == {meta["activation"]}
