@@ -128,10 +128,12 @@ def model_configs(spec: ZooSpec) -> list[dict]:
 
 
 def chunk_plan(configs: list[dict], chunk_size: int) -> list[list[int]]:
-    """Model indices per chunk: grouped by activation (one kernel per chunk), at most chunk_size each."""
+    """Model indices per chunk: grouped by activation (one kernel per chunk), at most chunk_size
+    each, and ordered by dropout rate so that models without dropout share chunks that need no
+    dropout masks (drawing them was an eighth of the training time)."""
     chunks = []
     for act in ACTIVATIONS:
-        rows = [i for i, c in enumerate(configs) if c["activation"] == act]
+        rows = sorted((i for i, c in enumerate(configs) if c["activation"] == act), key=lambda i: float(configs[i]["dropout"]))
         chunks += [rows[s : s + chunk_size] for s in range(0, len(rows), chunk_size)]
     return chunks
 
