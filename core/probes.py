@@ -105,6 +105,28 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 - float(np.mean((y - pred) ** 2)) / var
 
 
+def _prepare_splits(probe: str, metric: str, what: str, splits, as_target, has_target):
+    """Check and clean the (x, y) of train/val/test: rows without a target are dropped.
+
+    Returns ``([(x, y, kept row indices)] * 3, counts)``, or a not-applicable :class:`ProbeResult`
+    when a split has no row with a target. Mismatched shapes raise :class:`HyperVizError`.
+    """
+    parts = []
+    for (x, y), name in zip(splits, SPLITS):
+        x = _as_features(x, f"{probe} ({name})")
+        y = as_target(y)
+        _check_rows(x, y, f"{probe} ({name})")
+        keep = has_target(y)
+        parts.append((x[keep], y[keep], np.flatnonzero(keep)))
+    counts = tuple(len(p[1]) for p in parts)
+    if len({p[0].shape[1] for p in parts}) != 1:
+        raise HyperVizError(f"{probe}: splits have different feature widths {[p[0].shape[1] for p in parts]}")
+    for n, name in zip(counts, SPLITS):
+        if n == 0:
+            return _not_applicable(metric, f"no rows with {what} in the {name} split", counts)
+    return parts, counts
+
+
 # ---- ridge -----------------------------------------------------------------------------------
 def ridge_probe(
     x_train, y_train, x_val, y_val, x_test, y_test, alphas=DEFAULT_ALPHAS
@@ -116,20 +138,12 @@ def ridge_probe(
     are centred with the train mean). The penalty is on the sum of squared errors:
     ``w = argmin |X w - y|^2 + alpha |w|^2``. Ties in validation score go to the larger alpha.
     """
-    parts = []
-    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val"), (x_test, y_test, "test")):
-        x = _as_features(x, f"ridge probe ({name})")
-        y = np.asarray(y, dtype=np.float64)
-        _check_rows(x, y, f"ridge probe ({name})")
-        keep = np.isfinite(y)
-        parts.append((x[keep], y[keep], np.flatnonzero(keep)))
+    prepared = _prepare_splits("ridge probe", "r2", "a value", ((x_train, y_train), (x_val, y_val), (x_test, y_test)),
+                               lambda y: np.asarray(y, dtype=np.float64), lambda y: np.isfinite(y))
+    if isinstance(prepared, ProbeResult):
+        return prepared
+    parts, counts = prepared
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
-    counts = (len(yt), len(yv), len(ys))
-    if len({p[0].shape[1] for p in parts}) != 1:
-        raise HyperVizError(f"ridge probe: splits have different feature widths {[p[0].shape[1] for p in parts]}")
-    for n, name in zip(counts, SPLITS):
-        if n == 0:
-            return _not_applicable("r2", f"no rows with a value in the {name} split", counts)
     if len(yt) < 2:
         return _not_applicable("r2", "fewer than 2 train rows with a value", counts)
     if not np.all([np.isfinite(p[0]).all() for p in parts]):
@@ -182,20 +196,13 @@ def classifier_probe(
     seen only in val/test cannot be predicted and simply counts as wrong (``note`` says so). A
     single class on the train split gives ``applicable=False``. Ties go to the smaller C.
     """
-    parts = []
-    for x, y, name in ((x_train, y_train, "train"), (x_val, y_val, "val"), (x_test, y_test, "test")):
-        x = _as_features(x, f"classifier probe ({name})")
-        y = np.asarray(y, dtype=object)
-        _check_rows(x, y, f"classifier probe ({name})")
-        keep = ~_missing_labels(y)
-        parts.append((x[keep], y[keep].astype(str), np.flatnonzero(keep)))
+    prepared = _prepare_splits("classifier probe", "accuracy", "a label", ((x_train, y_train), (x_val, y_val), (x_test, y_test)),
+                               lambda y: np.asarray(y, dtype=object), lambda y: ~_missing_labels(y))
+    if isinstance(prepared, ProbeResult):
+        return prepared
+    parts, counts = prepared
+    parts = [(x, y.astype(str), rows) for x, y, rows in parts]
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
-    counts = (len(yt), len(yv), len(ys))
-    if len({p[0].shape[1] for p in parts}) != 1:
-        raise HyperVizError(f"classifier probe: splits have different feature widths {[p[0].shape[1] for p in parts]}")
-    for n, name in zip(counts, SPLITS):
-        if n == 0:
-            return _not_applicable("accuracy", f"no rows with a label in the {name} split", counts)
     classes = np.unique(yt)
     if len(classes) < 2:
         return _not_applicable("accuracy", f"only one class on the train split ({classes[0]!r})", counts)
