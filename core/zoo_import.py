@@ -376,13 +376,10 @@ def _import_modelzoos(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
     if not dirs:
         raise HyperVizError(f"{src}: no model directory with a checkpoint_<N>/checkpoints file")
     epochs = np.array(sorted(set().union(*checkpoints)), dtype=np.int32)
-    column = {int(e): j for j, e in enumerate(epochs)}
-    has_checkpoint_0 = 0 in column
-    m, c = len(dirs), len(epochs)
-    present = np.zeros((m, c), dtype=bool)
-    states = {name: np.full((m, c), np.nan, dtype=np.float32) for name in STATE_COLUMNS}
+    has_checkpoint_0 = 0 in epochs
+    m = len(dirs)
+    grid = _StateGrid(m, epochs, STATE_COLUMNS)
     reader = _WeightReader(spec)
-    weights: np.ndarray | None = None
     raw_params, rows = [], []
     for i, (model_dir, files) in enumerate(zip(dirs, checkpoints)):
         params = _read_json_object(model_dir / "params.json")
@@ -390,22 +387,37 @@ def _import_modelzoos(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
         rows.append({"model_id": model_dir.name, **_params_row(params)})
         results = read_results(model_dir / "result.json", has_checkpoint_0)
         for epoch, file in files.items():
-            vec = reader.vector(file, model_dir)
-            if weights is None:
-                weights = np.zeros((m, c, vec.size), dtype=np.float32)   # [M, C, P]
-            j = column[epoch]
-            weights[i, j] = vec
-            present[i, j] = True
-            for name, value in results.get(epoch, {}).items():
-                states[name][i, j] = value
+            grid.put(i, epoch, reader.vector(file, model_dir), results.get(epoch, {}))
         yield Progress(i + 1, m + 1, f"read {model_dir.name}")
-    states["ggap"] = states["train_acc"] - states["test_acc"]
+    grid.states["ggap"] = grid.states["train_acc"] - grid.states["test_acc"]
     return Zoo(
-        arch=reader.arch, weights=weights, epochs=epochs, states=states, models=_columns(rows),
+        arch=reader.arch, weights=grid.weights, epochs=epochs, states=grid.states, models=_columns(rows),
         task={"name": _task_name(raw_params)},
         source={"imported_from": str(src), "format": "modelzoos"},
-        present=present,
+        present=grid.present,
     )
+
+
+class _StateGrid:
+    """The arrays of an imported zoo, filled one model state at a time: weights ``[M, C, P]``
+    (sized by the first checkpoint read), the ``present`` mask and the state columns."""
+
+    def __init__(self, n_models: int, epochs: np.ndarray, state_names) -> None:
+        self.epochs = epochs
+        self.column = {int(e): j for j, e in enumerate(epochs)}
+        shape = (n_models, len(epochs))
+        self.present = np.zeros(shape, dtype=bool)
+        self.states = {name: np.full(shape, np.nan, dtype=np.float32) for name in dict.fromkeys(state_names)}
+        self.weights: np.ndarray | None = None
+
+    def put(self, model: int, epoch: int, vector: np.ndarray, values: dict) -> None:
+        if self.weights is None:
+            self.weights = np.zeros((*self.present.shape, vector.size), dtype=np.float32)
+        j = self.column[epoch]
+        self.weights[model, j] = vector
+        self.present[model, j] = True
+        for name, value in values.items():
+            self.states[name][model, j] = value
 
 
 # ---- folder of checkpoints ---------------------------------------------------------------
@@ -516,33 +528,24 @@ def _import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
     model_names = [n for n in names if n not in state_names]
 
     epochs = np.array(sorted({e for per in models.values() for e in per}), dtype=np.int32)
-    column = {int(e): j for j, e in enumerate(epochs)}
-    m, c = len(models), len(epochs)
-    present = np.zeros((m, c), dtype=bool)
-    states = {n: np.full((m, c), np.nan, dtype=np.float32) for n in dict.fromkeys([*STATE_COLUMNS, *state_names])}
+    m = len(models)
+    grid = _StateGrid(m, epochs, [*STATE_COLUMNS, *state_names])
     reader = _WeightReader(spec)
-    weights: np.ndarray | None = None
     model_rows = []
     for i, (model_id, per_epoch) in enumerate(models.items()):
         first = per_epoch[min(per_epoch)]
         model_rows.append({"model_id": model_id, **{n: first.get(n) for n in model_names}})
         for epoch, row in sorted(per_epoch.items()):
             file = src / row["file"]
-            vec = reader.vector(file, file)
-            if weights is None:
-                weights = np.zeros((m, c, vec.size), dtype=np.float32)   # [M, C, P]
-            j = column[epoch]
-            weights[i, j] = vec
-            present[i, j] = True
-            for n in state_names:
-                value = row.get(n)
-                states[n][i, j] = value if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+            values = {n: row.get(n) if isinstance(row.get(n), (int, float)) and not isinstance(row.get(n), bool) else np.nan
+                      for n in state_names}
+            grid.put(i, epoch, reader.vector(file, file), values)
         yield Progress(i + 1, m + 1, f"read {model_id}")
     if "ggap" not in state_names:
-        states["ggap"] = states["train_acc"] - states["test_acc"]
+        grid.states["ggap"] = grid.states["train_acc"] - grid.states["test_acc"]
     return Zoo(
-        arch=reader.arch, weights=weights, epochs=epochs, states=states, models=_columns(model_rows),
+        arch=reader.arch, weights=grid.weights, epochs=epochs, states=grid.states, models=_columns(model_rows),
         task={"name": "unknown"},
         source={"imported_from": str(src), "format": "folder", "table": table.name},
-        present=present,
+        present=grid.present,
     )
