@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from core.device import resolve_device
-from core.errors import Cancelled, HyperVizError
+from core.errors import HyperVizError
 from core.fit import usable_states
 from core.hyperrep import encode_weights
 from core.progress import Job, Progress
@@ -64,6 +64,3 @@ def stored_projection(ws, method: str) -> Projection:
         raise HyperVizError(f"{ws.path}: no {method} projection yet (run `hyperviz project {ws.path} --method {method}`)")
     p = ws.projections[method]
     return Projection.from_arrays({"coords": p["coords"], **p["arrays"]}, p["params"]["meta"], source=str(ws.path))
-
-
-__all__ = ["embed_job", "project_job", "stored_projection", "Cancelled"]
