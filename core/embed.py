@@ -45,10 +45,9 @@ def project_job(ws_path: str | Path, method: str = "umap", n_neighbors: int = 15
         pca = pca_fit(ws.embeddings)
         proj = pca.to_projection()
     elif method == "umap":
-        records: list[Progress] = []
         yield Progress(0, 2, "UMAP: starting a worker process (first fit compiles numba, ~20 s)")
         coords = umap_fit_in_subprocess(ws.embeddings, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed,
-                                        should_cancel=should_cancel, on_progress=records.append)
+                                        should_cancel=should_cancel)
         proj = Projection("umap", coords, {"n_neighbors": n_neighbors, "min_dist": min_dist, "seed": seed})
     else:
         raise HyperVizError(f"projection method {method!r}: expected umap or pca")
