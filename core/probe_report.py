@@ -39,14 +39,19 @@ def probe_targets(zoo: Zoo, states: np.ndarray) -> dict[str, np.ndarray]:
     return targets
 
 
-def probe_workspace(ws: Workspace, zoo: Zoo | None = None) -> dict[str, dict[str, ProbeResult]]:
-    """``{property: {"hyperrep": ProbeResult, "sw": ProbeResult}}`` on the held-out test models."""
+def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | None = None) -> dict[str, dict[str, ProbeResult]]:
+    """``{property: {"hyperrep": ProbeResult, "sw": ProbeResult}}`` on the held-out test models.
+
+    ``rows`` (indices into the workspace's states, default all) restricts every probe to a subset
+    of model states, e.g. the trained ones; the split stays the workspace's split by model. A
+    property that is constant within the subset is reported as not applicable."""
     ws.require("embeddings")
     zoo = zoo or read_zoo(ws.zoo_path)
-    weights = zoo.weights[ws.states[:, 0], ws.states[:, 1]]
-    features = {"hyperrep": ws.embeddings.astype(np.float64), "sw": weight_statistics(zoo.arch, weights)}
-    split = ws.split[ws.states[:, 0]]
-    return probe_table(features, probe_targets(zoo, ws.states), split)
+    rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
+    states = ws.states[rows]
+    weights = zoo.weights[states[:, 0], states[:, 1]]
+    features = {"hyperrep": ws.embeddings[rows].astype(np.float64), "sw": weight_statistics(zoo.arch, weights)}
+    return probe_table(features, probe_targets(zoo, states), ws.split[states[:, 0]])
 
 
 def probe_summary(results: dict[str, dict[str, ProbeResult]]) -> dict:

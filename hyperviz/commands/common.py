@@ -61,6 +61,27 @@ def print_json(obj) -> None:
     print(json.dumps(obj))
 
 
+def selected_rows(ws, zoo, where: str):
+    """Rows of the workspace's state table that ``--where`` selects (see hyperviz.model.where);
+    a bad expression or an empty selection is a one-line :class:`HyperVizError`."""
+    import numpy as np
+
+    from core.errors import HyperVizError
+    from core.sampling import selection_table
+    from hyperviz.model.where import parse_where
+
+    table = selection_table(ws, zoo)
+    try:
+        mask = np.asarray(parse_where(where, table.keys()).evaluate(table), dtype=bool)
+    except ValueError as exc:                     # WhereError, SelectionError: one line each
+        message = str(exc).splitlines()[0]
+        raise HyperVizError(message if message.startswith("--where") else f'--where "{where}": {message}') from None
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        raise HyperVizError(f'--where "{where}": selects none of the {len(mask)} model states')
+    return rows
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

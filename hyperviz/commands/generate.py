@@ -14,28 +14,9 @@ from __future__ import annotations
 
 import math
 
-from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+from hyperviz.commands.common import add_common, positive_int, print_json, run_job, selected_rows
 
 RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune was given"
-
-
-def _selected_rows(ws, zoo, where: str):
-    import numpy as np
-
-    from core.errors import HyperVizError
-    from core.sampling import selection_table
-    from hyperviz.model.where import parse_where
-
-    table = selection_table(ws, zoo)
-    try:
-        mask = np.asarray(parse_where(where, table.keys()).evaluate(table), dtype=bool)
-    except ValueError as exc:                     # WhereError, SelectionError: one line each
-        message = str(exc).splitlines()[0]
-        raise HyperVizError(message if message.startswith("--where") else f'--where "{where}": {message}') from None
-    rows = np.flatnonzero(mask)
-    if rows.size == 0:
-        raise HyperVizError(f'--where "{where}": selects none of the {len(mask)} model states')
-    return rows
 
 
 def cmd_sample(args) -> int:
@@ -53,7 +34,7 @@ def cmd_sample(args) -> int:
     ws.require("autoencoder")
     ws.require("embeddings")
     zoo = read_zoo(ws.zoo_path)
-    rows = _selected_rows(ws, zoo, args.where)
+    rows = selected_rows(ws, zoo, args.where)
     methods = list(dict.fromkeys(args.method or ["kde"]))
     added = []
     if args.finetune and "random" not in methods:

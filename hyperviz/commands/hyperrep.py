@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+from hyperviz.commands.common import add_common, positive_int, print_json, run_job, selected_rows
 
 
 def cmd_fit(args) -> int:
@@ -57,13 +57,17 @@ def cmd_probe(args) -> int:
 
     ws = load_workspace(args.workspace)
     zoo = read_zoo(ws.zoo_path)
-    summary = probe_summary(probe_workspace(ws, zoo))
+    rows = selected_rows(ws, zoo, args.where)
+    summary = probe_summary(probe_workspace(ws, zoo, rows))
+    summary["selection"] = {"where": args.where, "states": int(len(rows))}
     if not args.no_reconstruction:
         summary["reconstruction"] = reconstruction_fidelity(ws, zoo, device=args.device)
     if args.json:
         print_json(summary)
         return 0
     fmt = lambda v: "   -" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:6.3f}"  # noqa: E731
+    if args.where != "everything":
+        print(f"model states where {args.where}: {len(rows)} of {len(ws.states)}")
     print(f"{'property':<14} {'metric':<9} {'hyper-rep':>9} {'s(W)':>7}   (held-out test models)")
     for name, row in summary["properties"].items():
         print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}")
@@ -101,6 +105,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("probe", help="linear probes: hyper-representation vs s(W), per property")
     p.add_argument("workspace")
+    p.add_argument("--where", default="everything",
+                   help="probe only the model states this selects, e.g. \"epoch >= 1 and activation != 'sigmoid'\" "
+                        "(the split stays by model; the encode -> decode check ignores it)")
     p.add_argument("--no-reconstruction", action="store_true", help="skip the encode -> decode accuracy check")
     add_common(p, device=True)
     p.set_defaults(func=cmd_probe)

@@ -1,4 +1,4 @@
-"""``hyperviz sample | export | bench eval`` on a tiny workspace built through the CLI itself."""
+"""``hyperviz probe | sample | export | bench eval`` on a tiny workspace built through the CLI itself."""
 import json
 import shutil
 
@@ -35,6 +35,39 @@ def ws(built, tmp_path):
     dst = tmp_path / "ws.h5"
     shutil.copy(built, dst)
     return dst
+
+
+def test_probe_json_schema(ws, capsys):
+    code, out, err = run(capsys, "probe", ws, "--device", "cpu", "-q", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    props = result["properties"]
+    # every varied hyperparameter of the grid, by its zoo name, plus the state properties
+    assert {"test_acc", "epoch", "ggap", "activation", "init"} <= set(props)
+    assert not {"optimizer", "lr", "weight_decay", "dropout"} & set(props)          # constant in GRID
+    assert props["test_acc"]["metric"] == "r2" and props["activation"]["metric"] == "accuracy"
+    for entry in props.values():
+        for key in ("hyperrep", "sw"):
+            assert entry[key] is None or isinstance(entry[key], float)
+        if entry["metric"] == "accuracy":
+            assert all(0 <= entry[k] <= 1 for k in ("hyperrep", "sw") if entry[k] is not None)
+    assert result["selection"] == {"where": "everything", "states": 36}
+    rec = result["reconstruction"]
+    assert rec["states"] == 0 or 0 <= rec["mean_ratio"]
+
+
+def test_probe_where_restricts_the_states(ws, capsys):
+    code, out, err = run(capsys, "probe", ws, "--where", "epoch >= 1", "--no-reconstruction", "-q", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["selection"] == {"where": "epoch >= 1", "states": 24} and "reconstruction" not in result
+    full = json.loads(run(capsys, "probe", ws, "--no-reconstruction", "-q", "--json")[1])
+    assert result["properties"]["test_acc"]["n_test"] * 3 == full["properties"]["test_acc"]["n_test"] * 2
+    # within one activation the activation probe has nothing to predict
+    code, out, _ = run(capsys, "probe", ws, "--where", "activation == 'tanh'", "--no-reconstruction", "-q", "--json")
+    assert code == 0 and json.loads(out)["properties"]["activation"]["hyperrep"] is None
+    code, out, _ = run(capsys, "probe", ws, "--where", "epoch >= 1", "--no-reconstruction", "-q")
+    assert code == 0 and out.startswith("model states where epoch >= 1: 24 of 36")
 
 
 def test_sample_json_schema_with_finetuning(ws, capsys):
@@ -89,6 +122,8 @@ def test_export_cli(ws, tmp_path, capsys):
     (["sample", "{ws}", "--finetune", "-1"], "--finetune -1"),
     (["sample", "{ws}", "--where", "model_id == 'm00000' and epoch == 2"], "at least 2 selected model states"),
     (["sample", "{tmp}/missing.h5"], "no such workspace"),
+    (["probe", "{ws}", "--where", "epoch > 99"], "selects none of the 36 model states"),
+    (["probe", "{ws}", "--where", "speed > 1"], "--where"),
     (["export", "{ws}", "--out", "{tmp}/x"], "no sampled models yet"),
 ])
 def test_bad_input_is_one_line_with_exit_2(ws, tmp_path, capsys, argv, message):
