@@ -15,11 +15,7 @@ from core.errors import HyperVizError
 from core.progress import drive
 from core.zoo_import import detect_format, import_zoo_job
 from core.zoo_store import STATE_COLUMNS, read_zoo
-
-MZ = KNOWN_ARCHS["modelzoo_cnn"]
-# module_list indices of the parametric layers in the Model Zoos CNN, without / with dropout layers
-INDICES_PLAIN = (0, 3, 6, 9, 11)
-INDICES_DROPOUT = (0, 4, 8, 11, 14)
+from tests.modelzoos_layout import INDICES_DROPOUT, INDICES_PLAIN, MZ, mz_params, mz_state, result_line, write_model
 
 
 def _run(src, out, spec=None):
@@ -28,51 +24,10 @@ def _run(src, out, spec=None):
     return path, records
 
 
-def _mz_state(gen, indices, extra_buffer=False):
-    """A Model Zoos-style state_dict: keys module_list.<i>.weight/bias, random weights."""
-    state = OrderedDict()
-    shapes = MZ.param_shapes()
-    for n, i in enumerate(indices):
-        state[f"module_list.{i}.weight"] = torch.randn(shapes[2 * n], generator=gen)
-        state[f"module_list.{i}.bias"] = torch.randn(shapes[2 * n + 1], generator=gen)
-        if extra_buffer and n == 0:
-            state[f"module_list.{i}.num_batches_tracked"] = torch.tensor(7)  # integer buffer: skipped
-    return state
-
-
 def _expected(spec, state):
     """The flat vector of ``state`` matched to ``spec`` by order (keys renamed to build_module's)."""
     params = [t for k, t in state.items() if t.is_floating_point()]
     return state_dict_to_vector(spec, {slot.key: t for slot, t in zip(spec.layout, params)}).numpy()
-
-
-def _write_model(root, name, params, checkpoints, result_lines):
-    """checkpoints: {folder name: state_dict}; result_lines: list of dicts or raw strings."""
-    d = root / name
-    d.mkdir(parents=True)
-    (d / "params.json").write_text(json.dumps(params))
-    (d / "result.json").write_text("\n".join(l if isinstance(l, str) else json.dumps(l) for l in result_lines) + "\n")
-    for folder, state in checkpoints.items():
-        (d / folder).mkdir()
-        torch.save(state, d / folder / "checkpoints")
-    return d
-
-
-def _params(nlin, dropout, seed):
-    return {"model::type": "CNN", "model::nlin": nlin, "model::init_type": "uniform", "model::dropout": dropout,
-            "model::channels_in": 1, "optim::optimizer": "adam", "optim::lr": 3e-4, "optim::wd": 0.0,
-            "optim::momentum": 0.9, "seed": seed, "training::epochs_train": 3, "cuda": False,
-            "dataset::dump": "/data/zoos/MNIST/dataset.pt", "scheduler": {"nested": 1}}
-
-
-def _line(t, train_acc, test_acc, train_loss=1.0, test_loss=1.1, val_acc=None, val_loss=None):
-    row = {"train_acc": train_acc, "test_acc": test_acc, "train_loss": train_loss, "test_loss": test_loss,
-           "time_this_iter_s": 0.5, "config": {"seed": 1}}
-    if t is not None:
-        row["training_iteration"] = t
-    if val_acc is not None:
-        row.update(val_acc=val_acc, val_loss=val_loss)
-    return row
 
 
 @pytest.fixture
@@ -84,19 +39,19 @@ def modelzoo(tmp_path):
     (root / "config.json").write_text("{}")
     states = {}
     # a: checkpoints 0,1,2 named checkpoint_N; training_iteration t -> epoch t-1; a -999 entry
-    states["a"] = {e: _mz_state(gen, INDICES_PLAIN) for e in (0, 1, 2)}
-    _write_model(root, "trial_a_seed=1", _params("tanh", 0.0, 1), {f"checkpoint_{e}": s for e, s in states["a"].items()},
-                 [_line(1, 0.10, 0.11, val_acc=0.12, val_loss=2.3), _line(2, 0.50, 0.40, val_acc=-999, val_loss=1.5),
-                  _line(3, 0.70, 0.60, test_loss=-999, val_acc=0.55, val_loss=1.2)])
+    states["a"] = {e: mz_state(gen, INDICES_PLAIN) for e in (0, 1, 2)}
+    write_model(root, "trial_a_seed=1", mz_params("tanh", 0.0, 1), {f"checkpoint_{e}": s for e, s in states["a"].items()},
+                 [result_line(1, 0.10, 0.11, val_acc=0.12, val_loss=2.3), result_line(2, 0.50, 0.40, val_acc=-999, val_loss=1.5),
+                  result_line(3, 0.70, 0.60, test_loss=-999, val_acc=0.55, val_loss=1.2)])
     # b: dropout-shifted keys and an integer buffer, checkpoint_00000N naming, no val_* keys
-    states["b"] = {e: _mz_state(gen, INDICES_DROPOUT, extra_buffer=True) for e in (0, 1, 2)}
-    _write_model(root, "trial_b_seed=2", _params("relu", 0.5, 2), {f"checkpoint_{e:06d}": s for e, s in states["b"].items()},
-                 [_line(1, 0.09, 0.08), "", _line(2, 0.30, 0.25), _line(3, 0.45, 0.41)])
+    states["b"] = {e: mz_state(gen, INDICES_DROPOUT, extra_buffer=True) for e in (0, 1, 2)}
+    write_model(root, "trial_b_seed=2", mz_params("relu", 0.5, 2), {f"checkpoint_{e:06d}": s for e, s in states["b"].items()},
+                 [result_line(1, 0.09, 0.08), "", result_line(2, 0.30, 0.25), result_line(3, 0.45, 0.41)])
     # c: lost its checkpoint_0 but trained by the same script: epochs 1,2,3; lines without
     # training_iteration fall back to their position (line j -> epoch j, as the zoo has checkpoint_0)
-    states["c"] = {e: _mz_state(gen, INDICES_PLAIN) for e in (1, 2, 3)}
-    _write_model(root, "trial_c_seed=3", _params("gelu", 0.0, 3), {f"checkpoint_{e}": s for e, s in states["c"].items()},
-                 [_line(None, 0.1, 0.1), _line(None, 0.2, 0.15), _line(None, 0.3, 0.2), _line(None, 0.4, 0.3)])
+    states["c"] = {e: mz_state(gen, INDICES_PLAIN) for e in (1, 2, 3)}
+    write_model(root, "trial_c_seed=3", mz_params("gelu", 0.0, 3), {f"checkpoint_{e}": s for e, s in states["c"].items()},
+                 [result_line(None, 0.1, 0.1), result_line(None, 0.2, 0.15), result_line(None, 0.3, 0.2), result_line(None, 0.4, 0.3)])
     (root / "trial_c_seed=3" / "checkpoint_1" / "optimizer").write_bytes(b"ignored")
     return root, states
 
@@ -143,11 +98,11 @@ def test_modelzoo_import_keeps_exact_weights_and_properties(modelzoo, tmp_path):
 def test_without_checkpoint_0_iteration_t_is_epoch_t(tmp_path):
     gen = torch.Generator().manual_seed(1)
     root = tmp_path / "zoo"
-    s1, s2 = _mz_state(gen, INDICES_PLAIN), _mz_state(gen, INDICES_PLAIN)
-    params = _params("tanh", 0.0, 5)
+    s1, s2 = mz_state(gen, INDICES_PLAIN), mz_state(gen, INDICES_PLAIN)
+    params = mz_params("tanh", 0.0, 5)
     del params["dataset::dump"]
-    _write_model(root, "m", params, {"checkpoint_1": s1, "checkpoint_2": s2},
-                 [_line(1, 0.3, 0.2), _line(2, 0.6, 0.5)])
+    write_model(root, "m", params, {"checkpoint_1": s1, "checkpoint_2": s2},
+                 [result_line(1, 0.3, 0.2), result_line(2, 0.6, 0.5)])
     zoo = read_zoo(_run(root / "m", tmp_path / "z.h5")[0])      # a single model directory works too
     assert zoo.epochs.tolist() == [1, 2] and zoo.present.all()
     np.testing.assert_array_equal(zoo.states["train_acc"][0], np.array([0.3, 0.6], dtype=np.float32))
@@ -240,7 +195,7 @@ def test_unknown_architecture_needs_a_spec_file(tmp_path):
     _assert_one_line_error(src, tmp_path / "zoo2.h5", r"missing.json: no such architecture spec file", tmp_path / "missing.json")
     # in a Model Zoos directory the error names the model directory
     root = tmp_path / "mz"
-    _write_model(root, "trial_x", _params("tanh", 0.0, 1), {"checkpoint_0": sd}, [_line(1, 0.1, 0.1)])
+    write_model(root, "trial_x", mz_params("tanh", 0.0, 1), {"checkpoint_0": sd}, [result_line(1, 0.1, 0.1)])
     message = _assert_one_line_error(root, tmp_path / "zoo2.h5", r"trial_x: parameter shapes \[3x4, 3, 2x3, 2\]")
     assert "checkpoint_0" not in message
     zoo = read_zoo(_run(root, tmp_path / "zoo3.h5", tmp_path / "tiny.json")[0])
