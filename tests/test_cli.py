@@ -30,6 +30,20 @@ def test_zoo_build_info_json(tmp_path, capsys):
     assert code == 0 and "1228 parameters" in stdout
 
 
+
+def test_bench_zoo_json_and_text(capsys):
+    code, out, err = run(capsys, "bench", "zoo", "--models", "6", "--loop-models", "3", "--repeats", "2",
+                         "--device", "cpu", "--json", "-q")
+    assert code == 0, err
+    r = json.loads(out)
+    for key in ("batched_model_epochs_per_s", "loop_model_epochs_per_s", "speedup", "device"):
+        assert key in r
+    assert r["device"] == "cpu" and r["models"] == 6 and r["loop_models"] == 3 and r["repeats"] == 2
+    assert len(r["speedups"]) == 2 and min(r["speedups"]) <= r["speedup"] <= max(r["speedups"])
+    assert r["batched_model_epochs_per_s"] > 0 and r["loop_model_epochs_per_s"] > 0
+    code, out, _ = run(capsys, "bench", "zoo", "--models", "2", "--repeats", "1", "--device", "cpu", "-q")
+    assert code == 0 and "speedup" in out and "median of 1 alternating repeats" in out
+
 @pytest.mark.parametrize("argv, message", [
     (["zoo", "info", "{tmp}/missing.h5"], "missing.h5: no such file"),
     (["zoo", "info", "{tmp}/text.h5"], "not a readable HDF5 file"),
@@ -37,6 +51,7 @@ def test_zoo_build_info_json(tmp_path, capsys):
     (["zoo", "build", "--models", "2", "--epochs", "1", "--task", "imagenet", "--out", "{tmp}/z.h5"], "task 'imagenet': unknown"),
     (["zoo", "build", "--models", "2", "--grid", "{tmp}/text.h5", "--out", "{tmp}/z.h5"], "invalid JSON"),
     (["bench", "zoo", "--device", "cuda:7"], "CUDA is not available"),
+    (["bench", "zoo", "--repeats", "0"], "--repeats"),
 ])
 def test_user_errors_are_one_line_with_exit_2(tmp_path, capsys, argv, message):
     (tmp_path / "text.h5").write_text("not hdf5")

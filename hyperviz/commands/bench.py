@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json
 
+
 def cmd_bench_zoo(args) -> int:
     from core.benchmarks import bench_zoo
 
     bar = ProgressBar("bench zoo", enabled=not args.quiet)
     try:
         result = bench_zoo(models=args.models, epochs=args.epochs, arch=args.arch, device=args.device,
-                           loop_models=args.loop_models, on_progress=bar)
+                           loop_models=args.loop_models, repeats=args.repeats, on_progress=bar)
     finally:
         bar.close()
     if args.json:
@@ -18,7 +19,8 @@ def cmd_bench_zoo(args) -> int:
         print(f"device {result['device']}, {result['models']} x {result['arch']}, {result['epochs']} epoch(s)")
         print(f"  batched       {result['batched_model_epochs_per_s']:>9.1f} model-epochs/s")
         print(f"  one at a time {result['loop_model_epochs_per_s']:>9.1f} model-epochs/s ({result['loop_models']} models)")
-        print(f"  speedup       {result['speedup']:>9.1f}x")
+        each = ", ".join(f"{x:.1f}" for x in result["speedups"])
+        print(f"  speedup       {result['speedup']:>9.1f}x (median of {result['repeats']} alternating repeats: {each})")
     return 0
 
 
@@ -63,6 +65,7 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=1)
     p.add_argument("--arch", default="cnn")
     p.add_argument("--loop-models", type=positive_int, help="how many of the models the loop baseline trains")
+    p.add_argument("--repeats", type=positive_int, default=3, help="alternating timed repeats; medians are reported")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_zoo)
 
