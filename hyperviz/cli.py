@@ -23,8 +23,16 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes are one line, like every other user error (no usage block); subcommand
+    parsers inherit this class."""
+
+    def error(self, message: str):
+        raise HyperVizError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hyperviz", description="Explore model zoos through hyper-representations.")
+    parser = _Parser(prog="hyperviz", description="Explore model zoos through hyper-representations.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
     for family in (zoo, hyperrep, generate, bench, demo):
@@ -33,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         return int(args.func(args) or 0)
     except HyperVizError as exc:
         print(f"error: {exc}", file=sys.stderr)
