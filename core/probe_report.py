@@ -7,6 +7,8 @@ same states. Splits are the workspace's split by model.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from core.probes import ProbeResult, probe_table
@@ -44,14 +46,17 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
 
     ``rows`` (indices into the workspace's states, default all) restricts every probe to a subset
     of model states, e.g. the trained ones; the split stays the workspace's split by model. A
-    property that is constant within the subset is reported as not applicable."""
+    property that is constant within the subset is reported as not applicable. Every result's
+    ``test_rows`` index the workspace's states."""
     ws.require("embeddings")
     zoo = zoo or read_zoo(ws.zoo_path)
     rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
     states = ws.states[rows]
     weights = zoo.weights[states[:, 0], states[:, 1]]
     features = {"hyperrep": ws.embeddings[rows].astype(np.float64), "sw": weight_statistics(zoo.arch, weights)}
-    return probe_table(features, probe_targets(zoo, states), ws.split[states[:, 0]])
+    table = probe_table(features, probe_targets(zoo, states), ws.split[states[:, 0]])
+    return {prop: {name: replace(r, test_rows=rows[r.test_rows]) if r.applicable else r for name, r in row.items()}
+            for prop, row in table.items()}
 
 
 def probe_summary(results: dict[str, dict[str, ProbeResult]]) -> dict:

@@ -100,7 +100,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.generate_dock = self._dock("Generate", "generateDock", self.generate, right)
         self.tabifyDockWidget(self.details_dock, self.generate_dock)
         self.details_dock.raise_()
-        self.probes = ProbePanel(self.start_job, lambda: self.session)
+        self.probes = ProbePanel(self.start_job, lambda: self.session, self.state)
         self.probe_dock = self._dock("Probes", "probeDock", self.probes, right)
         self.tabifyDockWidget(self.generate_dock, self.probe_dock)
         self.details_dock.raise_()

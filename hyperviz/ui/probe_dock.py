@@ -1,8 +1,10 @@
 """The probe dock: how well does the hyper-representation predict each property, beside s(W)?
 
 "Compute" runs :func:`core.probe_report.probe_workspace` in the background (through the window's
-job runner). The table lists the test score per property for both feature sets; choosing a row
-shows predicted against true values on the held-out test models.
+job runner), on every model state or only on those shown (the property filters) or selected in
+the map: "how well is epoch predicted among the trained models?" is a brush and a click. The
+table lists the test score per property for both feature sets; choosing a row shows predicted
+against true values on the held-out test models.
 """
 from __future__ import annotations
 
@@ -15,13 +17,17 @@ from PySide6 import QtCore, QtWidgets
 FEATURES = (("hyperrep", "hyper-rep", "#0072B2"), ("sw", "s(W)", "#E69F00"))
 
 
-def probe_job(ws, zoo):
-    """Fit every probe of a loaded workspace (a core-style job)."""
+#: Which model states the probes use: (label, AppState mask attribute or None for all).
+SUBSETS = (("all model states", None), ("the shown states", "visible_mask"), ("the selected states", "selected_mask"))
+
+
+def probe_job(ws, zoo, rows=None):
+    """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job)."""
     from core.probe_report import probe_workspace
     from core.progress import Progress
 
     yield Progress(0, 1, "fitting linear probes (hyper-representation and s(W))")
-    results = probe_workspace(ws, zoo)
+    results = probe_workspace(ws, zoo, rows)
     yield Progress(1, 1, "probes done")
     return results
 
@@ -39,14 +45,18 @@ class _NumberItem(QtWidgets.QTableWidgetItem):
 
 
 class ProbePanel(QtWidgets.QWidget):
-    """``start`` runs the probe job: ``start(name, factory, on_finished=...)`` (the window's runner)."""
+    """``start`` runs the probe job: ``start(name, factory, on_finished=...)`` (the window's runner);
+    ``state`` is the window's :class:`hyperviz.model.state.AppState` (its rows are the workspace's
+    model states), for probing only the shown or selected states."""
 
-    def __init__(self, start: Callable, session: Callable[[], object], parent=None) -> None:
+    def __init__(self, start: Callable, session: Callable[[], object], state, parent=None) -> None:
         super().__init__(parent)
         self._start = start
         self._session = session
+        self._state = state
         self.results: dict | None = None
         self.handle = None
+        self.probed = SUBSETS[0][0]            # what the shown results were computed on
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         top = QtWidgets.QHBoxLayout()
@@ -54,12 +64,19 @@ class ProbePanel(QtWidgets.QWidget):
         self.compute_button.setObjectName("primaryButton")
         self.compute_button.clicked.connect(self.compute)
         top.addWidget(self.compute_button)
+        self.subset = QtWidgets.QComboBox()
+        self.subset.setObjectName("probeSubset")
+        self.subset.addItems([label for label, _mask in SUBSETS])
+        self.subset.setToolTip("Probe every model state, or only those the property filters show or the map selects "
+                               "(the split into train/val/test models stays the same)")
+        top.addWidget(self.subset)
         self.status = QtWidgets.QLabel("Linear probes on held-out test models: ridge R² for numbers, "
                                        "accuracy for categories. s(W) = per-layer weight statistics.")
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
-        top.addWidget(self.status, 1)
+        top.addStretch(1)
         layout.addLayout(top)
+        layout.addWidget(self.status)
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
         self.table = QtWidgets.QTableWidget(0, 5)
         self.table.setObjectName("probeTable")
@@ -92,10 +109,17 @@ class ProbePanel(QtWidgets.QWidget):
         if session is None:
             self.status.setText("Open a workspace first.")
             return
+        label, mask_name = SUBSETS[self.subset.currentIndex()]
+        rows = None if mask_name is None else np.flatnonzero(getattr(self._state, mask_name))
+        if rows is not None and rows.size == 0:
+            self.status.setText(f"No model states in {label}: brush or select some first, or probe all model states.")
+            return
         self.compute_button.setEnabled(False)
-        self.status.setText("Computing probes in the background…")
+        count = len(session.ws.states) if rows is None else rows.size
+        self.probed = f"{label} ({count:,})"
+        self.status.setText(f"Computing probes on {self.probed} in the background…")
         ws, zoo = session.ws, session.zoo
-        self.handle = self._start("Linear probes", lambda _cancel: probe_job(ws, zoo), on_finished=self.set_results,
+        self.handle = self._start("Linear probes", lambda _cancel: probe_job(ws, zoo, rows), on_finished=self.set_results,
                                   on_failed=self._failed, on_cancelled=self._cancelled, uses_torch=False)
 
     def _failed(self, message: str) -> None:
@@ -137,7 +161,8 @@ class ProbePanel(QtWidgets.QWidget):
             self.table.item(i, 4).setText(str(first.n_test))
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self.status.setText("Choose a property to see predicted against true values on the test models.")
+        self.status.setText(f"Probed {self.probed}. Choose a property to see predicted against true values "
+                            "on the test models.")
         if results:
             self.table.selectRow(0)
 

@@ -55,7 +55,7 @@ class SelectionPanel(QtWidgets.QWidget):
 
         self.stats = QtWidgets.QTableWidget(0, 3)
         self.stats.setObjectName("statsTable")
-        self.stats.setHorizontalHeaderLabels(["", "selected: mean (min – max)", "all shown: mean"])
+        self.stats.setHorizontalHeaderLabels(["", "selected (min – max)", "all shown"])
         self.stats.setToolTip("Mean of each property over the selected states (their range), and over all shown states")
         self.stats.verticalHeader().hide()
         self.stats.horizontalHeader().setStretchLastSection(True)

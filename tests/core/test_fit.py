@@ -79,6 +79,20 @@ def test_probe_report_and_reconstruction(workspace):
     assert rec["states"] > 0 and 0.0 <= rec["mean_reconstructed_acc"] <= 1.0
 
 
+def test_probe_report_on_a_subset_of_states(workspace):
+    ws = load_workspace(workspace)
+    zoo = read_zoo(ws.zoo_path)
+    epoch = zoo.epochs[ws.states[:, 1]]
+    rows = np.flatnonzero(epoch >= 1)
+    full, subset = probe_workspace(ws, zoo), probe_workspace(ws, zoo, rows)
+    for name in ("hyperrep", "sw"):
+        r = subset["test_acc"][name]
+        assert r.n_test < full["test_acc"][name].n_test
+        assert set(r.test_rows) <= set(rows) and (ws.split[ws.states[r.test_rows, 0]] == "test").all()
+        # test_rows index the workspace's states: their targets are what the probe was scored on
+        np.testing.assert_allclose(zoo.states["test_acc"][ws.states[r.test_rows, 0], ws.states[r.test_rows, 1]], r.y_true)
+
+
 def test_fit_resumes_after_interruption(zoo_path, tmp_path):
     ws_path = tmp_path / "ws.h5"
     drive(fit_job(zoo_path, ws_path, preset="tiny", epochs=1, device="cpu"))

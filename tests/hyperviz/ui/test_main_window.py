@@ -240,6 +240,25 @@ def test_probes_run_in_the_background(window, qtbot):
     assert len(panel.points["hyperrep"].getData()[0]) > 0
 
 
+def test_probes_on_the_selected_states_only(window, qtbot):
+    panel, state = window.probes, window.state
+    panel.subset.setCurrentText("the selected states")
+    panel.compute()                                               # nothing selected: a hint, no job
+    assert panel.handle is None and "No model states" in panel.status.text()
+    full = dict(zip(*np.unique(state.table["split"], return_counts=True)))["test"]
+    state.select(Range("epoch", 1, None))
+    n = int(state.selected_mask.sum())
+    assert 0 < n < state.n
+    panel.compute()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    result = panel.results["test_acc"]["hyperrep"]
+    tested = state.table["epoch"][result.test_rows]
+    assert result.n_test < full and tested.min() >= 1                # only selected test states were probed
+    assert f"the selected states ({n:,})" in panel.status.text()
+
+
 def test_a_cancelled_job_leaves_the_workspace_as_it_was(window, qtbot):
     state, ws = window.state, window.session.ws
     before = (state.n, dict(ws.projections), state.selection)
