@@ -80,8 +80,8 @@ def settings(tmp_path):
 
 
 @pytest.fixture
-def window(qtbot, settings, workspace_path):
-    """A main window showing the synthetic workspace."""
+def blank_window(qtbot, settings):
+    """A main window with no workspace open, as at the first start."""
     from hyperviz.app import make_app
     from hyperviz.ui.main_window import MainWindow
 
@@ -91,8 +91,14 @@ def window(qtbot, settings, workspace_path):
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    with qtbot.waitSignal(win.loaded, timeout=60_000):
-        win.open_workspace(workspace_path)
-    qtbot.wait(20)
     yield win
     win.runner.cancel_all()
+
+
+@pytest.fixture
+def window(blank_window, qtbot, workspace_path):
+    """A main window showing the synthetic workspace."""
+    with qtbot.waitSignal(blank_window.loaded, timeout=60_000):
+        blank_window.open_workspace(workspace_path)
+    qtbot.wait(20)
+    return blank_window

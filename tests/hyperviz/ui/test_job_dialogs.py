@@ -16,7 +16,7 @@ ACCEPTED, REJECTED = QtWidgets.QDialog.DialogCode.Accepted, QtWidgets.QDialog.Di
 JOB_TIMEOUT_MS = 180_000          # generous: the CI machine may be busy; the jobs take seconds
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def work_dir(settings, tmp_path):
     """The window's default folder for new zoos and workspaces (never ~/hyperviz in a test)."""
     folder = tmp_path / "work"
@@ -24,9 +24,9 @@ def work_dir(settings, tmp_path):
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def message_boxes(monkeypatch):
-    """Every message box the window opens, as (title, text): recorded instead of shown."""
+    """Every message box the window opens, as (title, text): recorded instead of shown (never modal)."""
     shown = []
     box = QtWidgets.QMessageBox
 
@@ -39,22 +39,6 @@ def message_boxes(monkeypatch):
     for name in ("warning", "critical", "information", "question"):
         monkeypatch.setattr(box, name, staticmethod(lambda _parent, title, text, *a, **k: record(title, text)))
     return shown
-
-
-@pytest.fixture
-def blank_window(qtbot, settings, work_dir, message_boxes):
-    """A main window with no workspace open, as at the first start."""
-    from hyperviz.app import make_app
-    from hyperviz.ui.main_window import MainWindow
-
-    make_app([])
-    win = MainWindow(settings=settings)
-    win.interactive_errors = False
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    yield win
-    win.runner.cancel_all()
 
 
 def answer_dialog(monkeypatch, dialog_class, accept: bool, **fields) -> dict:
