@@ -3,7 +3,8 @@
 Properties: test accuracy, epoch and generalisation gap of every model state, each numeric
 hyperparameter (ridge -> test R^2) and each categorical hyperparameter (linear classifier ->
 test accuracy). Features: the workspace's embeddings, and the s(W) weight statistics of the
-same states. Splits are the workspace's split by model.
+same states; optionally also gradient-boosted trees on s(W) (the "ceiling" column). Splits are
+the workspace's split by model.
 """
 from __future__ import annotations
 
@@ -41,8 +42,14 @@ def probe_targets(zoo: Zoo, states: np.ndarray) -> dict[str, np.ndarray]:
     return targets
 
 
-def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | None = None) -> dict[str, dict[str, ProbeResult]]:
+def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | None = None,
+                    ceiling: bool = False) -> dict[str, dict[str, ProbeResult]]:
     """``{property: {"hyperrep": ProbeResult, "sw": ProbeResult}}`` on the held-out test models.
+
+    With ``ceiling``, each row also has ``"sw_trees"``: gradient-boosted trees on the same s(W)
+    statistics, an estimate of how much of the property the weight statistics hold at all (a
+    linear probe of any representation that scores far below it is limited by the representation;
+    one close to it, by the zoo).
 
     ``rows`` (indices into the workspace's states, default all) restricts every probe to a subset
     of model states, e.g. the trained ones; the split stays the workspace's split by model. A
@@ -54,7 +61,10 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
     states = ws.states[rows]
     weights = zoo.weights[states[:, 0], states[:, 1]]
     features = {"hyperrep": ws.embeddings[rows].astype(np.float64), "sw": weight_statistics(zoo.arch, weights)}
-    table = probe_table(features, probe_targets(zoo, states), ws.split[states[:, 0]])
+    if ceiling:
+        features["sw_trees"] = features["sw"]
+    table = probe_table(features, probe_targets(zoo, states), ws.split[states[:, 0]],
+                        boosted=("sw_trees",) if ceiling else ())
     return {prop: {name: replace(r, test_rows=rows[r.test_rows]) if r.applicable else r for name, r in row.items()}
             for prop, row in table.items()}
 

@@ -6,6 +6,10 @@
   hyper-representation papers).
 * Categorical properties (string labels): multinomial logistic regression (scikit-learn) on
   standardised features, ``C`` chosen by validation accuracy; reported as test accuracy.
+* Optionally, a non-linear probe (:func:`boosted_probe`: gradient-boosted trees, the number of
+  boosting rounds chosen by validation score). It is not part of the papers' protocol; on the
+  s(W) statistics it estimates how much of a property the weight statistics hold at all, which
+  tells a low linear score caused by the representation from one caused by the zoo.
 
 Splits are by model (:func:`split_by_model`): all checkpoints of a model land in one split, or the
 scores leak. Problems with a single probe (a constant target, an empty split after dropping
@@ -22,6 +26,7 @@ from core.errors import HyperVizError
 
 DEFAULT_ALPHAS = np.logspace(3, -5, 17)
 DEFAULT_CS = (0.01, 0.1, 1.0, 10.0, 100.0)
+DEFAULT_ROUNDS = 300
 SPLITS = ("train", "val", "test")
 
 
@@ -267,6 +272,69 @@ def _predict_softmax(x: np.ndarray, w) -> np.ndarray:
     return scores.argmax(1)
 
 
+# ---- gradient-boosted trees -------------------------------------------------------------------
+def boosted_probe(
+    x_train, y_train, x_val, y_val, x_test, y_test, categorical: bool = False,
+    max_rounds: int = DEFAULT_ROUNDS, seed: int = 0,
+) -> ProbeResult:
+    """Gradient-boosted trees (scikit-learn's histogram GBM): a non-linear probe.
+
+    One model with ``max_rounds`` boosting rounds is fitted on the train split; the number of
+    rounds used for the test score is the one with the best validation score (R^2 for numbers,
+    accuracy for labels; ties go to fewer rounds), so the validation split plays the role the
+    penalty grid plays for the linear probes. ``penalty`` holds that number of rounds
+    (``penalty_name`` ``"rounds"``). Rows without a target are dropped per split, as in the
+    linear probes; a class seen only in val/test counts as wrong.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    if int(max_rounds) < 1:
+        raise HyperVizError(f"boosted probe: max_rounds must be >= 1, got {max_rounds}")
+    metric = "accuracy" if categorical else "r2"
+    if categorical:
+        as_target, has_target = (lambda y: np.asarray(y, dtype=object)), (lambda y: ~_missing_labels(y))
+    else:
+        as_target, has_target = (lambda y: np.asarray(y, dtype=np.float64)), (lambda y: np.isfinite(y))
+    prepared = _prepare_splits("boosted probe", metric, "a label" if categorical else "a value",
+                               ((x_train, y_train), (x_val, y_val), (x_test, y_test)), as_target, has_target)
+    if isinstance(prepared, ProbeResult):
+        return prepared
+    parts, counts = prepared
+    if categorical:
+        parts = [(x, y.astype(str), rows) for x, y, rows in parts]
+    (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
+    if not np.all([np.isfinite(p[0]).all() for p in parts]):
+        return _not_applicable(metric, "features contain NaN or infinite values", counts)
+    if categorical and len(np.unique(yt)) < 2:
+        return _not_applicable(metric, f"only one class on the train split ({yt[0]!r})", counts)
+    if not categorical and not (len(yt) >= 2 and np.var(yt) > 0):
+        return _not_applicable(metric, "target is constant on the train split", counts)
+
+    cls = HistGradientBoostingClassifier if categorical else HistGradientBoostingRegressor
+    model = cls(max_iter=int(max_rounds), learning_rate=0.1, early_stopping=False, random_state=seed).fit(xt, yt)
+    score_of = (lambda y, p: float(np.mean(p == y))) if categorical else _r2
+    best, curve = None, []
+    for rounds, (pred_v, pred_s) in enumerate(zip(model.staged_predict(xv), model.staged_predict(xs)), start=1):
+        val = score_of(yv, pred_v)
+        curve.append((float(rounds), val))
+        if best is None or val > best[0]:
+            best = (val, rounds, pred_s)
+    val_score, rounds, pred = best
+    note = ""
+    if categorical:
+        unseen = ~np.isin(ys, model.classes_)
+        if unseen.any():
+            note = f"{int(unseen.sum())} test rows have classes not seen in train; they count as wrong"
+    score = score_of(ys, pred)
+    if not categorical and np.isnan(score):
+        note = "target is constant on the test split; R^2 undefined"
+    return ProbeResult(
+        metric=metric, score=score, val_score=val_score, penalty=float(rounds), penalty_name="rounds",
+        n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
+        test_rows=test_rows, val_curve=tuple(curve), note=note,
+    )
+
+
 # ---- tables and splits ---------------------------------------------------------------------
 def is_categorical(values) -> bool:
     """True for string / object / bool targets (classifier probe), False for numbers (ridge)."""
@@ -279,13 +347,15 @@ def probe_table(
     split: np.ndarray,
     alphas=DEFAULT_ALPHAS,
     cs=DEFAULT_CS,
+    boosted=(),
 ) -> dict[str, dict[str, ProbeResult]]:
     """``result[property][feature_name]``: a probe of every property from every feature set.
 
     ``features`` maps a name (e.g. ``"embedding"``, ``"s(W)"``) to ``[n, d]``; ``targets`` maps a
     property to ``[n]``; ``split`` holds ``"train"``/``"val"``/``"test"`` per row. Numeric targets
     get a ridge probe (R^2), string/object/bool targets a classifier probe (accuracy). A target that
-    is constant on the train split is skipped (``applicable=False`` with a reason).
+    is constant on the train split is skipped (``applicable=False`` with a reason). Feature sets
+    named in ``boosted`` get the non-linear :func:`boosted_probe` instead of the linear probes.
     ``test_rows`` of each result index the full table.
     """
     split = np.asarray(split).astype(str)
@@ -295,6 +365,9 @@ def probe_table(
         raise HyperVizError(f"split: unknown labels {sorted(bad)} (expected train, val, test)")
     masks = {name: split == name for name in SPLITS}
     test_index = np.flatnonzero(masks["test"])
+    unknown = set(boosted) - set(features)
+    if unknown:
+        raise HyperVizError(f"boosted probes asked for unknown feature sets {sorted(unknown)}")
     feats = {}
     for fname, x in features.items():
         x = _as_features(x, f"feature {fname!r}")
@@ -323,8 +396,12 @@ def probe_table(
             if constant:
                 row[fname] = _not_applicable(metric, "target is constant on the train split")
                 continue
-            probe = classifier_probe if categorical else ridge_probe
-            kwargs = {"cs": cs} if categorical else {"alphas": alphas}
+            if fname in boosted:
+                probe, kwargs = boosted_probe, {"categorical": categorical}
+            elif categorical:
+                probe, kwargs = classifier_probe, {"cs": cs}
+            else:
+                probe, kwargs = ridge_probe, {"alphas": alphas}
             res = probe(
                 x[masks["train"]], y[masks["train"]], x[masks["val"]], y[masks["val"]],
                 x[masks["test"]], y[masks["test"]], **kwargs,

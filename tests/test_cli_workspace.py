@@ -70,6 +70,18 @@ def test_probe_where_restricts_the_states(ws, capsys):
     assert code == 0 and out.startswith("model states where epoch >= 1: 24 of 36")
 
 
+def test_probe_ceiling_adds_the_tree_column(ws, capsys):
+    code, out, err = run(capsys, "probe", ws, "--ceiling", "--no-reconstruction", "-q", "--json")
+    assert code == 0, err
+    props = json.loads(out)["properties"]
+    for entry in props.values():
+        assert entry["sw_trees"] is None or isinstance(entry["sw_trees"], float)
+    assert 0 <= props["activation"]["sw_trees"] <= 1
+    code, out, _ = run(capsys, "probe", ws, "--ceiling", "--no-reconstruction", "-q")
+    assert code == 0 and "s(W) trees" in out.splitlines()[0]
+    assert "sw_trees" not in json.loads(run(capsys, "probe", ws, "--no-reconstruction", "-q", "--json")[1])["properties"]["epoch"]
+
+
 def test_sample_json_schema_with_finetuning(ws, capsys):
     code, out, err = run(capsys, "sample", ws, "--where", "epoch >= 1", "-n", "4", "--method", "kde", "--method", "noise",
                          "--finetune", "1", "--seed", "3", "--device", "cpu", "-q", "--json")

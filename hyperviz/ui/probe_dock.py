@@ -4,7 +4,8 @@
 job runner), on every model state or only on those shown (the property filters) or selected in
 the map: "how well is epoch predicted among the trained models?" is a brush and a click. The
 table lists the test score per property for both feature sets; choosing a row shows predicted
-against true values on the held-out test models.
+against true values on the held-out test models. "Tree ceiling" adds gradient-boosted trees on
+s(W): how much of each property the weight statistics hold at all.
 """
 from __future__ import annotations
 
@@ -14,20 +15,31 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-FEATURES = (("hyperrep", "hyper-rep", "#0072B2"), ("sw", "s(W)", "#E69F00"))
+FEATURES = (("hyperrep", "hyper-rep", "#0072B2"), ("sw", "s(W)", "#E69F00"), ("sw_trees", "s(W) trees", "#009E73"))
+#: Table headers (short: the dock is narrow; the scores come first) and their tooltips.
+COLUMNS = (("property", "the zoo's name of the property"),
+           ("hyper-rep", "linear probe on the hyper-representation"),
+           ("s(W)", "linear probe on the per-layer weight statistics"),
+           ("trees", "gradient-boosted trees on s(W) (the \"tree ceiling\" option)"),
+           ("metric", "R² (ridge regression) for numbers, accuracy (linear classifier) for categories"),
+           ("test n", "held-out test model states with a value"))
+METRIC_COLUMN, N_COLUMN = 1 + len(FEATURES), 2 + len(FEATURES)
+METRIC_LABELS = {"r2": "R²", "accuracy": "accuracy"}
 
 
 #: Which model states the probes use: (label, AppState mask attribute or None for all).
 SUBSETS = (("all model states", None), ("the shown states", "visible_mask"), ("the selected states", "selected_mask"))
 
 
-def probe_job(ws, zoo, rows=None):
-    """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job)."""
+def probe_job(ws, zoo, rows=None, ceiling: bool = False):
+    """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job);
+    ``ceiling`` adds the tree probes on s(W)."""
     from core.probe_report import probe_workspace
     from core.progress import Progress
 
-    yield Progress(0, 1, "fitting linear probes (hyper-representation and s(W))")
-    results = probe_workspace(ws, zoo, rows)
+    extra = " and gradient-boosted trees on s(W)" if ceiling else ""
+    yield Progress(0, 1, f"fitting linear probes (hyper-representation and s(W)){extra}")
+    results = probe_workspace(ws, zoo, rows, ceiling=ceiling)
     yield Progress(1, 1, "probes done")
     return results
 
@@ -70,6 +82,11 @@ class ProbePanel(QtWidgets.QWidget):
         self.subset.setToolTip("Probe every model state, or only those the property filters show or the map selects "
                                "(the split into train/val/test models stays the same)")
         top.addWidget(self.subset)
+        self.ceiling = QtWidgets.QCheckBox("tree ceiling")
+        self.ceiling.setObjectName("probeCeiling")
+        self.ceiling.setToolTip("Also fit gradient-boosted trees on s(W): an estimate of how much of each property "
+                                "the weight statistics hold at all (slower, about a minute for 10k states)")
+        top.addWidget(self.ceiling)
         self.status = QtWidgets.QLabel("Linear probes on held-out test models: ridge R² for numbers, "
                                        "accuracy for categories. s(W) = per-layer weight statistics.")
         self.status.setObjectName("hint")
@@ -78,9 +95,11 @@ class ProbePanel(QtWidgets.QWidget):
         layout.addLayout(top)
         layout.addWidget(self.status)
         splitter = QtWidgets.QSplitter(QtCore.Qt.Orientation.Vertical)
-        self.table = QtWidgets.QTableWidget(0, 5)
+        self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("probeTable")
-        self.table.setHorizontalHeaderLabels(["property", "metric", "hyper-rep", "s(W)", "test n"])
+        self.table.setHorizontalHeaderLabels([header for header, _tip in COLUMNS])
+        for c, (_header, tip) in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
@@ -118,8 +137,9 @@ class ProbePanel(QtWidgets.QWidget):
         count = len(session.ws.states) if rows is None else rows.size
         self.probed = f"{label} ({count:,})"
         self.status.setText(f"Computing probes on {self.probed} in the background…")
-        ws, zoo = session.ws, session.zoo
-        self.handle = self._start("Linear probes", lambda _cancel: probe_job(ws, zoo, rows), on_finished=self.set_results,
+        ws, zoo, ceiling = session.ws, session.zoo, self.ceiling.isChecked()
+        self.handle = self._start("Probes", lambda _cancel: probe_job(ws, zoo, rows, ceiling),
+                                  on_finished=self.set_results,
                                   on_failed=self._failed, on_cancelled=self._cancelled, uses_torch=False)
 
     def _failed(self, message: str) -> None:
@@ -138,7 +158,8 @@ class ProbePanel(QtWidgets.QWidget):
         self.diagonal.setData([], [])
 
     def set_results(self, results: dict) -> None:
-        """Fill the table from ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult}}``."""
+        """Fill the table from ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}``
+        (a feature set the results lack, e.g. the trees, shows as "–")."""
         self.results = results
         self.compute_button.setEnabled(True)
         self.table.setSortingEnabled(False)
@@ -149,16 +170,16 @@ class ProbePanel(QtWidgets.QWidget):
             name = QtWidgets.QTableWidgetItem(prop)
             name.setData(QtCore.Qt.ItemDataRole.UserRole, prop)
             self.table.setItem(i, 0, name)
-            self.table.setItem(i, 1, QtWidgets.QTableWidgetItem(first.metric))
+            self.table.setItem(i, METRIC_COLUMN, QtWidgets.QTableWidgetItem(METRIC_LABELS.get(first.metric, first.metric)))
             for j, (key, _label, _colour) in enumerate(FEATURES):
                 result = by_feature.get(key)
                 ok = result is not None and result.applicable and np.isfinite(result.score)
                 cell = _NumberItem(float(result.score) if ok else None)
                 if result is not None and not result.applicable:
                     cell.setToolTip(result.reason)
-                self.table.setItem(i, 2 + j, cell)
-            self.table.setItem(i, 4, _NumberItem(float(first.n_test)))
-            self.table.item(i, 4).setText(str(first.n_test))
+                self.table.setItem(i, 1 + j, cell)
+            self.table.setItem(i, N_COLUMN, _NumberItem(float(first.n_test)))
+            self.table.item(i, N_COLUMN).setText(str(first.n_test))
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
         self.status.setText(f"Probed {self.probed}. Choose a property to see predicted against true values "

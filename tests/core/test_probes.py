@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from core.errors import HyperVizError
-from core.probes import ProbeResult, classifier_probe, probe_table, ridge_probe, split_by_model
+from core.probes import ProbeResult, boosted_probe, classifier_probe, probe_table, ridge_probe, split_by_model
 
 
 def _splits(x, y, n_train=200, n_val=60):
@@ -72,6 +72,43 @@ def test_classifier_single_class_and_unseen_class():
     assert res.applicable and "sgd" in res.note and res.score <= 27 / 30
 
 
+def test_boosted_probe_reads_a_property_that_linear_probes_miss():
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (600, 5))
+    y = np.abs(x[:, 0]) + 0.02 * rng.standard_normal(600)          # symmetric: no linear signal
+    parts = _splits(x, y, n_train=400, n_val=100)
+    assert ridge_probe(*parts).score < 0.1
+    res = boosted_probe(*parts, max_rounds=60)
+    assert res.applicable and res.metric == "r2" and res.penalty_name == "rounds"
+    assert res.score > 0.9 and res.val_score > 0.9
+    assert 1 <= res.penalty <= 60 and len(res.val_curve) == 60
+    assert res.val_score == max(v for _, v in res.val_curve)
+    assert res.y_pred.shape == res.y_true.shape == (100,)
+    # labels: an XOR of two features, which no linear classifier separates
+    labels = np.where((x[:, 0] > 0) == (x[:, 1] > 0), "relu", "tanh")
+    parts = _splits(x, labels, n_train=400, n_val=100)
+    assert classifier_probe(*parts).score < 0.7
+    res = boosted_probe(*parts, categorical=True, max_rounds=60)
+    assert res.metric == "accuracy" and res.score > 0.9 and set(res.y_pred) <= {"relu", "tanh"}
+
+
+def test_boosted_probe_bad_and_degenerate_inputs():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((90, 3))
+    res = boosted_probe(*_splits(x, np.full(90, 2.0), n_train=60, n_val=15), max_rounds=5)
+    assert not res.applicable and "constant" in res.reason
+    y = x[:, 0].copy()
+    y[60:75] = np.nan                                                # no validation targets
+    res = boosted_probe(*_splits(x, y, n_train=60, n_val=15), max_rounds=5)
+    assert not res.applicable and "val" in res.reason
+    labels = np.where(x[:, 0] > 0, "adam", "sgd").astype(object)
+    labels[75:78] = "rmsprop"                                        # a class only the test split has
+    res = boosted_probe(*_splits(x, labels, n_train=60, n_val=15), categorical=True, max_rounds=5)
+    assert res.applicable and "not seen in train" in res.note and res.score <= 12 / 15
+    with pytest.raises(HyperVizError, match="max_rounds"):
+        boosted_probe(*_splits(x, x[:, 0], n_train=60, n_val=15), max_rounds=0)
+
+
 def test_probe_table_dispatches_by_dtype():
     rng = np.random.default_rng(5)
     n_models, n_ckpt = 30, 4
@@ -93,6 +130,13 @@ def test_probe_table_dispatches_by_dtype():
     res = table["test_acc"]["embedding"]
     assert np.all(split[res.test_rows] == "test")
     np.testing.assert_allclose(acc[res.test_rows], res.y_true)
+    # a feature set named in `boosted` gets the tree probe, the others stay linear
+    table = probe_table({"embedding": emb, "trees": emb}, {"test_acc": acc, "activation": act}, split, boosted=("trees",))
+    assert table["test_acc"]["trees"].penalty_name == "rounds" and table["test_acc"]["embedding"].penalty_name == "alpha"
+    assert table["activation"]["trees"].penalty_name == "rounds" and table["activation"]["embedding"].penalty_name == "C"
+    assert np.all(split[table["test_acc"]["trees"].test_rows] == "test")
+    with pytest.raises(HyperVizError, match="unknown feature sets"):
+        probe_table({"embedding": emb}, {"test_acc": acc}, split, boosted=("s(W)",))
 
 
 def test_split_by_model_keeps_models_together_deterministic_and_proportional():

@@ -238,6 +238,27 @@ def test_probes_run_in_the_background(window, qtbot):
     assert "test_acc" in names
     panel.table.selectRow(names.index("test_acc"))
     assert len(panel.points["hyperrep"].getData()[0]) > 0
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    trees = headers.index("trees")
+    assert panel.table.item(0, trees).text() == "–"                   # not asked for
+    assert panel.points["sw_trees"].getData()[0] is None or len(panel.points["sw_trees"].getData()[0]) == 0
+
+
+def test_probes_with_the_tree_ceiling(window, qtbot):
+    panel = window.probes
+    panel.ceiling.setChecked(True)
+    panel.compute()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    result = panel.results["test_acc"]["sw_trees"]
+    assert result.applicable and result.penalty_name == "rounds"
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    names = [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())]
+    row = names.index("test_acc")
+    assert panel.table.item(row, headers.index("trees")).text() == f"{result.score:.3f}"
+    panel.table.selectRow(row)
+    assert len(panel.points["sw_trees"].getData()[0]) == result.n_test
 
 
 def test_probes_on_the_selected_states_only(window, qtbot):
