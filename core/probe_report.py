@@ -4,7 +4,9 @@ Properties: test accuracy, epoch and generalisation gap of every model state, ea
 hyperparameter (ridge -> test R^2) and each categorical hyperparameter (linear classifier ->
 test accuracy). Features: the workspace's embeddings, and the s(W) weight statistics of the
 same states; optionally also gradient-boosted trees on s(W) (the "ceiling" column). Splits are
-the workspace's split by model.
+the workspace's split by model. Each property's hyper-rep minus s(W) difference comes with a
+paired bootstrap interval over the held-out test models, so a table read as "matches" or "beats"
+says how sure that reading is.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from core.probes import ProbeResult, probe_table
+from core.probes import ProbeResult, ScoreDifference, paired_bootstrap, probe_table
 from core.weight_stats import weight_statistics
 from core.workspace import Workspace
 from core.zoo_store import Zoo, read_zoo
@@ -69,8 +71,44 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
             for prop, row in table.items()}
 
 
-def probe_summary(results: dict[str, dict[str, ProbeResult]]) -> dict:
-    """The JSON form printed by ``hyperviz probe --json``."""
+def baseline_differences(results: dict[str, dict[str, ProbeResult]], states: np.ndarray,
+                         n_boot: int = 2000, seed: int = 0) -> dict[str, ScoreDifference | None]:
+    """Per property: hyper-rep score minus s(W) score, with a 95% paired bootstrap interval over the
+    held-out test models (``states`` are the workspace's ``[n, 2]`` (model, checkpoint) rows that
+    the results' ``test_rows`` index)."""
+    out = {}
+    for prop, row in results.items():
+        a, b = row["hyperrep"], row["sw"]
+        out[prop] = (paired_bootstrap(a, b, states[a.test_rows, 0], n_boot=n_boot, seed=seed)
+                     if a.applicable and b.applicable else None)
+    return out
+
+
+def comparison_sentence(differences: dict[str, ScoreDifference | None]) -> str:
+    """One line for people: on which properties either side is ahead beyond the 95% interval
+    (from :func:`baseline_differences`), and how many cannot be told apart."""
+    known = {name: d for name, d in differences.items() if d is not None}
+    if not known:
+        return "no property could be compared (too few test models)"
+    n_models = max(d.n_groups for d in known.values())
+    hr = [name for name, d in known.items() if d.low > 0]
+    sw = [name for name, d in known.items() if d.high < 0]
+    tied = len(known) - len(hr) - len(sw)
+    parts = []
+    if hr:
+        parts.append(f"the hyper-rep is ahead on {', '.join(hr)}")
+    if sw:
+        parts.append(f"s(W) is ahead on {', '.join(sw)}")
+    if tied:
+        parts.append(f"{tied} of {len(known)} properties cannot be told apart")
+    return f"paired bootstrap over {n_models} test models, 95%: " + "; ".join(parts)
+
+
+def probe_summary(results: dict[str, dict[str, ProbeResult]],
+                  differences: dict[str, ScoreDifference | None] | None = None) -> dict:
+    """The JSON form printed by ``hyperviz probe --json``; with ``differences`` (from
+    :func:`baseline_differences`) each property also gets ``hyperrep_minus_sw``:
+    ``{"diff", "ci95": [low, high]}`` or None."""
     out = {}
     for prop, by_feature in results.items():
         first = next(iter(by_feature.values()))
@@ -78,6 +116,10 @@ def probe_summary(results: dict[str, dict[str, ProbeResult]]) -> dict:
         for feature, result in by_feature.items():
             entry[feature] = None if not result.applicable or not np.isfinite(result.score) else round(float(result.score), 4)
         entry["n_test"] = first.n_test
+        if differences is not None:
+            d = differences.get(prop)
+            entry["hyperrep_minus_sw"] = None if d is None else {
+                "diff": round(d.diff, 4), "ci95": [round(d.low, 4), round(d.high, 4)], "test_models": d.n_groups}
         out[prop] = entry
     return {"properties": out}
 

@@ -6,6 +6,9 @@
   hyper-representation papers).
 * Categorical properties (string labels): multinomial logistic regression (scikit-learn) on
   standardised features, ``C`` chosen by validation accuracy; reported as test accuracy.
+* How sure is a comparison? :func:`paired_bootstrap` resamples the held-out test *models*
+  (a model's checkpoints stay together) and gives an interval for the difference of two probes'
+  scores on the same rows, so "the hyper-representation matches s(W)" can be read off.
 * Optionally, a non-linear probe (:func:`boosted_probe`: gradient-boosted trees, the number of
   boosting rounds chosen by validation score). It is not part of the papers' protocol; on the
   s(W) statistics it estimates how much of a property the weight statistics hold at all, which
@@ -333,6 +336,74 @@ def boosted_probe(
         n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
         test_rows=test_rows, val_curve=tuple(curve), note=note,
     )
+
+
+# ---- comparing two probes ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoreDifference:
+    """``score(a) - score(b)`` on the same test rows, with a paired bootstrap interval over groups."""
+
+    diff: float
+    low: float
+    high: float
+    level: float
+    n_groups: int
+
+    @property
+    def not_shown_worse(self) -> bool:
+        """True when the interval reaches 0 or above: the test data do not show ``a`` below ``b``
+        (either ``a`` is ahead, or the two cannot be told apart)."""
+        return self.high >= 0.0
+
+
+def paired_bootstrap(a: ProbeResult, b: ProbeResult, groups, n_boot: int = 2000, level: float = 0.95,
+                     seed: int = 0) -> ScoreDifference | None:
+    """Percentile interval of ``a.score - b.score``, resampling whole groups (models) with replacement.
+
+    ``a`` and ``b`` are probes of one property from two feature sets, tested on the same rows
+    (``test_rows`` equal, as :func:`probe_table` gives for one target); ``groups`` holds the group
+    (model id) of each of those rows. Both scores are recomputed on every resample from the stored
+    predictions, so the interval reflects which test models happened to be drawn, not the fit.
+    Returns None when either probe is not applicable or the test split has fewer than 2 groups.
+    """
+    if not (a.applicable and b.applicable) or a.metric != b.metric:
+        return None
+    if not np.array_equal(a.test_rows, b.test_rows):
+        raise HyperVizError("paired bootstrap: the two probes were tested on different rows")
+    groups = np.asarray(groups)
+    if groups.shape != a.test_rows.shape:
+        raise HyperVizError(f"paired bootstrap: {len(groups)} group labels for {len(a.test_rows)} test rows")
+    _, g = np.unique(groups, return_inverse=True)
+    g = g.ravel()
+    m = int(g.max()) + 1 if len(g) else 0
+    if m < 2 or not 0 < level < 1:
+        return None
+    per_group = lambda v: np.bincount(g, weights=v, minlength=m)  # noqa: E731
+    if a.metric == "accuracy":
+        stats = [per_group(np.asarray(r.y_pred).astype(str) == np.asarray(r.y_true).astype(str)) for r in (a, b)]
+        n = per_group(np.ones(len(g)))
+        score = lambda w, correct: (w @ correct) / (w @ n)  # noqa: E731
+    else:
+        y = np.asarray(a.y_true, dtype=np.float64)
+        n, sy, syy = per_group(np.ones(len(g))), per_group(y), per_group(y * y)
+        stats = [per_group((y - np.asarray(r.y_pred, dtype=np.float64)) ** 2) for r in (a, b)]
+
+        def score(w, sse):
+            total = w @ n
+            var = w @ syy - (w @ sy) ** 2 / total
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(var > 0, 1.0 - (w @ sse) / var, np.nan)
+    ones = np.ones(m)
+    diff = float(score(ones, stats[0]) - score(ones, stats[1]))
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, m, m), minlength=m) for _ in range(int(n_boot))]).astype(np.float64)
+    d = np.asarray(score(counts, stats[0]) - score(counts, stats[1]), dtype=np.float64)      # [n_boot]
+    d = d[np.isfinite(d)]
+    if len(d) == 0 or not np.isfinite(diff):
+        return None
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(d, [tail, 100 - tail])
+    return ScoreDifference(diff=diff, low=float(low), high=float(high), level=float(level), n_groups=m)
 
 
 # ---- tables and splits ---------------------------------------------------------------------

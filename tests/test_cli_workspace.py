@@ -52,6 +52,9 @@ def test_probe_json_schema(ws, capsys):
         if entry["metric"] == "accuracy":
             assert all(0 <= entry[k] <= 1 for k in ("hyperrep", "sw") if entry[k] is not None)
     assert result["selection"] == {"where": "everything", "states": 36}
+    diff = props["test_acc"]["hyperrep_minus_sw"]          # paired bootstrap over the test models
+    assert diff["diff"] == pytest.approx(props["test_acc"]["hyperrep"] - props["test_acc"]["sw"], abs=2e-4)
+    assert diff["ci95"][0] <= diff["ci95"][1] and diff["test_models"] >= 2
     rec = result["reconstruction"]
     assert rec["states"] == 0 or 0 <= rec["mean_ratio"]
 
@@ -68,6 +71,7 @@ def test_probe_where_restricts_the_states(ws, capsys):
     assert code == 0 and json.loads(out)["properties"]["activation"]["hyperrep"] is None
     code, out, _ = run(capsys, "probe", ws, "--where", "epoch >= 1", "--no-reconstruction", "-q")
     assert code == 0 and out.startswith("model states where epoch >= 1: 24 of 36")
+    assert "hyper-rep - s(W) [95% interval]" in out and "paired bootstrap over" in out
 
 
 def test_probe_ceiling_adds_the_tree_column(ws, capsys):

@@ -51,14 +51,17 @@ def cmd_project(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from core.probe_report import probe_summary, probe_workspace, reconstruction_fidelity
+    from core.probe_report import (baseline_differences, comparison_sentence, probe_summary, probe_workspace,
+                                   reconstruction_fidelity)
     from core.workspace import load_workspace
     from core.zoo_store import read_zoo
 
     ws = load_workspace(args.workspace)
     zoo = read_zoo(ws.zoo_path)
     rows = selected_rows(ws, zoo, args.where)
-    summary = probe_summary(probe_workspace(ws, zoo, rows, ceiling=args.ceiling))
+    results = probe_workspace(ws, zoo, rows, ceiling=args.ceiling)
+    differences = baseline_differences(results, ws.states)
+    summary = probe_summary(results, differences)
     summary["selection"] = {"where": args.where, "states": int(len(rows))}
     if not args.no_reconstruction:
         summary["reconstruction"] = reconstruction_fidelity(ws, zoo, device=args.device)
@@ -69,10 +72,13 @@ def cmd_probe(args) -> int:
     if args.where != "everything":
         print(f"model states where {args.where}: {len(rows)} of {len(ws.states)}")
     trees = f" {'s(W) trees':>10}" if args.ceiling else ""
-    print(f"{'property':<14} {'metric':<9} {'hyper-rep':>9} {'s(W)':>7}{trees}   (held-out test models)")
+    print(f"{'property':<14} {'metric':<9} {'hyper-rep':>9} {'s(W)':>7}{trees}   hyper-rep - s(W) [95% interval]")
     for name, row in summary["properties"].items():
         trees = f" {fmt(row['sw_trees']):>10}" if args.ceiling else ""
-        print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}{trees}")
+        d = differences[name]
+        diff = "" if d is None else f"   {d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
+        print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}{trees}{diff}")
+    print(comparison_sentence(differences))
     rec = summary.get("reconstruction")
     if rec and rec["states"]:
         print(f"encode -> decode keeps {rec['mean_ratio']:.1%} of test accuracy on average "

@@ -34,14 +34,15 @@ SUBSETS = (("all model states", None), ("the shown states", "visible_mask"), ("t
 def probe_job(ws, zoo, rows=None, ceiling: bool = False):
     """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job);
     ``ceiling`` adds the tree probes on s(W)."""
-    from core.probe_report import probe_workspace
+    from core.probe_report import baseline_differences, probe_workspace
     from core.progress import Progress
 
     extra = " and gradient-boosted trees on s(W)" if ceiling else ""
     yield Progress(0, 1, f"fitting linear probes (hyper-representation and s(W)){extra}")
     results = probe_workspace(ws, zoo, rows, ceiling=ceiling)
+    differences = baseline_differences(results, ws.states)
     yield Progress(1, 1, "probes done")
-    return results
+    return results, differences
 
 
 class _NumberItem(QtWidgets.QTableWidgetItem):
@@ -67,6 +68,7 @@ class ProbePanel(QtWidgets.QWidget):
         self._session = session
         self._state = state
         self.results: dict | None = None
+        self.differences: dict = {}
         self.handle = None
         self.probed = SUBSETS[0][0]            # what the shown results were computed on
         layout = QtWidgets.QVBoxLayout(self)
@@ -151,16 +153,20 @@ class ProbePanel(QtWidgets.QWidget):
         self.status.setText("Probes cancelled.")
 
     def clear(self) -> None:
-        self.results = None
+        self.results, self.differences = None, {}
         self.table.setRowCount(0)
         for item in self.points.values():
             item.setData([], [])
         self.diagonal.setData([], [])
 
-    def set_results(self, results: dict) -> None:
-        """Fill the table from ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}``
-        (a feature set the results lack, e.g. the trees, shows as "–")."""
-        self.results = results
+    def set_results(self, outcome: tuple[dict, dict]) -> None:
+        """Fill the table from the probe job's ``(results, differences)``: results are
+        ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}`` (a feature set they lack,
+        e.g. the trees, shows as "–"), differences the hyper-rep minus s(W) intervals."""
+        from core.probe_report import comparison_sentence
+
+        results, differences = outcome
+        self.results, self.differences = results, differences
         self.compute_button.setEnabled(True)
         self.table.setSortingEnabled(False)
         self.table.horizontalHeader().setSortIndicator(-1, QtCore.Qt.SortOrder.AscendingOrder)   # report order
@@ -177,13 +183,19 @@ class ProbePanel(QtWidgets.QWidget):
                 cell = _NumberItem(float(result.score) if ok else None)
                 if result is not None and not result.applicable:
                     cell.setToolTip(result.reason)
+                elif key == "hyperrep" and differences.get(prop) is not None:
+                    d = differences[prop]
+                    cell.setToolTip(f"hyper-rep − s(W) = {d.diff:+.3f}; 95% interval {d.low:+.3f} … {d.high:+.3f} "
+                                    f"(paired bootstrap over {d.n_groups} test models)")
                 self.table.setItem(i, 1 + j, cell)
             self.table.setItem(i, N_COLUMN, _NumberItem(float(first.n_test)))
             self.table.item(i, N_COLUMN).setText(str(first.n_test))
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        self.status.setText(f"Probed {self.probed}. Choose a property to see predicted against true values "
-                            "on the test models.")
+        sentence = comparison_sentence(differences)
+        self.status.setText(f"Probed {self.probed}. {sentence[0].upper()}{sentence[1:]}.")
+        self.status.setToolTip("Hover a hyper-rep score for its difference from s(W); choose a property to see "
+                               "predicted against true values on the test models.")
         if results:
             self.table.selectRow(0)
 

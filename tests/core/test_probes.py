@@ -1,8 +1,11 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from core.errors import HyperVizError
-from core.probes import ProbeResult, boosted_probe, classifier_probe, probe_table, ridge_probe, split_by_model
+from core.probes import (ProbeResult, boosted_probe, classifier_probe, paired_bootstrap, probe_table, ridge_probe,
+                         split_by_model)
 
 
 def _splits(x, y, n_train=200, n_val=60):
@@ -107,6 +110,57 @@ def test_boosted_probe_bad_and_degenerate_inputs():
     assert res.applicable and "not seen in train" in res.note and res.score <= 12 / 15
     with pytest.raises(HyperVizError, match="max_rounds"):
         boosted_probe(*_splits(x, x[:, 0], n_train=60, n_val=15), max_rounds=0)
+
+
+def _tested(y_true, y_pred, metric="r2"):
+    rows = np.arange(len(y_true))
+    score = float(np.mean(y_pred == y_true)) if metric == "accuracy" else 1 - np.mean((y_true - y_pred) ** 2) / np.var(y_true)
+    return ProbeResult(metric=metric, score=score, y_true=y_true, y_pred=y_pred, test_rows=rows)
+
+
+def test_paired_bootstrap_separates_a_better_probe_and_not_a_tie():
+    rng = np.random.default_rng(13)
+    groups = np.repeat(np.arange(40), 5)                             # 40 test models x 5 checkpoints
+    y = rng.standard_normal(200)
+    good, poor = _tested(y, y + 0.2 * rng.standard_normal(200)), _tested(y, y + 0.8 * rng.standard_normal(200))
+    d = paired_bootstrap(good, poor, groups, n_boot=500)
+    assert d.diff == pytest.approx(good.score - poor.score)
+    assert 0 < d.low <= d.diff <= d.high and d.not_shown_worse and d.n_groups == 40 and d.level == 0.95
+    flipped = paired_bootstrap(poor, good, groups, n_boot=500)
+    assert flipped.high < 0 and not flipped.not_shown_worse
+    same = paired_bootstrap(good, good, groups, n_boot=200)
+    assert same.diff == same.low == same.high == 0.0
+    # accuracy probes, and the same seed gives the same interval
+    labels = np.array(["relu", "tanh"])[rng.integers(0, 2, 200)]
+    wrong = labels.copy()
+    wrong[::4] = np.where(wrong[::4] == "relu", "tanh", "relu")          # 25% wrong
+    acc = paired_bootstrap(_tested(labels, labels, "accuracy"), _tested(labels, wrong, "accuracy"), groups, n_boot=300)
+    assert acc.diff == pytest.approx(0.25) and 0 < acc.low <= 0.25 <= acc.high
+    again = paired_bootstrap(_tested(labels, labels, "accuracy"), _tested(labels, wrong, "accuracy"), groups, n_boot=300)
+    assert (again.low, again.high) == (acc.low, acc.high)
+
+
+def test_paired_bootstrap_resamples_whole_models():
+    # each model's rows share one error: resampling rows would treat 10 rows as 10 draws, models as 1
+    rng = np.random.default_rng(14)
+    groups = np.repeat(np.arange(8), 10)
+    y = rng.standard_normal(80)
+    noisy = _tested(y, y + np.repeat(rng.standard_normal(8), 10))
+    d_models = paired_bootstrap(noisy, _tested(y, y), groups, n_boot=400)
+    d_rows = paired_bootstrap(noisy, _tested(y, y), np.arange(80), n_boot=400)
+    assert (d_models.high - d_models.low) > 1.5 * (d_rows.high - d_rows.low)
+
+
+def test_paired_bootstrap_degenerate_and_bad_inputs():
+    y = np.arange(10.0)
+    a = _tested(y, y)
+    assert paired_bootstrap(a, a, np.zeros(10)) is None                                 # one test model
+    assert paired_bootstrap(a, ProbeResult(metric="r2", applicable=False, reason="x"), np.arange(10)) is None
+    other = replace(a, test_rows=np.arange(1, 11))
+    with pytest.raises(HyperVizError, match="different rows"):
+        paired_bootstrap(a, other, np.arange(10))
+    with pytest.raises(HyperVizError, match="group labels"):
+        paired_bootstrap(a, a, np.arange(9))
 
 
 def test_probe_table_dispatches_by_dtype():

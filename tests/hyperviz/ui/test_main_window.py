@@ -238,6 +238,10 @@ def test_probes_run_in_the_background(window, qtbot):
     assert "test_acc" in names
     panel.table.selectRow(names.index("test_acc"))
     assert len(panel.points["hyperrep"].getData()[0]) > 0
+    d = panel.differences["test_acc"]                            # hyper-rep minus s(W), with its interval
+    assert d is not None and d.low <= d.high
+    assert f"{d.diff:+.3f}" in panel.table.item(names.index("test_acc"), 1).toolTip()
+    assert "Paired bootstrap over" in panel.status.text()
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
     trees = headers.index("trees")
     assert panel.table.item(0, trees).text() == "–"                   # not asked for
