@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from core.errors import HyperVizError
 from core.probes import ProbeResult, ScoreDifference, paired_bootstrap, probe_table
 from core.weight_stats import weight_statistics
 from core.workspace import Workspace
@@ -69,6 +70,46 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
                         boosted=("sw_trees",) if ceiling else ())
     return {prop: {name: replace(r, test_rows=rows[r.test_rows]) if r.applicable else r for name, r in row.items()}
             for prop, row in table.items()}
+
+
+def probe_by_group(ws: Workspace, zoo: Zoo, keys: list[str], rows: np.ndarray | None = None,
+                   ceiling: bool = False) -> dict[str, dict[str, dict[str, ProbeResult]]]:
+    """:func:`probe_workspace` within each group of models sharing the hyperparameters ``keys``
+    (e.g. ``["optimizer", "lr", "activation"]``): ``{group label: results}``, labels like
+    ``"optimizer=adam lr=0.01"``. ``rows`` restricts the states first. Within a group the keys
+    themselves are constant, so their probes are not applicable; a group too small to have test
+    models gives not-applicable results rather than an error."""
+    unknown = [k for k in keys if k not in zoo.models or k in NOT_PROPERTIES]
+    if unknown or not keys:
+        known = ", ".join(sorted(k for k in zoo.models if k not in NOT_PROPERTIES))
+        raise HyperVizError(f"--by {','.join(keys)}: {'no keys given' if not keys else 'unknown ' + ', '.join(unknown)}"
+                            f"; the zoo's model properties are {known}")
+    rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
+    models = ws.states[rows, 0]
+    labels = np.array([" ".join(f"{k}={zoo.models[k][m]}" for k in keys) for m in models])
+    return {label: probe_workspace(ws, zoo, rows[labels == label], ceiling=ceiling) for label in sorted(set(labels))}
+
+
+def group_summary(by_group: dict[str, dict[str, dict[str, ProbeResult]]]) -> dict:
+    """Per property, over the groups where both probes apply: the median, min and max score of each
+    feature set and the number of groups where the hyper-rep scores at least as well as s(W)."""
+    out: dict[str, dict] = {}
+    for results in by_group.values():
+        for prop, row in results.items():
+            if not all(r.applicable and np.isfinite(r.score) for r in row.values()):
+                continue
+            entry = out.setdefault(prop, {"metric": row["hyperrep"].metric, "scores": {k: [] for k in row}})
+            for feature, r in row.items():
+                entry["scores"].setdefault(feature, []).append(float(r.score))
+    summary = {}
+    for prop, entry in out.items():
+        scores = {k: np.asarray(v) for k, v in entry["scores"].items()}
+        summary[prop] = {"metric": entry["metric"], "groups": int(len(scores["hyperrep"])),
+                         "hyperrep_at_least_sw": int(np.sum(scores["hyperrep"] >= scores["sw"]))}
+        for feature, v in scores.items():
+            summary[prop][feature] = {"median": round(float(np.median(v)), 4), "min": round(float(v.min()), 4),
+                                      "max": round(float(v.max()), 4)}
+    return summary
 
 
 def baseline_differences(results: dict[str, dict[str, ProbeResult]], states: np.ndarray,

@@ -106,10 +106,18 @@ def _missing_labels(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _varies(y: np.ndarray) -> bool:
+    """True when ``y`` really varies: a variance above rounding noise. Values stored as float32
+    (e.g. one learning rate, 0.001) can come back with a variance of 1e-34, and an R^2 over that
+    is meaningless."""
+    y = np.asarray(y, dtype=np.float64)
+    return len(y) >= 2 and float(np.var(y)) > 1e-12 * max(float(np.mean(y * y)), 1e-300)
+
+
 def _r2(y: np.ndarray, pred: np.ndarray) -> float:
-    var = float(np.var(y))
-    if not var > 0:
+    if not _varies(y):
         return float("nan")
+    var = float(np.var(y))
     return 1.0 - float(np.mean((y - pred) ** 2)) / var
 
 
@@ -156,7 +164,7 @@ def ridge_probe(
         return _not_applicable("r2", "fewer than 2 train rows with a value", counts)
     if not np.all([np.isfinite(p[0]).all() for p in parts]):
         return _not_applicable("r2", "features contain NaN or infinite values", counts)
-    if not np.var(yt) > 0:
+    if not _varies(yt):
         return _not_applicable("r2", "target is constant on the train split", counts)
 
     mean, std = _standardiser(xt)
@@ -310,7 +318,7 @@ def boosted_probe(
         return _not_applicable(metric, "features contain NaN or infinite values", counts)
     if categorical and len(np.unique(yt)) < 2:
         return _not_applicable(metric, f"only one class on the train split ({yt[0]!r})", counts)
-    if not categorical and not (len(yt) >= 2 and np.var(yt) > 0):
+    if not categorical and not _varies(yt):
         return _not_applicable(metric, "target is constant on the train split", counts)
 
     cls = HistGradientBoostingClassifier if categorical else HistGradientBoostingRegressor
@@ -392,7 +400,7 @@ def paired_bootstrap(a: ProbeResult, b: ProbeResult, groups, n_boot: int = 2000,
             total = w @ n
             var = w @ syy - (w @ sy) ** 2 / total
             with np.errstate(divide="ignore", invalid="ignore"):
-                return np.where(var > 0, 1.0 - (w @ sse) / var, np.nan)
+                return np.where(var > 1e-12 * (w @ syy), 1.0 - (w @ sse) / var, np.nan)   # as _varies
     ones = np.ones(m)
     diff = float(score(ones, stats[0]) - score(ones, stats[1]))
     rng = np.random.default_rng(seed)
@@ -461,7 +469,7 @@ def probe_table(
             y = y.astype(np.float64)
             yt = y[masks["train"]]
             yt = yt[np.isfinite(yt)]
-            constant = len(yt) < 2 or not np.var(yt) > 0
+            constant = not _varies(yt)
         row: dict[str, ProbeResult] = {}
         for fname, x in feats.items():
             if constant:

@@ -86,6 +86,17 @@ def test_probe_ceiling_adds_the_tree_column(ws, capsys):
     assert "sw_trees" not in json.loads(run(capsys, "probe", ws, "--no-reconstruction", "-q", "--json")[1])["properties"]["epoch"]
 
 
+def test_probe_by_group(ws, capsys):
+    code, out, err = run(capsys, "probe", ws, "--by", "activation", "-q", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["by"] == ["activation"] and set(result["groups"]) == {"activation=relu", "activation=tanh"}
+    assert result["groups"]["activation=relu"]["activation"]["hyperrep"] is None        # constant in the group
+    assert "activation" not in result["summary"]
+    code, out, _ = run(capsys, "probe", ws, "--by", "activation", "-q")
+    assert code == 0 and out.startswith("2 groups by activation")
+
+
 def test_sample_json_schema_with_finetuning(ws, capsys):
     code, out, err = run(capsys, "sample", ws, "--where", "epoch >= 1", "-n", "4", "--method", "kde", "--method", "noise",
                          "--finetune", "1", "--seed", "3", "--device", "cpu", "-q", "--json")
@@ -140,6 +151,7 @@ def test_export_cli(ws, tmp_path, capsys):
     (["sample", "{tmp}/missing.h5"], "no such workspace"),
     (["probe", "{ws}", "--where", "epoch > 99"], "selects none of the 36 model states"),
     (["probe", "{ws}", "--where", "speed > 1"], "--where"),
+    (["probe", "{ws}", "--by", "speed"], "--by speed: unknown speed"),
     (["export", "{ws}", "--out", "{tmp}/x"], "no sampled models yet"),
 ])
 def test_bad_input_is_one_line_with_exit_2(ws, tmp_path, capsys, argv, message):

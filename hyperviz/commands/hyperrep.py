@@ -59,6 +59,8 @@ def cmd_probe(args) -> int:
     ws = load_workspace(args.workspace)
     zoo = read_zoo(ws.zoo_path)
     rows = selected_rows(ws, zoo, args.where)
+    if args.by:
+        return _probe_groups(args, ws, zoo, rows)
     results = probe_workspace(ws, zoo, rows, ceiling=args.ceiling)
     differences = baseline_differences(results, ws.states)
     summary = probe_summary(results, differences)
@@ -83,6 +85,33 @@ def cmd_probe(args) -> int:
     if rec and rec["states"]:
         print(f"encode -> decode keeps {rec['mean_ratio']:.1%} of test accuracy on average "
               f"({rec['states']} held-out states above 50%: {rec['mean_original_acc']:.3f} -> {rec['mean_reconstructed_acc']:.3f})")
+    return 0
+
+
+def _probe_groups(args, ws, zoo, rows) -> int:
+    """``probe --by KEYS``: the probes within each group of models sharing those hyperparameters."""
+    from core.probe_report import group_summary, probe_by_group, probe_summary
+
+    keys = [k.strip() for k in args.by.split(",") if k.strip()]
+    by_group = probe_by_group(ws, zoo, keys, rows, ceiling=args.ceiling)
+    summary = group_summary(by_group)
+    if args.json:
+        print_json({"by": keys, "selection": {"where": args.where, "states": int(len(rows))}, "summary": summary,
+                    "groups": {label: probe_summary(results)["properties"] for label, results in by_group.items()}})
+        return 0
+    if args.where != "everything":
+        print(f"model states where {args.where}: {len(rows)} of {len(ws.states)}")
+    print(f"{len(by_group)} groups by {', '.join(keys)}; per property over the groups where it varies: "
+          "median [min, max] of the held-out test score")
+    features = [("hyperrep", "hyper-rep"), ("sw", "s(W)")] + ([("sw_trees", "s(W) trees")] if args.ceiling else [])
+    print(f"{'property':<14} {'metric':<9} {'groups':>6}" + "".join(f" {label:>22}" for _k, label in features)
+          + "   hyper-rep >= s(W)")
+    for prop, entry in summary.items():
+        cells = "".join(f" {entry[k]['median']:>7.3f} [{entry[k]['min']:.2f}, {entry[k]['max']:.2f}]".rjust(23)
+                        for k, _label in features)
+        print(f"{prop:<14} {entry['metric']:<9} {entry['groups']:>6}{cells}   {entry['hyperrep_at_least_sw']} of {entry['groups']}")
+    if not summary:
+        print("no property could be probed within the groups (too few models per group)")
     return 0
 
 
@@ -116,6 +145,9 @@ def register(sub) -> None:
     p.add_argument("--where", default="everything",
                    help="probe only the model states this selects, e.g. \"epoch >= 1 and activation != 'sigmoid'\" "
                         "(the split stays by model; the encode -> decode check ignores it)")
+    p.add_argument("--by", metavar="KEYS",
+                   help="probe within each group of models sharing these hyperparameters, e.g. optimizer,lr,activation, "
+                        "and summarise over the groups")
     p.add_argument("--ceiling", action="store_true",
                    help="add a non-linear column: gradient-boosted trees on s(W), an estimate of how much of each "
                         "property the weight statistics hold at all (slower: ~1 min for 10k states)")

@@ -10,7 +10,7 @@ from core.embed import embed_job, project_job, stored_projection
 from core.errors import HyperVizError
 from core.fit import fit_job
 from core.population import ZooSpec, build_zoo_job
-from core.probe_report import probe_summary, probe_workspace, reconstruction_fidelity
+from core.probe_report import group_summary, probe_by_group, probe_summary, probe_workspace, reconstruction_fidelity
 from core.progress import drive
 from core.workspace import load_workspace
 from core.zoo_store import read_zoo, write_zoo
@@ -91,6 +91,27 @@ def test_probe_report_on_a_subset_of_states(workspace):
         assert set(r.test_rows) <= set(rows) and (ws.split[ws.states[r.test_rows, 0]] == "test").all()
         # test_rows index the workspace's states: their targets are what the probe was scored on
         np.testing.assert_allclose(zoo.states["test_acc"][ws.states[r.test_rows, 0], ws.states[r.test_rows, 1]], r.y_true)
+
+
+def test_probe_report_by_group(workspace):
+    ws = load_workspace(workspace)
+    zoo = read_zoo(ws.zoo_path)
+    by_group = probe_by_group(ws, zoo, ["activation"])
+    values = sorted(set(zoo.models["activation"].tolist()))
+    assert list(by_group) == [f"activation={v}" for v in values]
+    for label, results in by_group.items():
+        assert not results["activation"]["hyperrep"].applicable          # constant within its group
+        tested = ws.states[results["epoch"]["sw"].test_rows, 0]
+        assert {str(zoo.models["activation"][m]) for m in tested} == {label.split("=")[1]}
+    summary = group_summary(by_group)
+    assert "activation" not in summary and summary["epoch"]["groups"] == len(values)
+    entry = summary["epoch"]
+    assert entry["sw"]["min"] <= entry["sw"]["median"] <= entry["sw"]["max"]
+    assert 0 <= entry["hyperrep_at_least_sw"] <= entry["groups"]
+    with pytest.raises(HyperVizError, match="unknown speed; the zoo's model properties are .*activation"):
+        probe_by_group(ws, zoo, ["speed"])
+    with pytest.raises(HyperVizError, match="unknown seed"):
+        probe_by_group(ws, zoo, ["seed"])
 
 
 def test_fit_resumes_after_interruption(zoo_path, tmp_path):

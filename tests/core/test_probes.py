@@ -193,6 +193,17 @@ def test_probe_table_dispatches_by_dtype():
         probe_table({"embedding": emb}, {"test_acc": acc}, split, boosted=("s(W)",))
 
 
+def test_a_constant_stored_as_float32_is_constant():
+    # one learning rate, written as float32 and read back: a variance of rounding noise, not a target
+    n = 60
+    split = split_by_model(np.repeat(np.arange(20), 3))
+    lr = np.full(n, np.float32(0.001)).astype(np.float64) * (1 + np.tile([0, 1e-16, -1e-16], 20))
+    x = np.random.default_rng(15).standard_normal((n, 3))
+    table = probe_table({"x": x}, {"lr": lr}, split, boosted=())
+    assert not table["lr"]["x"].applicable and "constant" in table["lr"]["x"].reason
+    assert np.isnan(ridge_probe(x[:40], x[:40, 0], x[40:50], x[40:50, 0], x[50:], lr[50:]).score)
+
+
 def test_split_by_model_keeps_models_together_deterministic_and_proportional():
     rng = np.random.default_rng(6)
     ids = rng.permutation(np.repeat(np.arange(200), 5))
