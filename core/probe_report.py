@@ -82,8 +82,8 @@ def probe_by_group(ws: Workspace, zoo: Zoo, keys: list[str], rows: np.ndarray | 
     unknown = [k for k in keys if k not in zoo.models or k in NOT_PROPERTIES]
     if unknown or not keys:
         known = ", ".join(sorted(k for k in zoo.models if k not in NOT_PROPERTIES))
-        raise HyperVizError(f"--by {','.join(keys)}: {'no keys given' if not keys else 'unknown ' + ', '.join(unknown)}"
-                            f"; the zoo's model properties are {known}")
+        problem = "no keys given" if not keys else "unknown " + ", ".join(unknown)
+        raise HyperVizError(f"grouping by {','.join(keys) or '(nothing)'}: {problem}; the zoo's model properties are {known}")
     rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
     models = ws.states[rows, 0]
     labels = np.array([" ".join(f"{k}={zoo.models[k][m]}" for k in keys) for m in models])

@@ -349,19 +349,15 @@ def boosted_probe(
 # ---- comparing two probes ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class ScoreDifference:
-    """``score(a) - score(b)`` on the same test rows, with a paired bootstrap interval over groups."""
+    """``score(a) - score(b)`` on the same test rows, with a paired bootstrap interval over groups:
+    ``low > 0`` means ``a`` is ahead at that ``level``, ``high < 0`` that ``b`` is, otherwise the
+    test data cannot tell them apart."""
 
     diff: float
     low: float
     high: float
     level: float
     n_groups: int
-
-    @property
-    def not_shown_worse(self) -> bool:
-        """True when the interval reaches 0 or above: the test data do not show ``a`` below ``b``
-        (either ``a`` is ahead, or the two cannot be told apart)."""
-        return self.high >= 0.0
 
 
 def paired_bootstrap(a: ProbeResult, b: ProbeResult, groups, n_boot: int = 2000, level: float = 0.95,
@@ -374,6 +370,8 @@ def paired_bootstrap(a: ProbeResult, b: ProbeResult, groups, n_boot: int = 2000,
     predictions, so the interval reflects which test models happened to be drawn, not the fit.
     Returns None when either probe is not applicable or the test split has fewer than 2 groups.
     """
+    if not 0 < level < 1 or int(n_boot) < 1:
+        raise HyperVizError(f"paired bootstrap: level {level} must lie in (0, 1) and n_boot {n_boot} be >= 1")
     if not (a.applicable and b.applicable) or a.metric != b.metric:
         return None
     if not np.array_equal(a.test_rows, b.test_rows):
@@ -384,7 +382,7 @@ def paired_bootstrap(a: ProbeResult, b: ProbeResult, groups, n_boot: int = 2000,
     _, g = np.unique(groups, return_inverse=True)
     g = g.ravel()
     m = int(g.max()) + 1 if len(g) else 0
-    if m < 2 or not 0 < level < 1:
+    if m < 2:
         return None
     per_group = lambda v: np.bincount(g, weights=v, minlength=m)  # noqa: E731
     if a.metric == "accuracy":

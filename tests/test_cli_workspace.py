@@ -151,7 +151,8 @@ def test_export_cli(ws, tmp_path, capsys):
     (["sample", "{tmp}/missing.h5"], "no such workspace"),
     (["probe", "{ws}", "--where", "epoch > 99"], "selects none of the 36 model states"),
     (["probe", "{ws}", "--where", "speed > 1"], "--where"),
-    (["probe", "{ws}", "--by", "speed"], "--by speed: unknown speed"),
+    (["probe", "{ws}", "--by", "speed"], "grouping by speed: unknown speed"),
+    (["probe", "{ws}", "--by", ","], "no keys given"),
     (["export", "{ws}", "--out", "{tmp}/x"], "no sampled models yet"),
 ])
 def test_bad_input_is_one_line_with_exit_2(ws, tmp_path, capsys, argv, message):

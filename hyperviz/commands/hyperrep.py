@@ -147,7 +147,7 @@ def register(sub) -> None:
                         "(the split stays by model; the encode -> decode check ignores it)")
     p.add_argument("--by", metavar="KEYS",
                    help="probe within each group of models sharing these hyperparameters, e.g. optimizer,lr,activation, "
-                        "and summarise over the groups")
+                        "and summarise over the groups (no encode -> decode check)")
     p.add_argument("--ceiling", action="store_true",
                    help="add a non-linear column: gradient-boosted trees on s(W), an estimate of how much of each "
                         "property the weight statistics hold at all (slower: ~1 min for 10k states)")

@@ -125,9 +125,9 @@ def test_paired_bootstrap_separates_a_better_probe_and_not_a_tie():
     good, poor = _tested(y, y + 0.2 * rng.standard_normal(200)), _tested(y, y + 0.8 * rng.standard_normal(200))
     d = paired_bootstrap(good, poor, groups, n_boot=500)
     assert d.diff == pytest.approx(good.score - poor.score)
-    assert 0 < d.low <= d.diff <= d.high and d.not_shown_worse and d.n_groups == 40 and d.level == 0.95
+    assert 0 < d.low <= d.diff <= d.high and d.n_groups == 40 and d.level == 0.95
     flipped = paired_bootstrap(poor, good, groups, n_boot=500)
-    assert flipped.high < 0 and not flipped.not_shown_worse
+    assert flipped.high < 0
     same = paired_bootstrap(good, good, groups, n_boot=200)
     assert same.diff == same.low == same.high == 0.0
     # accuracy probes, and the same seed gives the same interval
@@ -161,6 +161,8 @@ def test_paired_bootstrap_degenerate_and_bad_inputs():
         paired_bootstrap(a, other, np.arange(10))
     with pytest.raises(HyperVizError, match="group labels"):
         paired_bootstrap(a, a, np.arange(9))
+    with pytest.raises(HyperVizError, match="level 1.5"):
+        paired_bootstrap(a, a, np.arange(10), level=1.5)
 
 
 def test_probe_table_dispatches_by_dtype():
