@@ -3,8 +3,10 @@
 "Compute" runs :func:`core.probe_report.probe_workspace` in the background (through the window's
 job runner), on every model state or only on those shown (the property filters) or selected in
 the map: "how well is epoch predicted among the trained models?" is a brush and a click. The
-table lists the test score per property for both feature sets; choosing a row shows predicted
-against true values on the held-out test models. "Tree ceiling" adds gradient-boosted trees on
+table lists the test score per property for each feature set (a hyper-rep cell's tooltip holds its
+difference from s(W) with a bootstrap interval over the test models, and the status line says
+where either side is ahead); choosing a row shows predicted against true values on the held-out
+test models. "Tree ceiling" adds gradient-boosted trees on
 s(W): how much of each property the weight statistics hold at all.
 """
 from __future__ import annotations
