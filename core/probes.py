@@ -121,25 +121,30 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 - float(np.mean((y - pred) ** 2)) / var
 
 
-def _prepare_splits(probe: str, metric: str, what: str, splits, as_target, has_target):
+def _prepare_splits(probe: str, metric: str, splits):
     """Check and clean the (x, y) of train/val/test: rows without a target are dropped.
 
-    Returns ``([(x, y, kept row indices)] * 3, counts)``, or a not-applicable :class:`ProbeResult`
-    when a split has no row with a target. Mismatched shapes raise :class:`HyperVizError`.
+    ``metric`` "r2" reads targets as numbers (NaN = missing), "accuracy" as labels compared as
+    strings (None, NaN or "" = missing). Returns ``([(x, y, kept row indices)] * 3, counts)``,
+    or a not-applicable :class:`ProbeResult` when a split has no row with a target or the kept
+    features are not all finite. Mismatched shapes raise :class:`HyperVizError`.
     """
+    labels = metric == "accuracy"
     parts = []
     for (x, y), name in zip(splits, SPLITS):
         x = _as_features(x, f"{probe} ({name})")
-        y = as_target(y)
+        y = np.asarray(y, dtype=object if labels else np.float64)
         _check_rows(x, y, f"{probe} ({name})")
-        keep = has_target(y)
-        parts.append((x[keep], y[keep], np.flatnonzero(keep)))
+        keep = ~_missing_labels(y) if labels else np.isfinite(y)
+        parts.append((x[keep], y[keep].astype(str) if labels else y[keep], np.flatnonzero(keep)))
     counts = tuple(len(p[1]) for p in parts)
     if len({p[0].shape[1] for p in parts}) != 1:
         raise HyperVizError(f"{probe}: splits have different feature widths {[p[0].shape[1] for p in parts]}")
     for n, name in zip(counts, SPLITS):
         if n == 0:
-            return _not_applicable(metric, f"no rows with {what} in the {name} split", counts)
+            return _not_applicable(metric, f"no rows with {'a label' if labels else 'a value'} in the {name} split", counts)
+    if not all(np.isfinite(p[0]).all() for p in parts):
+        return _not_applicable(metric, "features contain NaN or infinite values", counts)
     return parts, counts
 
 
@@ -154,16 +159,13 @@ def ridge_probe(
     are centred with the train mean). The penalty is on the sum of squared errors:
     ``w = argmin |X w - y|^2 + alpha |w|^2``. Ties in validation score go to the larger alpha.
     """
-    prepared = _prepare_splits("ridge probe", "r2", "a value", ((x_train, y_train), (x_val, y_val), (x_test, y_test)),
-                               lambda y: np.asarray(y, dtype=np.float64), lambda y: np.isfinite(y))
+    prepared = _prepare_splits("ridge probe", "r2", ((x_train, y_train), (x_val, y_val), (x_test, y_test)))
     if isinstance(prepared, ProbeResult):
         return prepared
     parts, counts = prepared
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
     if len(yt) < 2:
         return _not_applicable("r2", "fewer than 2 train rows with a value", counts)
-    if not np.all([np.isfinite(p[0]).all() for p in parts]):
-        return _not_applicable("r2", "features contain NaN or infinite values", counts)
     if not _varies(yt):
         return _not_applicable("r2", "target is constant on the train split", counts)
 
@@ -212,18 +214,14 @@ def classifier_probe(
     seen only in val/test cannot be predicted and simply counts as wrong (``note`` says so). A
     single class on the train split gives ``applicable=False``. Ties go to the smaller C.
     """
-    prepared = _prepare_splits("classifier probe", "accuracy", "a label", ((x_train, y_train), (x_val, y_val), (x_test, y_test)),
-                               lambda y: np.asarray(y, dtype=object), lambda y: ~_missing_labels(y))
+    prepared = _prepare_splits("classifier probe", "accuracy", ((x_train, y_train), (x_val, y_val), (x_test, y_test)))
     if isinstance(prepared, ProbeResult):
         return prepared
     parts, counts = prepared
-    parts = [(x, y.astype(str), rows) for x, y, rows in parts]
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
     classes = np.unique(yt)
     if len(classes) < 2:
         return _not_applicable("accuracy", f"only one class on the train split ({classes[0]!r})", counts)
-    if not np.all([np.isfinite(p[0]).all() for p in parts]):
-        return _not_applicable("accuracy", "features contain NaN or infinite values", counts)
 
     mean, std = _standardiser(xt)
     xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
@@ -302,20 +300,11 @@ def boosted_probe(
     if int(max_rounds) < 1:
         raise HyperVizError(f"boosted probe: max_rounds must be >= 1, got {max_rounds}")
     metric = "accuracy" if categorical else "r2"
-    if categorical:
-        as_target, has_target = (lambda y: np.asarray(y, dtype=object)), (lambda y: ~_missing_labels(y))
-    else:
-        as_target, has_target = (lambda y: np.asarray(y, dtype=np.float64)), (lambda y: np.isfinite(y))
-    prepared = _prepare_splits("boosted probe", metric, "a label" if categorical else "a value",
-                               ((x_train, y_train), (x_val, y_val), (x_test, y_test)), as_target, has_target)
+    prepared = _prepare_splits("boosted probe", metric, ((x_train, y_train), (x_val, y_val), (x_test, y_test)))
     if isinstance(prepared, ProbeResult):
         return prepared
     parts, counts = prepared
-    if categorical:
-        parts = [(x, y.astype(str), rows) for x, y, rows in parts]
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
-    if not np.all([np.isfinite(p[0]).all() for p in parts]):
-        return _not_applicable(metric, "features contain NaN or infinite values", counts)
     if categorical and len(np.unique(yt)) < 2:
         return _not_applicable(metric, f"only one class on the train split ({yt[0]!r})", counts)
     if not categorical and not _varies(yt):

@@ -206,6 +206,19 @@ def test_a_constant_stored_as_float32_is_constant():
     assert np.isnan(ridge_probe(x[:40], x[:40, 0], x[40:50], x[40:50, 0], x[50:], lr[50:]).score)
 
 
+def test_non_finite_features_make_every_probe_not_applicable():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((90, 3))
+    x[70, 1] = np.inf
+    numbers, labels = x[:, 0].copy(), np.where(x[:, 0] > 0, "adam", "sgd")
+    for result in (ridge_probe(*_splits(x, numbers, n_train=60, n_val=15)),
+                   classifier_probe(*_splits(x, labels, n_train=60, n_val=15)),
+                   boosted_probe(*_splits(x, labels, n_train=60, n_val=15), categorical=True, max_rounds=3)):
+        assert not result.applicable and result.reason == "features contain NaN or infinite values"
+    numbers[70] = np.nan                        # the row without a target is dropped first: fine again
+    assert ridge_probe(*_splits(x, numbers, n_train=60, n_val=15)).applicable
+
+
 def test_split_by_model_keeps_models_together_deterministic_and_proportional():
     rng = np.random.default_rng(6)
     ids = rng.permutation(np.repeat(np.arange(200), 5))
