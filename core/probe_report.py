@@ -100,7 +100,7 @@ def group_summary(by_group: dict[str, dict[str, dict[str, ProbeResult]]]) -> dic
                 continue
             entry = out.setdefault(prop, {"metric": row["hyperrep"].metric, "scores": {k: [] for k in row}})
             for feature, r in row.items():
-                entry["scores"].setdefault(feature, []).append(float(r.score))
+                entry["scores"][feature].append(float(r.score))
     summary = {}
     for prop, entry in out.items():
         scores = {k: np.asarray(v) for k, v in entry["scores"].items()}
@@ -120,8 +120,7 @@ def baseline_differences(results: dict[str, dict[str, ProbeResult]], states: np.
     out = {}
     for prop, row in results.items():
         a, b = row["hyperrep"], row["sw"]
-        out[prop] = (paired_bootstrap(a, b, states[a.test_rows, 0], n_boot=n_boot, seed=seed)
-                     if a.applicable and b.applicable else None)
+        out[prop] = paired_bootstrap(a, b, states[a.test_rows, 0], n_boot=n_boot, seed=seed)   # None if n/a
     return out
 
 
