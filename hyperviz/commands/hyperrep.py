@@ -140,7 +140,8 @@ def register(sub) -> None:
     add_common(p)
     p.set_defaults(func=cmd_project)
 
-    p = sub.add_parser("probe", help="linear probes: hyper-representation vs s(W), per property")
+    p = sub.add_parser("probe", help="linear probes: hyper-representation vs s(W), per property, with a 95%% interval "
+                                       "for their difference (bootstrap over the test models)")
     p.add_argument("workspace")
     p.add_argument("--where", default="everything",
                    help="probe only the model states this selects, e.g. \"epoch >= 1 and activation != 'sigmoid'\" "
