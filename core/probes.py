@@ -126,8 +126,9 @@ def _prepare_splits(probe: str, metric: str, splits):
 
     ``metric`` "r2" reads targets as numbers (NaN = missing), "accuracy" as labels compared as
     strings (None, NaN or "" = missing). Returns ``([(x, y, kept row indices)] * 3, counts)``,
-    or a not-applicable :class:`ProbeResult` when a split has no row with a target or the kept
-    features are not all finite. Mismatched shapes raise :class:`HyperVizError`.
+    or a not-applicable :class:`ProbeResult` when a split has no row with a target, the kept
+    features are not all finite, or the train targets cannot be learnt from (one class, fewer than
+    2 values, no variance). Mismatched shapes raise :class:`HyperVizError`.
     """
     labels = metric == "accuracy"
     parts = []
@@ -145,7 +146,27 @@ def _prepare_splits(probe: str, metric: str, splits):
             return _not_applicable(metric, f"no rows with {'a label' if labels else 'a value'} in the {name} split", counts)
     if not all(np.isfinite(p[0]).all() for p in parts):
         return _not_applicable(metric, "features contain NaN or infinite values", counts)
+    yt = parts[0][1]
+    if labels and len(np.unique(yt)) < 2:
+        return _not_applicable(metric, f"only one class on the train split ({yt[0]!r})", counts)
+    if not labels and len(yt) < 2:
+        return _not_applicable(metric, "fewer than 2 train rows with a value", counts)
+    if not labels and not _varies(yt):
+        return _not_applicable(metric, "target is constant on the train split", counts)
     return parts, counts
+
+
+def _test_note(ys: np.ndarray, score: float, classes=None) -> str:
+    """What a reader of a test score must know: for labels (``classes`` given, those the train
+    split had) the test rows of other classes, which count as wrong; for numbers a test target
+    without variance (``score`` NaN: R^2 undefined)."""
+    if classes is not None:
+        unseen = ~np.isin(ys, classes)
+        if not unseen.any():
+            return ""
+        names = ", ".join(sorted(set(ys[unseen].tolist())))
+        return f"{int(unseen.sum())} test rows have classes not seen in train ({names}); they count as wrong"
+    return "target is constant on the test split; R^2 undefined" if np.isnan(score) else ""
 
 
 # ---- ridge -----------------------------------------------------------------------------------
@@ -164,10 +185,6 @@ def ridge_probe(
         return prepared
     parts, counts = prepared
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
-    if len(yt) < 2:
-        return _not_applicable("r2", "fewer than 2 train rows with a value", counts)
-    if not _varies(yt):
-        return _not_applicable("r2", "target is constant on the train split", counts)
 
     mean, std = _standardiser(xt)
     xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
@@ -192,7 +209,7 @@ def ridge_probe(
     pred = xs @ w + y_mean
     val_score = _r2(yv, xv @ w + y_mean)
     score = _r2(ys, pred)
-    note = "target is constant on the test split; R^2 undefined" if np.isnan(score) else ""
+    note = _test_note(ys, score)
     return ProbeResult(
         metric="r2", score=score, val_score=val_score, penalty=alpha, penalty_name="alpha",
         n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
@@ -220,8 +237,6 @@ def classifier_probe(
     parts, counts = prepared
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
     classes = np.unique(yt)
-    if len(classes) < 2:
-        return _not_applicable("accuracy", f"only one class on the train split ({classes[0]!r})", counts)
 
     mean, std = _standardiser(xt)
     xt, xv, xs = ((x - mean) / std for x in (xt, xv, xs))
@@ -241,15 +256,11 @@ def classifier_probe(
         raise HyperVizError("classifier probe: cs must be a non-empty list of positive numbers")
     val_score, c, weights = best
     pred = classes[_predict_softmax(xs, weights)]
-    unseen = ~np.isin(ys, classes)
-    note = ""
-    if unseen.any():
-        names = ", ".join(sorted(set(ys[unseen].tolist())))
-        note = f"{int(unseen.sum())} test rows have classes not seen in train ({names}); they count as wrong"
+    score = float(np.mean(pred == ys))
     return ProbeResult(
-        metric="accuracy", score=float(np.mean(pred == ys)), val_score=val_score, penalty=c, penalty_name="C",
+        metric="accuracy", score=score, val_score=val_score, penalty=c, penalty_name="C",
         n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
-        test_rows=test_rows, val_curve=tuple(curve), note=note,
+        test_rows=test_rows, val_curve=tuple(curve), note=_test_note(ys, score, classes),
     )
 
 
@@ -305,10 +316,6 @@ def boosted_probe(
         return prepared
     parts, counts = prepared
     (xt, yt, _), (xv, yv, _), (xs, ys, test_rows) = parts
-    if categorical and len(np.unique(yt)) < 2:
-        return _not_applicable(metric, f"only one class on the train split ({yt[0]!r})", counts)
-    if not categorical and not _varies(yt):
-        return _not_applicable(metric, "target is constant on the train split", counts)
 
     cls = HistGradientBoostingClassifier if categorical else HistGradientBoostingRegressor
     model = cls(max_iter=int(max_rounds), learning_rate=0.1, early_stopping=False, random_state=seed).fit(xt, yt)
@@ -320,14 +327,8 @@ def boosted_probe(
         if best is None or val > best[0]:
             best = (val, rounds, pred_s)
     val_score, rounds, pred = best
-    note = ""
-    if categorical:
-        unseen = ~np.isin(ys, model.classes_)
-        if unseen.any():
-            note = f"{int(unseen.sum())} test rows have classes not seen in train; they count as wrong"
     score = score_of(ys, pred)
-    if not categorical and np.isnan(score):
-        note = "target is constant on the test split; R^2 undefined"
+    note = _test_note(ys, score, model.classes_ if categorical else None)
     return ProbeResult(
         metric=metric, score=score, val_score=val_score, penalty=float(rounds), penalty_name="rounds",
         n_train=counts[0], n_val=counts[1], n_test=counts[2], y_true=ys, y_pred=pred,
@@ -420,7 +421,7 @@ def probe_table(
     ``features`` maps a name (e.g. ``"embedding"``, ``"s(W)"``) to ``[n, d]``; ``targets`` maps a
     property to ``[n]``; ``split`` holds ``"train"``/``"val"``/``"test"`` per row. Numeric targets
     get a ridge probe (R^2), string/object/bool targets a classifier probe (accuracy). A target that
-    is constant on the train split is skipped (``applicable=False`` with a reason). Feature sets
+    is constant on the train split gives ``applicable=False`` with the probe's reason. Feature sets
     named in ``boosted`` get the non-linear :func:`boosted_probe` instead of the linear probes.
     ``test_rows`` of each result index the full table.
     """
@@ -446,22 +447,8 @@ def probe_table(
         if y.ndim != 1 or len(y) != n:
             raise HyperVizError(f"property {prop!r}: shape {tuple(y.shape)} does not match the {n} rows of the split")
         categorical = is_categorical(y)
-        metric = "accuracy" if categorical else "r2"
-        if categorical:
-            y = y.astype(object)
-            present = ~_missing_labels(y)
-            train_values = set(y[masks["train"] & present].astype(str).tolist())
-            constant = len(train_values) < 2
-        else:
-            y = y.astype(np.float64)
-            yt = y[masks["train"]]
-            yt = yt[np.isfinite(yt)]
-            constant = not _varies(yt)
         row: dict[str, ProbeResult] = {}
         for fname, x in feats.items():
-            if constant:
-                row[fname] = _not_applicable(metric, "target is constant on the train split")
-                continue
             if fname in boosted:
                 probe, kwargs = boosted_probe, {"categorical": categorical}
             elif categorical:
