@@ -19,3 +19,9 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise HyperVizError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def synchronize(dev: torch.device) -> None:
+    """Wait for queued CUDA work on ``dev`` (a no-op on the CPU), so that timings measure the work."""
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)

@@ -12,8 +12,9 @@ run and nothing half-written is kept) and raises :class:`~core.errors.Cancelled`
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, TypeVar
+from typing import Any, TypeVar
 
 from core.errors import Cancelled
 

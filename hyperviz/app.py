@@ -70,7 +70,7 @@ def _install_excepthook(window) -> None:
         log.error("unexpected error", exc_info=(kind, value, tb))
         try:
             window.show_error("Unexpected error", f"{kind.__name__}: {value}")
-        except Exception:  # noqa: BLE001 - never fail inside the hook
+        except Exception:
             previous(kind, value, tb)
 
     sys.excepthook = hook

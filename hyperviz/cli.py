@@ -4,7 +4,7 @@
     hyperviz fit|embed|project|probe ...    hyper-representations    (hyperviz.commands.hyperrep)
     hyperviz sample|export ...              generate and export models (hyperviz.commands.generate)
     hyperviz bench zoo|fit|eval ...         speed benchmarks         (hyperviz.commands.bench)
-    hyperviz bench gui                      GUI speed and stalls     (hyperviz.commands.gui_bench)
+    hyperviz bench gui                      GUI speed and stalls     (hyperviz.gui_bench)
     hyperviz demo build                     the bundled demo         (hyperviz.commands.demo)
 
 Errors in the user's input print one line (``error: ...``) and exit with status 2; an
@@ -17,6 +17,7 @@ import logging
 import sys
 
 from core.errors import Cancelled, HyperVizError
+from hyperviz import gui_bench
 from hyperviz.commands import bench, demo, generate, hyperrep, zoo
 
 EXIT_USER_ERROR = 2
@@ -35,8 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="hyperviz", description="Explore model zoos through hyper-representations.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for family in (zoo, hyperrep, generate, bench, demo):
-        family.register(sub)
+    zoo.register(sub)
+    hyperrep.register(sub)
+    generate.register(sub)
+    gui_bench.register(bench.register(sub))
+    demo.register(sub)
     return parser
 
 

@@ -5,7 +5,7 @@ from collections import OrderedDict
 
 import torch
 
-from core.arch import KNOWN_ARCHS
+from core.zoo.arch import KNOWN_ARCHS
 
 MZ = KNOWN_ARCHS["modelzoo_cnn"]
 # module_list indices of the parametric layers in the Model Zoos CNN, without / with dropout layers

@@ -5,7 +5,7 @@ from hyperviz.commands.common import ProgressBar, add_common, positive_int, prin
 
 
 def cmd_bench_zoo(args) -> int:
-    from core.benchmarks import bench_zoo
+    from core.zoo.bench import bench_zoo
 
     bar = ProgressBar("bench zoo", enabled=not args.quiet)
     try:
@@ -25,7 +25,7 @@ def cmd_bench_zoo(args) -> int:
 
 
 def cmd_bench_fit(args) -> int:
-    from core.benchmarks import bench_fit
+    from core.hyperrep.bench import bench_fit
 
     result = bench_fit(device=args.device, preset=args.preset, steps=args.steps)
     if args.json:
@@ -38,7 +38,7 @@ def cmd_bench_fit(args) -> int:
 
 
 def cmd_bench_eval(args) -> int:
-    from core.benchmarks import bench_eval
+    from core.generate.bench import bench_eval
 
     if args.threads:
         import torch
@@ -55,11 +55,10 @@ def cmd_bench_eval(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    from hyperviz.commands import gui_bench
-
+def register(sub):
+    """Add ``bench zoo|fit|eval``; returns the ``bench`` sub-commands so that the GUI benchmark
+    (hyperviz.gui_bench, which drives Qt views) can join them from the entry point."""
     bench = sub.add_parser("bench", help="speed benchmarks").add_subparsers(dest="bench_command", required=True)
-    gui_bench.register(bench)
     p = bench.add_parser("zoo", help="batched vs one-at-a-time population training")
     p.add_argument("--models", type=positive_int, default=256)
     p.add_argument("--epochs", type=positive_int, default=1)
@@ -81,3 +80,4 @@ def register(sub) -> None:
     p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_eval)
+    return bench

@@ -67,7 +67,7 @@ def selected_rows(ws, zoo, where: str):
     import numpy as np
 
     from core.errors import HyperVizError
-    from core.sampling import selection_table
+    from core.generate.sampling import selection_table
     from hyperviz.model.where import parse_where
 
     table = selection_table(ws, zoo)

@@ -5,7 +5,7 @@ checkpoints, epochs 0-10), the hyper-representation autoencoder, embeddings, a P
 (wide neighbourhoods: every model contributes 11 near-identical states, so a small ``n_neighbors``
 only links a model's own checkpoints and the map falls apart into islands), one sampling run
 from the well-trained models (stars in the map) and a few teaching bookmarks. The workspace and its zoo are written side by side, so the pair can
-be moved together (``core.workspace`` finds a moved zoo by its file name beside the workspace).
+be moved together (``core.hyperrep.workspace`` finds a moved zoo by its file name beside the workspace).
 
 Everything is seeded and torch runs on one thread, so the same command gives the same files.
 """
@@ -48,10 +48,11 @@ def build_demo(out: str | Path = DEMO_DIR, models: int = 128, epochs: int = 10, 
     """Build the demo zoo + workspace in ``out``; returns a JSON-able summary (paths, sizes, seconds)."""
     import torch
 
-    from core.embed import embed_job, project_job
-    from core.fit import fit_job
-    from core.population import ZooSpec, build_zoo_job
-    from core.workspace import load_workspace
+    from core.analysis.maps import project_job
+    from core.hyperrep.embed import embed_job
+    from core.hyperrep.fit import fit_job
+    from core.hyperrep.workspace import load_workspace
+    from core.zoo.population import ZooSpec, build_zoo_job
 
     torch.set_num_threads(1)          # reproducible, and polite on a shared 2-core machine
     out = Path(out)
@@ -95,8 +96,8 @@ def build_demo(out: str | Path = DEMO_DIR, models: int = 128, epochs: int = 10, 
 def _sample_well_trained(ws, seed: int, quiet: bool) -> dict | None:
     """One best-of sampling run from the well-trained states (kept in ``ws.samples``); its summary."""
     try:
-        from core.sampling import run_summary, sample_job
-        from core.zoo_store import read_zoo
+        from core.generate.sampling import run_summary, sample_job
+        from core.zoo.store import read_zoo
     except ImportError:                 # sampling not available: the demo still works without stars
         return None
     zoo = read_zoo(ws.zoo_path)

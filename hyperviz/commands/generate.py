@@ -2,11 +2,11 @@
 
 ``sample`` selects model states with ``--where`` (the workspace's state table: every state
 property and model hyperparameter, ``epoch``, ``model_id``, ``split``), runs each ``--method``
-(one stored run per method; see core.sampling) and reports accuracy beside novelty. With
+(one stored run per method; see core.generate.sampling) and reports accuracy beside novelty. With
 ``--finetune K`` every run is fine-tuned K epochs and a ``random`` initialisation baseline is run
 too (even when not asked for; its entry says so), so the comparison always exists.
 
-``export`` writes chosen samples as checkpoints with provenance (see core.export). Sample ids are
+``export`` writes chosen samples as checkpoints with provenance (see core.generate.export). Sample ids are
 ``RUN:INDEX`` (e.g. ``r001_kde:3``); ``--samples`` takes a comma-separated list of ids, whole runs
 (``r001_kde``), ``latest`` (every sample of the latest run) or ``all`` (every sample of every run).
 """
@@ -20,9 +20,9 @@ RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune wa
 
 
 def cmd_sample(args) -> int:
-    from core.sampling import check_n, parse_bandwidth, run_summary, sample_job, selection_summary
-    from core.workspace import load_workspace
-    from core.zoo_store import read_zoo
+    from core.generate.sampling import check_n, parse_bandwidth, run_summary, sample_job, selection_summary
+    from core.hyperrep.workspace import load_workspace
+    from core.zoo.store import read_zoo
 
     n = check_n(args.n)
     bandwidth = parse_bandwidth(args.bandwidth)
@@ -72,8 +72,8 @@ def cmd_sample(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from core.export import export_samples, resolve_sample_ids
-    from core.workspace import load_workspace
+    from core.generate.export import export_samples, resolve_sample_ids
+    from core.hyperrep.workspace import load_workspace
 
     ws = load_workspace(args.workspace, check_zoo=False)
     ids = resolve_sample_ids(ws, args.samples)
@@ -99,7 +99,7 @@ def _by_run(ids):
 
 
 def register(sub) -> None:
-    from core.sampling import METHODS
+    from core.generate.sampling import METHODS
 
     p = sub.add_parser("sample", help="sample new models from a selected region of the latent space and judge them")
     p.add_argument("workspace")

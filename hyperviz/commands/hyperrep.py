@@ -7,8 +7,8 @@ from hyperviz.commands.common import add_common, positive_int, print_json, run_j
 
 
 def cmd_fit(args) -> int:
-    from core.fit import fit_job
-    from core.workspace import load_workspace
+    from core.hyperrep.fit import fit_job
+    from core.hyperrep.workspace import load_workspace
 
     path = run_job(fit_job(args.zoo, args.out, preset=args.preset, epochs=args.epochs, device=args.device,
                            seed=args.seed, lr=args.lr), "fit", args.quiet)
@@ -26,8 +26,8 @@ def cmd_fit(args) -> int:
 
 
 def cmd_embed(args) -> int:
-    from core.embed import embed_job
-    from core.workspace import load_workspace
+    from core.hyperrep.embed import embed_job
+    from core.hyperrep.workspace import load_workspace
 
     path = run_job(embed_job(args.workspace, device=args.device), "embed", args.quiet)
     ws = load_workspace(path, check_zoo=False)
@@ -39,7 +39,7 @@ def cmd_embed(args) -> int:
 
 
 def cmd_project(args) -> int:
-    from core.embed import project_job
+    from core.analysis.maps import project_job
 
     path = run_job(project_job(args.workspace, method=args.method, n_neighbors=args.neighbors, min_dist=args.min_dist,
                                seed=args.seed), f"project ({args.method})", args.quiet)
@@ -51,10 +51,15 @@ def cmd_project(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from core.probe_report import (baseline_differences, comparison_sentence, probe_summary, probe_workspace,
-                                   reconstruction_fidelity)
-    from core.workspace import load_workspace
-    from core.zoo_store import read_zoo
+    from core.analysis.report import (
+        baseline_differences,
+        comparison_sentence,
+        probe_summary,
+        probe_workspace,
+        reconstruction_fidelity,
+    )
+    from core.hyperrep.workspace import load_workspace
+    from core.zoo.store import read_zoo
 
     ws = load_workspace(args.workspace)
     zoo = read_zoo(ws.zoo_path)
@@ -90,7 +95,7 @@ def cmd_probe(args) -> int:
 
 def _probe_groups(args, ws, zoo, rows) -> int:
     """``probe --by KEYS``: the probes within each group of models sharing those hyperparameters."""
-    from core.probe_report import group_summary, probe_by_group, probe_summary
+    from core.analysis.report import group_summary, probe_by_group, probe_summary
 
     keys = [k.strip() for k in args.by.split(",") if k.strip()]
     by_group = probe_by_group(ws, zoo, keys, rows, ceiling=args.ceiling)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from hyperviz.commands.common import add_common, positive_int, print_json, run_job
 
+
 def cmd_zoo_build(args) -> int:
-    from core.population import DEFAULT_GRID, ZooSpec, build_zoo_job, load_grid
+    from core.zoo.population import DEFAULT_GRID, ZooSpec, build_zoo_job, load_grid
 
     grid = load_grid(args.grid) if args.grid else dict(DEFAULT_GRID)
     from core.device import resolve_device
@@ -18,14 +19,14 @@ def cmd_zoo_build(args) -> int:
 
 
 def cmd_zoo_import(args) -> int:
-    from core.zoo_import import import_zoo_job
+    from core.zoo.importers import import_zoo_job
 
     path = run_job(import_zoo_job(args.src, args.out, args.arch_spec), "zoo import", args.quiet)
     return _report_zoo(path, args)
 
 
 def _report_zoo(path, args) -> int:
-    from core.zoo_store import zoo_info
+    from core.zoo.store import zoo_info
 
     info = zoo_info(path)
     if args.json:
@@ -39,7 +40,7 @@ def _report_zoo(path, args) -> int:
 
 
 def cmd_zoo_info(args) -> int:
-    from core.zoo_store import zoo_info
+    from core.zoo.store import zoo_info
 
     info = zoo_info(args.zoo)
     if args.json:

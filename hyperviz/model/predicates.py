@@ -19,14 +19,14 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import numpy as np
 
 from hyperviz.model.geometry import points_in_polygon
 
 Table = Mapping[str, np.ndarray]
-Value = Union[int, float, str]
+Value = int | float | str
 
 
 class SelectionError(ValueError):

@@ -15,8 +15,25 @@ from typing import Any
 import numpy as np
 
 from hyperviz.model.predicates import (
-    And, Compare, Everything, Ids, InSet, Not, Nothing, Or, Polygon, Predicate, Range,
-    SelectionError, Table, Value, Xor, format_name, format_value, n_rows, predicate_from_dict,
+    And,
+    Compare,
+    Everything,
+    Ids,
+    InSet,
+    Not,
+    Nothing,
+    Or,
+    Polygon,
+    Predicate,
+    Range,
+    SelectionError,
+    Table,
+    Value,
+    Xor,
+    format_name,
+    format_value,
+    n_rows,
+    predicate_from_dict,
 )
 
 __all__ = [

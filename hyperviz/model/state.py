@@ -31,8 +31,20 @@ from typing import Any
 import numpy as np
 
 from hyperviz.model.selection import (
-    And, Everything, Not, Nothing, Or, Predicate, Range, SelectionError, SelectionHistory, Xor, combine,
-    count_label, predicate_from_dict, summary,
+    And,
+    Everything,
+    Not,
+    Nothing,
+    Or,
+    Predicate,
+    Range,
+    SelectionError,
+    SelectionHistory,
+    Xor,
+    combine,
+    count_label,
+    predicate_from_dict,
+    summary,
 )
 
 log = logging.getLogger(__name__)
@@ -136,10 +148,10 @@ def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
     """One row per embedded model state of a loaded workspace and its zoo.
 
     Columns: ``row`` (0..n-1), ``model`` (zoo row), ``checkpoint`` (zoo column), every property of
-    :func:`core.probe_report.state_properties` (epoch, losses, accuracies, ggap, hyperparameters),
+    :func:`core.analysis.report.state_properties` (epoch, losses, accuracies, ggap, hyperparameters),
     ``split`` (train/val/test, by model) and ``<method>_x`` / ``<method>_y`` for every stored map.
     """
-    from core.probe_report import state_properties
+    from core.analysis.report import state_properties
 
     if ws.states is None:
         raise SelectionError(f"{ws.path}: no embedded model states yet (run `hyperviz embed {ws.path}`)")

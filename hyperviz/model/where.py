@@ -24,8 +24,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hyperviz.model.predicates import (
-    PLAIN_NAME, RESERVED_WORDS, And, Compare, Everything, InSet, Not, Nothing, Or, Predicate,
-    Range, SelectionError, Value, Xor,
+    PLAIN_NAME,
+    RESERVED_WORDS,
+    And,
+    Compare,
+    Everything,
+    InSet,
+    Not,
+    Nothing,
+    Or,
+    Predicate,
+    Range,
+    SelectionError,
+    Value,
+    Xor,
 )
 
 

@@ -17,7 +17,7 @@ CURVES = (("train_acc", "#0072B2", "train"), ("val_acc", "#009E73", "val"), ("te
 class DetailsScroll(QtWidgets.QScrollArea):
     """The details panel in a vertical scroll area (it is taller than a tabbed dock usually is)."""
 
-    def __init__(self, panel: "DetailsPanel", parent=None) -> None:
+    def __init__(self, panel: DetailsPanel, parent=None) -> None:
         super().__init__(parent)
         self.panel = panel
         self.setWidgetResizable(True)
@@ -27,7 +27,7 @@ class DetailsScroll(QtWidgets.QScrollArea):
 
 
 class DetailsPanel(QtWidgets.QWidget):
-    """Follows ``state.current``; ``zoo`` returns the loaded :class:`core.zoo_store.Zoo` (or None)."""
+    """Follows ``state.current``; ``zoo`` returns the loaded :class:`core.zoo.store.Zoo` (or None)."""
 
     def __init__(self, state: AppState, zoo: Callable[[], object], parent=None) -> None:
         super().__init__(parent)

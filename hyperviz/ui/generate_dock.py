@@ -1,9 +1,9 @@
 """The generate dock: sample new models from the selected region, list them, export them.
 
-"Sample" runs :func:`core.sampling.sample_job` in the background on a copy of the workspace (the
+"Sample" runs :func:`core.generate.sampling.sample_job` in the background on a copy of the workspace (the
 job stores its run and saves only when it completes, so a cancelled run leaves the workspace as it
 was). Sampled models appear in the map as stars coloured by test accuracy and in a sortable table
-(accuracy, fine-tuned accuracy, novelty, provenance). Chosen rows go to :func:`core.export.export_samples`.
+(accuracy, fine-tuned accuracy, novelty, provenance). Chosen rows go to :func:`core.generate.export.export_samples`.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-
 def sample_gui_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
                    description: str, bookmarks: list[dict]):
     """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)`` (a core-style job)."""
-    from core.sampling import sample_job
+    from core.generate.sampling import sample_job
 
     copy = dataclasses.replace(ws, samples=dict(ws.samples), bookmarks=list(bookmarks))
     run = yield from sample_job(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
@@ -302,14 +302,14 @@ class GeneratePanel(QtWidgets.QWidget):
         self.export(ids, values["folder"], values["formats"], values["overwrite"])
 
     def export(self, ids: list[tuple[str, int]], folder: str, formats, overwrite: bool = False):
-        """Write the sampled models ``ids`` with :func:`core.export.export_samples` in the background."""
+        """Write the sampled models ``ids`` with :func:`core.generate.export.export_samples` in the background."""
         session = self._session()
         if session is None or not ids:
             return None
         ws = session.ws
 
         def job(_cancel):
-            from core.export import export_samples
+            from core.generate.export import export_samples
             from core.progress import Progress
 
             yield Progress(0, 1, f"exporting {len(ids)} model(s)")

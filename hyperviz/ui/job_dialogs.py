@@ -12,23 +12,25 @@ from PySide6 import QtWidgets
 
 # ---- jobs (no Qt) ------------------------------------------------------------------------------
 def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
-    """Train a digits zoo (core.population) into ``out``."""
-    from core.population import ZooSpec, build_zoo_job as core_build
+    """Train a digits zoo (core.zoo.population) into ``out``."""
+    from core.zoo.population import ZooSpec
+    from core.zoo.population import build_zoo_job as core_build
 
     spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
     return (yield from core_build(spec, out, device="auto"))
 
 
 def import_zoo_job(src: str, out: str):
-    from core.zoo_import import import_zoo_job as core_import
+    from core.zoo.importers import import_zoo_job as core_import
 
     return (yield from core_import(src, out))
 
 
 def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
     """Fit the autoencoder, embed every state and store a PCA map: a workspace ready to open."""
-    from core.embed import embed_job, project_job
-    from core.fit import fit_job
+    from core.analysis.maps import project_job
+    from core.hyperrep.embed import embed_job
+    from core.hyperrep.fit import fit_job
     from core.progress import Progress
 
     yield from fit_job(zoo, out, preset=preset, epochs=epochs, device="auto")
@@ -41,7 +43,7 @@ def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
 
 def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, seed: int, should_cancel):
     """Compute and store a map (UMAP in a subprocess, so Cancel stops it at once)."""
-    from core.embed import project_job as core_project
+    from core.analysis.maps import project_job as core_project
 
     return (yield from core_project(workspace, method=method, n_neighbors=n_neighbors, min_dist=min_dist,
                                     seed=seed, should_cancel=should_cancel))

@@ -52,7 +52,7 @@ class _Worker(QtCore.QThread):
             self._last_emit = now
             self.progress_ready.emit(record)
 
-    def run(self) -> None:  # noqa: D401 - QThread entry point
+    def run(self) -> None:
         from core.errors import Cancelled, HyperVizError
         from core.progress import drive
 
@@ -73,7 +73,7 @@ class _Worker(QtCore.QThread):
             self.outcome_ready.emit("cancelled", None)
         except HyperVizError as exc:
             self.outcome_ready.emit("failed", str(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug in a job must not take the window down
+        except Exception as exc:
             log.exception("job %s failed", self._name)
             self.outcome_ready.emit("failed", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=6)}")
         else:

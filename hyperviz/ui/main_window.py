@@ -20,9 +20,9 @@ from hyperviz.ui.details_dock import DetailsPanel, DetailsScroll
 from hyperviz.ui.generate_dock import GeneratePanel
 from hyperviz.ui.jobs import JobHandle, JobRunner
 from hyperviz.ui.jobs_panel import JobsPanel, TrainingPanel
+from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.probe_dock import ProbePanel
 from hyperviz.ui.property_panel import PropertyPanel
-from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.resources import icon
 from hyperviz.ui.scatter_view import MapView
 from hyperviz.ui.selection_panel import SelectionPanel
@@ -367,7 +367,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def export_figure(self, path: str) -> None:
         try:
             self.map.export_figure(path)
-        except Exception as exc:  # noqa: BLE001 - an export problem is a message, not a crash
+        except Exception as exc:
             self.show_error("Export failed", f"{path}: {exc}")
         else:
             self.show_message(f"Figure written to {path}")
@@ -438,7 +438,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.clear_window()
         self.show_message("The default layout returns at the next start")
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+    def closeEvent(self, event) -> None:
         if self.runner.running and self.interactive_errors:
             answer = QtWidgets.QMessageBox.question(self, "Jobs are running",
                                                     "Cancel the running jobs and quit?")

@@ -1,6 +1,6 @@
 """The probe dock: how well does the hyper-representation predict each property, beside s(W)?
 
-"Compute" runs :func:`core.probe_report.probe_workspace` in the background (through the window's
+"Compute" runs :func:`core.analysis.report.probe_workspace` in the background (through the window's
 job runner), on every model state or only on those shown (the property filters) or selected in
 the map: "how well is epoch predicted among the trained models?" is a brush and a click. The
 table lists the test score per property for each feature set (a hyper-rep cell's tooltip holds its
@@ -36,7 +36,7 @@ SUBSETS = (("all model states", None), ("the shown states", "visible_mask"), ("t
 def probe_job(ws, zoo, rows=None, ceiling: bool = False):
     """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job);
     ``ceiling`` adds the tree probes on s(W)."""
-    from core.probe_report import baseline_differences, probe_workspace
+    from core.analysis.report import baseline_differences, probe_workspace
     from core.progress import Progress
 
     extra = " and gradient-boosted trees on s(W)" if ceiling else ""
@@ -165,7 +165,7 @@ class ProbePanel(QtWidgets.QWidget):
         """Fill the table from the probe job's ``(results, differences)``: results are
         ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}`` (a feature set they lack,
         e.g. the trees, shows as "–"), differences the hyper-rep minus s(W) intervals."""
-        from core.probe_report import comparison_sentence
+        from core.analysis.report import comparison_sentence
 
         results, differences = outcome
         self.results, self.differences = results, differences

@@ -62,7 +62,7 @@ class RangeSlider(QtWidgets.QWidget):
         usable = max(1, self.width() - 2 * HANDLE_RADIUS - 2)
         return int(round(self._min + (x - HANDLE_RADIUS - 1) / usable * span))
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt naming
+    def paintEvent(self, _event) -> None:
         painter = QtGui.QPainter(self)
         try:
             self._paint(painter)
@@ -83,17 +83,17 @@ class RangeSlider(QtWidgets.QWidget):
             painter.drawEllipse(QtCore.QPointF(self._x(value), y), HANDLE_RADIUS - 1, HANDLE_RADIUS - 1)
 
     # ---- interaction ---------------------------------------------------------------------------
-    def mousePressEvent(self, event) -> None:  # noqa: N802
+    def mousePressEvent(self, event) -> None:
         x = event.position().x()
         near_lo, near_hi = abs(x - self._x(self._lo)), abs(x - self._x(self._hi))
         self._dragging = "lo" if near_lo < near_hi or (near_lo == near_hi and x < self._x(self._lo)) else "hi"
         self._drag_to(x)
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event) -> None:
         if self._dragging:
             self._drag_to(event.position().x())
 
-    def mouseReleaseEvent(self, _event) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, _event) -> None:
         if self._dragging:
             self._dragging = None
             self.range_changed.emit(self._lo, self._hi)
@@ -106,7 +106,7 @@ class RangeSlider(QtWidgets.QWidget):
             self._hi = max(value, self._lo)
         self.update()
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         step = {QtCore.Qt.Key.Key_Left: -1, QtCore.Qt.Key.Key_Right: 1}.get(event.key())
         if step is None:
             super().keyPressEvent(event)

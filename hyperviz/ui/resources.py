@@ -1,7 +1,7 @@
 """Files the window ships with: icons, the stylesheet, the bundled demo (all under ``assets/``)."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from PySide6 import QtGui
@@ -13,7 +13,7 @@ DEMO_DIR = ASSETS / "demo"
 DEMO_WORKSPACE = DEMO_DIR / "demo.h5"
 
 
-@lru_cache(maxsize=None)
+@cache
 def icon(name: str) -> QtGui.QIcon:
     """``assets/icons/<name>.svg`` as an icon (an empty icon when the file is missing)."""
     path = ICONS / f"{name}.svg"

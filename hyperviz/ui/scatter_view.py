@@ -94,7 +94,7 @@ class MapViewBox(pg.ViewBox):
         self._outline.hide()
         self.addItem(self._outline, ignoreBounds=True)
 
-    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 - Qt naming
+    def mouseDragEvent(self, ev, axis=None):
         if self.tool == "pan" or ev.button() != QtCore.Qt.MouseButton.LeftButton or axis is not None:
             super().mouseDragEvent(ev, axis)
             return

@@ -20,8 +20,8 @@ class Session:
     """What one open workspace needs in memory."""
 
     path: Path
-    ws: Any                      # core.workspace.Workspace
-    zoo: Any                     # core.zoo_store.Zoo
+    ws: Any                      # core.hyperrep.workspace.Workspace
+    zoo: Any                     # core.zoo.store.Zoo
     table: dict[str, np.ndarray]
 
     @property
@@ -36,8 +36,8 @@ def load_session_job(path: str | Path):
     path = Path(path)
     yield Progress(0, 3, f"reading {path.name}")
     from core.errors import HyperVizError
-    from core.workspace import load_workspace
-    from core.zoo_store import read_zoo
+    from core.hyperrep.workspace import load_workspace
+    from core.zoo.store import read_zoo
 
     ws = load_workspace(path)
     yield Progress(1, 3, f"reading zoo {ws.zoo_path.name}")
@@ -56,7 +56,7 @@ SAMPLE_METRICS = ("test_acc", "val_acc", "novelty_weight", "novelty_embedding", 
 
 
 def sample_table(ws, projections: list[str]) -> dict[str, np.ndarray]:
-    """One row per sampled model of every run in ``ws.samples`` (``core.sampling``); {} when none.
+    """One row per sampled model of every run in ``ws.samples`` (``core.generate.sampling``); {} when none.
 
     Columns: ``run``, ``index``, ``method``, ``<method>_x`` / ``<method>_y`` for each map the run
     placed its samples in (NaN otherwise), the per-sample metrics of :data:`SAMPLE_METRICS` and

@@ -7,8 +7,20 @@ import numpy as np
 import pytest
 
 from hyperviz.model.selection import (
-    And, Compare, Everything, Ids, InSet, Not, Nothing, Or, Polygon, Range, SelectionError, Xor,
-    n_rows, predicate_from_dict,
+    And,
+    Compare,
+    Everything,
+    Ids,
+    InSet,
+    Not,
+    Nothing,
+    Or,
+    Polygon,
+    Range,
+    SelectionError,
+    Xor,
+    n_rows,
+    predicate_from_dict,
 )
 
 

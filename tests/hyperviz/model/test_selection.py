@@ -8,8 +8,20 @@ import numpy as np
 import pytest
 
 from hyperviz.model.selection import (
-    MODES, And, Compare, Everything, Not, Nothing, Or, Range, SelectionError, SelectionHistory,
-    Xor, combine, count_label, summary,
+    MODES,
+    And,
+    Compare,
+    Everything,
+    Not,
+    Nothing,
+    Or,
+    Range,
+    SelectionError,
+    SelectionHistory,
+    Xor,
+    combine,
+    count_label,
+    summary,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

@@ -3,7 +3,16 @@ import numpy as np
 import pytest
 
 from hyperviz.model.selection import (
-    And, Compare, Everything, InSet, Not, Nothing, Or, Polygon, Range, Xor,
+    And,
+    Compare,
+    Everything,
+    InSet,
+    Not,
+    Nothing,
+    Or,
+    Polygon,
+    Range,
+    Xor,
 )
 from hyperviz.model.where import WhereError, parse_where
 

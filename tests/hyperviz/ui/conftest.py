@@ -18,12 +18,12 @@ N_MODELS, N_CKPT = 24, 6
 
 
 def build_workspace(folder: Path) -> Path:
-    from core.arch import get_arch
-    from core.fit import usable_states
-    from core.probes import split_by_model
-    from core.projection import Projection, pca_fit
-    from core.workspace import Workspace
-    from core.zoo_store import STATE_COLUMNS, Zoo, write_zoo
+    from core.analysis.projection import Projection, pca_fit
+    from core.hyperrep.fit import usable_states
+    from core.hyperrep.workspace import Workspace
+    from core.zoo.arch import get_arch
+    from core.zoo.splits import split_by_model
+    from core.zoo.store import STATE_COLUMNS, Zoo, write_zoo
 
     rng = np.random.default_rng(7)
     arch = get_arch("cnn")

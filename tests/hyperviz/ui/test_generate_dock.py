@@ -41,7 +41,7 @@ def test_sample_export_and_table(generate_window, qtbot, tmp_path):
     assert panel.table.rowCount() == 4
     assert len(window.map.samples.data) == 4                    # stars in the map
     assert window.map.samples._symbol == "star"
-    from core.workspace import load_workspace
+    from core.hyperrep.workspace import load_workspace
 
     assert list(load_workspace(window.session.path).samples) == ["r001_kde"]   # stored in the file
     panel.table.sortItems(2, QtCore.Qt.SortOrder.DescendingOrder)               # by test accuracy
@@ -72,7 +72,7 @@ def test_cancelled_sampling_leaves_the_workspace_unchanged(generate_window, qtbo
         pass
     assert panel.handle.outcome == "cancelled"
     assert window.session.ws.samples == before
-    from core.workspace import load_workspace
+    from core.hyperrep.workspace import load_workspace
 
     assert load_workspace(window.session.path).samples.keys() == before.keys()
     assert "unchanged" in panel.status.text()

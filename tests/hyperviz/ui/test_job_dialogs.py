@@ -95,15 +95,15 @@ def write_modelzoos_folder(root, n_models: int, n_checkpoints: int = 2):
 @pytest.fixture
 def tiny_zoo(tmp_path):
     """A 4-model, 1-epoch digits zoo (4 models: the fewest that split into train/val/test)."""
-    from core.population import ZooSpec, build_zoo_job
     from core.progress import drive
+    from core.zoo.population import ZooSpec, build_zoo_job
 
     return drive(build_zoo_job(ZooSpec(n_models=4, epochs=1, chunk_size=4), tmp_path / "tiny-zoo.h5", "cpu"))
 
 
 # ---- Build zoo -----------------------------------------------------------------------------------
 def test_build_zoo_writes_the_zoo_and_the_train_dialog_offers_it(blank_window, qtbot, monkeypatch, tmp_path, work_dir):
-    from core.zoo_store import read_zoo
+    from core.zoo.store import read_zoo
 
     window, out = blank_window, tmp_path / "zoo.h5"
     defaults = answer_dialog(monkeypatch, job_dialogs.BuildZooDialog, True,
@@ -151,7 +151,7 @@ def test_cancel_in_the_dialog_starts_nothing(blank_window, monkeypatch, tmp_path
 
 # ---- Import zoo ----------------------------------------------------------------------------------
 def test_import_a_model_zoos_folder(blank_window, qtbot, monkeypatch, tmp_path, work_dir):
-    from core.zoo_store import read_zoo
+    from core.zoo.store import read_zoo
 
     window = blank_window
     src = write_modelzoos_folder(tmp_path / "tune_zoo", n_models=3)
@@ -200,7 +200,7 @@ def test_import_from_a_bad_source_is_an_error_message(blank_window, qtbot, monke
 
 # ---- Train autoencoder ---------------------------------------------------------------------------
 def test_train_opens_the_new_workspace(blank_window, qtbot, monkeypatch, tmp_path, tiny_zoo):
-    from core.zoo_store import read_zoo
+    from core.zoo.store import read_zoo
 
     window, out = blank_window, tmp_path / "ws.h5"
     zoo = read_zoo(tiny_zoo)
@@ -226,8 +226,8 @@ def test_train_opens_the_new_workspace(blank_window, qtbot, monkeypatch, tmp_pat
 
 def test_train_on_a_zoo_too_small_to_split_is_an_error_message(blank_window, qtbot, monkeypatch, tmp_path):
     """Two models cannot be split into train/val/test: the window says so and opens nothing."""
-    from core.population import ZooSpec, build_zoo_job
     from core.progress import drive
+    from core.zoo.population import ZooSpec, build_zoo_job
 
     window, out = blank_window, tmp_path / "ws.h5"
     small = drive(build_zoo_job(ZooSpec(n_models=2, epochs=1, chunk_size=2), tmp_path / "small.h5", "cpu"))

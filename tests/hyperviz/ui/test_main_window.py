@@ -112,7 +112,7 @@ def test_a_real_mouse_drag_in_box_mode_selects(window, qtbot):
     assert window.map.view_range() != before and state.selection is selection
 
 
-def QtGui_mouse_move(widget, pos):  # noqa: N802 - a QMouseEvent factory: QTest's mouseMove carries no buttons
+def QtGui_mouse_move(widget, pos):
     from PySide6 import QtGui
 
     return QtGui.QMouseEvent(QtCore.QEvent.Type.MouseMove, QtCore.QPointF(pos), QtCore.QPointF(widget.mapToGlobal(pos)),

@@ -1,0 +1,1 @@
+"""Stage 3, analysis: 2-D maps of the embeddings, probes, the s(W) weight-statistics baseline, reports."""

@@ -1,0 +1,61 @@
+"""The s(W) baseline: per-layer weight statistics (Unterthiner et al., "Predicting neural network
+accuracy from weights").
+
+For every parametric layer, separately for its weights and its biases: the mean, the variance
+(population variance, ``ddof=0``) and the percentiles 1/25/50/75/99 (linear interpolation, numpy's
+default). That gives ``7 x 2 x n_layers`` features, ordered layer by layer, weights before biases::
+
+    L0.w.mean L0.w.var L0.w.p01 L0.w.p25 L0.w.p50 L0.w.p75 L0.w.p99 L0.b.mean ... L1.w.mean ...
+
+It is a strong baseline for property prediction and the probes always show it beside the learned
+embeddings.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from core.errors import HyperVizError
+from core.zoo.arch import ArchSpec
+
+STATS = ("mean", "var", "p01", "p25", "p50", "p75", "p99")
+PERCENTILES = (1.0, 25.0, 50.0, 75.0, 99.0)
+_KIND_TAG = {"weight": "w", "bias": "b"}
+# Rows per block: bounds the float64 working copy to ~32 MiB whatever the zoo size.
+_BLOCK_ELEMENTS = 4_000_000
+
+
+def _slots_in_order(spec: ArchSpec):
+    """Layout slots ordered layer by layer, weight before bias."""
+    return sorted(spec.layout, key=lambda s: (s.layer, 0 if s.kind == "weight" else 1))
+
+
+def weight_statistics_names(spec: ArchSpec) -> list[str]:
+    """Feature names of :func:`weight_statistics`, e.g. ``L0.w.mean``, ``L2.b.p99``."""
+    return [f"L{slot.layer}.{_KIND_TAG[slot.kind]}.{stat}" for slot in _slots_in_order(spec) for stat in STATS]
+
+
+def weight_statistics(spec: ArchSpec, weights) -> np.ndarray:
+    """s(W) of every row of ``weights`` (``[n, n_params]`` flat vectors): float64 ``[n, 14 * n_layers]``.
+
+    Vectorised over rows (processed in blocks to bound memory); column order as
+    :func:`weight_statistics_names`.
+    """
+    w = np.asarray(weights)
+    if w.ndim != 2 or w.shape[1] != spec.n_params:
+        raise HyperVizError(
+            f"weights of shape {tuple(w.shape)} do not fit {spec.name!r}: expected [n_models, {spec.n_params}]"
+        )
+    slots = _slots_in_order(spec)
+    n = w.shape[0]
+    out = np.empty((n, len(slots) * len(STATS)), dtype=np.float64)
+    block = max(1, _BLOCK_ELEMENTS // max(1, spec.n_params))
+    for start in range(0, n, block):
+        rows = slice(start, min(n, start + block))
+        for j, slot in enumerate(slots):
+            part = np.asarray(w[rows, slot.offset : slot.stop], dtype=np.float64)
+            cols = slice(j * len(STATS), (j + 1) * len(STATS))
+            res = out[rows, cols]
+            res[:, 0] = part.mean(axis=1)
+            res[:, 1] = part.var(axis=1)
+            res[:, 2:] = np.percentile(part, PERCENTILES, axis=1).T
+    return out

@@ -1,0 +1,276 @@
+"""Judging weight vectors: batched evaluation, novelty against the training zoo, batched fine-tuning.
+
+Everything here works on plain arrays (weights ``[N, P]``, an activation per model) and a device,
+so the same functions serve sampled models, baselines, benchmarks and tests, and chunks of work
+could be spread over machines.
+
+* :func:`evaluate_weights` - accuracy and mean cross-entropy of N models on a task split, grouped
+  by activation and cut into chunks of models; optionally every model's predictions. Accuracy is
+  ``correct / n`` in float64, so it equals what one ``build_module`` model gives exactly.
+* :func:`nearest_neighbours` - for each query row the nearest reference row (Euclidean), in
+  chunks: ``torch.cdist`` (matrix-product form, fast) proposes a few candidates, which are then
+  re-ranked with exact float64 differences, so a query equal to a reference row is at distance 0.
+* :func:`novelty` - for every sample: L2 distance to the nearest *training* model state in weight
+  space, distance to the nearest training embedding, and how often its test predictions agree with
+  those of its weight-space nearest neighbour (Zeng et al. 2025: copies must be visible).
+* :func:`finetune_job` - k epochs of batched training from given weights, test accuracy after
+  every epoch. All models of a call use one recipe (default :data:`FINETUNE`: Adam, lr 1e-3, no
+  weight decay, no dropout; ``core.generate.sampling`` passes the selection's own recipe), batch 32, and
+  see the training data in the same order, so samples and baselines are compared on equal terms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.device import resolve_device
+from core.errors import HyperVizError
+from core.progress import Job, Progress
+from core.zoo.arch import ACTIVATIONS, ArchSpec
+from core.zoo.batched import batched_forward, batched_loss_and_correct
+from core.zoo.population import PopulationOptimizer
+from core.zoo.tasks import Task
+
+#: The default fine-tuning recipe (used when the zoo does not say how its models were trained).
+FINETUNE: dict = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0}
+FINETUNE_BATCH = 32
+_DATA_BATCH = 1024
+
+
+def model_chunk(device: torch.device) -> int:
+    """Models run together in one forward: memory-bound on a CPU, large on a GPU."""
+    return 64 if device.type == "cpu" else 4096
+
+
+def _activation_groups(activations, n: int) -> dict[str, np.ndarray]:
+    """``{activation: indices}`` for a single activation (str) or one per model."""
+    if isinstance(activations, str):
+        acts = np.full(n, activations, dtype=object)
+    else:
+        acts = np.asarray(activations, dtype=object)
+        if acts.shape != (n,):
+            raise HyperVizError(f"{len(acts)} activations for {n} models")
+    groups = {}
+    for act in sorted(set(acts.tolist())):
+        if act not in ACTIVATIONS:
+            raise HyperVizError(f"activation {act!r}: expected one of {', '.join(ACTIVATIONS)}")
+        groups[act] = np.flatnonzero(acts == act)
+    return groups
+
+
+@dataclass
+class Evaluation:
+    """Per-model results of :func:`evaluate_weights` (float64 arrays ``[N]``)."""
+
+    acc: np.ndarray
+    loss: np.ndarray
+    predictions: np.ndarray | None = None        # int64 [N, n_examples] when asked for
+
+
+@torch.no_grad()
+def evaluate_weights(arch: ArchSpec, task: Task, weights, activations, split: str = "test",
+                     device: str | torch.device = "cpu", chunk: int | None = None,
+                     predictions: bool = False) -> Evaluation:
+    """Accuracy and mean loss of the models ``weights [N, P]`` on ``task``'s ``split``.
+
+    ``activations``: one name for all, or one per model (models are grouped by activation).
+    Models with non-finite weights get NaN loss and accuracy 0 rather than an error.
+    """
+    dev = resolve_device(device)
+    w_all = torch.as_tensor(np.asarray(weights, dtype=np.float32))
+    if w_all.dim() != 2 or w_all.shape[1] != arch.n_params:
+        raise HyperVizError(f"weights of shape {tuple(w_all.shape)} do not fit {arch.name!r} ({arch.n_params} parameters)")
+    n = w_all.shape[0]
+    x, y = (t.to(dev) for t in task.split(split))
+    n_ex = len(y)
+    correct = np.zeros(n, np.int64)
+    loss = np.zeros(n, np.float64)
+    preds = np.zeros((n, n_ex), np.int64) if predictions else None
+    chunk = chunk or model_chunk(dev)
+    for act, idx in _activation_groups(activations, n).items():
+        for s in range(0, len(idx), chunk):
+            rows = idx[s : s + chunk]
+            w = w_all[rows].to(dev)
+            for b in range(0, n_ex, _DATA_BATCH):
+                xb, yb = x[b : b + _DATA_BATCH], y[b : b + _DATA_BATCH]
+                logits = batched_forward(arch, w, xb, act)
+                l, c = batched_loss_and_correct(logits, yb)
+                loss[rows] += l.double().cpu().numpy() * len(yb)
+                correct[rows] += c.cpu().numpy()
+                if preds is not None:
+                    preds[rows, b : b + len(yb)] = logits.argmax(-1).cpu().numpy()
+    acc = correct / n_ex
+    broken = ~torch.isfinite(w_all).all(1).numpy()
+    acc[broken], loss[broken] = 0.0, np.nan                 # diverged weights: no accidental hits
+    return Evaluation(acc, loss / n_ex, preds)
+
+
+# ---- nearest neighbours ---------------------------------------------------------------------
+@torch.no_grad()
+def nearest_neighbours(query, reference, device: str | torch.device = "cpu", exclude=None,
+                       chunk_elements: int = 1 << 24, candidates: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of ``query [m, d]`` the nearest row of ``reference [n, d]``: ``(dist [m], index [m])``.
+
+    ``exclude`` (int ``[m]``, -1 for none) names a reference row each query must skip (itself).
+    Distances are exact float64 Euclidean distances; the search goes in chunks of about
+    ``chunk_elements`` distance-matrix entries, so memory stays bounded for any sizes.
+    """
+    dev = resolve_device(device)
+    q_all = torch.as_tensor(np.asarray(query, dtype=np.float32))
+    ref = torch.as_tensor(np.asarray(reference, dtype=np.float32)).to(dev)
+    m, n = q_all.shape[0], ref.shape[0]
+    if m and (n == 0 or (exclude is not None and n == 1)):
+        raise HyperVizError("nearest neighbours: no reference rows to compare with")
+    if q_all.shape[1:] != ref.shape[1:]:
+        raise HyperVizError(f"nearest neighbours: query width {q_all.shape[1]} != reference width {ref.shape[1]}")
+    excl = None if exclude is None else torch.as_tensor(np.asarray(exclude, dtype=np.int64))
+    c = min(candidates, n)
+    ref_chunk = max(1, min(n, chunk_elements // 64))
+    q_chunk = max(1, min(chunk_elements // max(1, min(n, ref_chunk)),            # distance matrix
+                         (chunk_elements // 4) // (c * max(1, ref.shape[1]))))   # exact re-ranking
+    dist_out = np.empty(m, np.float64)
+    idx_out = np.empty(m, np.int64)
+    for qs in range(0, m, q_chunk):
+        q = q_all[qs : qs + q_chunk].to(dev)
+        best_d = torch.full((len(q), 0), float("inf"), device=dev)
+        best_i = torch.zeros((len(q), 0), dtype=torch.long, device=dev)
+        for rs in range(0, n, ref_chunk):
+            d = torch.cdist(q, ref[rs : rs + ref_chunk])                       # float32, fast form
+            if excl is not None:
+                e = excl[qs : qs + q_chunk].to(dev) - rs
+                hit = (e >= 0) & (e < d.shape[1])
+                d[hit.nonzero(as_tuple=True)[0], e[hit]] = float("inf")
+            k = min(c, d.shape[1])
+            dv, di = torch.topk(d, k, dim=1, largest=False)
+            best_d = torch.cat([best_d, dv], 1)
+            best_i = torch.cat([best_i, di + rs], 1)
+            if best_d.shape[1] > c:
+                best_d, keep = torch.topk(best_d, c, dim=1, largest=False)
+                best_i = torch.gather(best_i, 1, keep)
+        # exact re-ranking of the candidates in float64
+        diff = ref[best_i].double() - q.double().unsqueeze(1)                   # [mq, c, d]
+        exact = diff.pow(2).sum(-1).sqrt()
+        exact[~torch.isfinite(best_d)] = float("inf")
+        dmin, j = exact.min(1)
+        dist_out[qs : qs + len(q)] = dmin.cpu().numpy()
+        idx_out[qs : qs + len(q)] = torch.gather(best_i, 1, j.unsqueeze(1)).squeeze(1).cpu().numpy()
+    return dist_out, idx_out
+
+
+def canonical_weights(arch: ArchSpec, weights) -> np.ndarray:
+    """``weights [n, P]`` with every model's hidden units in canonical order (function-preserving;
+    core.hyperrep.augment.Permuter.canonical). Distances between canonical forms compare models, not the
+    arbitrary order their units were born in."""
+    from core.hyperrep.augment import get_permuter
+
+    w = torch.as_tensor(np.asarray(weights, dtype=np.float32))
+    return get_permuter(arch).canonical(w).numpy()
+
+
+def aligned_nearest_neighbours(arch: ArchSpec, query, ref, device, exclude=None) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest ``ref`` row of every ``query`` row by the smaller of two weight-space distances:
+    as stored, and between canonical forms. Both are upper bounds of the distance under the best
+    alignment of hidden units: the stored order is right for a perturbed copy (whose canonical
+    order may flip between units of similar norm), the canonical order for a copy with its units
+    reordered (e.g. a decoded sample). Returns float64 distances ``[n]`` and int indices ``[n]``."""
+    raw_d, raw_i = nearest_neighbours(query, ref, device, exclude=exclude)
+    can_d, can_i = nearest_neighbours(canonical_weights(arch, query), canonical_weights(arch, ref), device, exclude=exclude)
+    use_canonical = can_d < raw_d
+    return np.where(use_canonical, can_d, raw_d), np.where(use_canonical, can_i, raw_i)
+
+
+@dataclass
+class TrainingReference:
+    """The model states novelty is measured against (the training split of the zoo)."""
+
+    state_index: np.ndarray          # int [n]: rows of the workspace's states table
+    weights: np.ndarray              # float32 [n, P]
+    activations: np.ndarray          # str [n]
+    embeddings: np.ndarray | None    # float32 [n, d]
+
+
+def novelty(arch: ArchSpec, task: Task, weights, activations, reference: TrainingReference,
+            embeddings=None, device: str | torch.device = "cpu", sample_predictions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Novelty of the models ``weights [N, P]`` (run with ``activations``) against ``reference``.
+
+    Weight-space distances are :func:`aligned_nearest_neighbours`, so a sample is not called novel
+    merely because its hidden units come in another order than its neighbour's.
+    Returns float64 ``novelty_weight`` (L2 to the nearest training state's weights),
+    ``agreement`` (fraction of test examples on which the model predicts what that neighbour
+    predicts), ``nn_state`` (the neighbour's row in the states table), and, with ``embeddings
+    [N, d]`` and reference embeddings, ``novelty_embedding`` / ``nn_state_embedding``.
+    """
+    dev = resolve_device(device)
+    w = np.asarray(weights, dtype=np.float32)
+    out: dict[str, np.ndarray] = {}
+    dist, nn = aligned_nearest_neighbours(arch, w, reference.weights, dev)
+    out["novelty_weight"] = dist
+    out["nn_state"] = reference.state_index[nn].astype(np.int64)
+    if sample_predictions is None:
+        sample_predictions = evaluate_weights(arch, task, w, activations, "test", dev, predictions=True).predictions
+    uniq, inverse = np.unique(nn, return_inverse=True)
+    nn_pred = evaluate_weights(arch, task, reference.weights[uniq], reference.activations[uniq], "test", dev,
+                               predictions=True).predictions
+    out["agreement"] = (sample_predictions == nn_pred[inverse.reshape(-1)]).mean(1).astype(np.float64)
+    if embeddings is not None and reference.embeddings is not None:
+        d_emb, nn_emb = nearest_neighbours(np.asarray(embeddings, np.float32), reference.embeddings, dev)
+        out["novelty_embedding"] = d_emb
+        out["nn_state_embedding"] = reference.state_index[nn_emb].astype(np.int64)
+    return out
+
+
+# ---- fine-tuning -------------------------------------------------------------------------------
+@dataclass
+class Finetuned:
+    acc: np.ndarray          # float64 [N, epochs]: test accuracy after each epoch
+    loss: np.ndarray         # float64 [N, epochs]: test loss after each epoch
+    weights: np.ndarray      # float32 [N, P]: weights after the last epoch
+
+
+def finetune_job(arch: ArchSpec, task: Task, weights, activations, epochs: int, seed: int = 0,
+                 device: str | torch.device = "cpu", config: dict | None = None, batch_size: int = FINETUNE_BATCH,
+                 chunk: int | None = None) -> Job[Finetuned]:
+    """Train the models ``weights [N, P]`` for ``epochs`` epochs, batched; yields a Progress per epoch.
+
+    Uses :class:`core.zoo.population.PopulationOptimizer` with ``config`` (default :data:`FINETUNE`)
+    for every model. The data order comes from ``seed`` alone and is the same for every model and
+    chunk, so results do not depend on how models are grouped.
+    """
+    if epochs < 0:
+        raise HyperVizError(f"fine-tuning epochs {epochs}: must be >= 0")
+    cfg = {**FINETUNE, **(config or {})}
+    dev = resolve_device(device)
+    w_all = np.array(weights, dtype=np.float32, copy=True)
+    n = len(w_all)
+    acc = np.full((n, epochs), np.nan)
+    loss = np.full((n, epochs), np.nan)
+    x_train, y_train = (t.to(dev) for t in task.split("train"))
+    chunk = chunk or (256 if dev.type == "cpu" else 4096)
+    groups = _activation_groups(activations, n)
+    pieces = [(act, idx[s : s + chunk]) for act, idx in groups.items() for s in range(0, len(idx), chunk)]
+    total = max(1, len(pieces) * epochs)
+    done = 0
+    for act, rows in pieces:
+        w = torch.from_numpy(w_all[rows]).to(dev).requires_grad_(True)
+        k = len(rows)
+        opt = PopulationOptimizer([cfg] * k, dev, arch.n_params)
+        dropout = torch.full((k,), float(cfg["dropout"]), device=dev) if cfg["dropout"] > 0 else None
+        order_gen = torch.Generator().manual_seed(int(seed))
+        drop_gen = torch.Generator(device=dev).manual_seed(int(seed) + 1)
+        for epoch in range(epochs):
+            order = torch.randperm(len(y_train), generator=order_gen).to(dev)
+            for s in range(0, len(y_train), batch_size):
+                idx = order[s : s + batch_size]
+                logits = batched_forward(arch, w, x_train[idx], act, dropout, drop_gen)
+                l, _ = batched_loss_and_correct(logits, y_train[idx])
+                grad, = torch.autograd.grad(l.sum(), w)
+                opt.step(w.data, grad)
+            ev = evaluate_weights(arch, task, w.detach(), act, "test", dev)
+            acc[rows, epoch], loss[rows, epoch] = ev.acc, ev.loss
+            done += 1
+            yield Progress(done, total, f"fine-tuning ({act}) epoch {epoch + 1}/{epochs}",
+                           {"mean_test_acc": float(np.mean(ev.acc))})
+        w_all[rows] = w.detach().cpu().numpy()
+    return Finetuned(acc, loss, w_all)

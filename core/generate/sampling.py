@@ -1,0 +1,523 @@
+"""Sampling new models from a region of the latent space (``hyperviz sample``).
+
+A *selection* is a set of rows of the workspace's states table (chosen by a ``--where`` filter, a
+lasso in the map, ...). The latent codes of the selected states are computed on demand by
+encoding their weights (``[k, T, d_latent]``, one latent per token, flattened to ``[k, D]`` with
+``D = T * d_latent``); new codes are drawn, decoded to weights and judged (``core.generate.evaluate``).
+
+Methods (:data:`METHODS`)
+-------------------------
+``kde``
+    Gaussian kernel density estimate with a product (diagonal) kernel: each sample picks one
+    anchor row uniformly from the selection and adds ``N(0, h_j^2)`` to every latent dimension
+    ``j``, with *independent* random numbers per sample and per dimension. (The published
+    reference fitted one 1-D KDE per dimension and sampled each with the same seed, so every
+    dimension reused the same anchor and the same noise draw: each "sample" was one training
+    embedding plus one shared offset. We do not reproduce that.) ``kde_mode="marginal"`` also
+    draws the anchor independently per dimension (a product of per-dimension 1-D KDEs, SANE's
+    ``individual`` mode done with independent randomness); it breaks the correlations between
+    dimensions and is not the default.
+``best-of``
+    Oversample ``oversample * n`` (default 5x) codes with ``kde``, decode them, evaluate them on
+    the task's **validation** split and keep the ``n`` best by validation accuracy (ties: lower
+    validation loss). With ``rounds > 1`` the KDE is refitted on the kept codes and the draw is
+    repeated (SANE's BOOT); the kept set is the best ``n`` of the previous kept set and the new
+    candidates, so validation accuracy never drops from round to round.
+``noise``
+    Baseline: the selected states' own weights plus Gaussian noise. The anchor is a uniformly
+    chosen selected state; every parametric layer (weight and bias) gets noise of standard
+    deviation ``sigma * std(that layer's weight tensor in the anchor)``. Default ``sigma`` 0.05:
+    small enough that the copies keep their accuracy, so the baseline shows what "accurate but not
+    novel" looks like (Zeng et al. 2025 used 0.02-0.04 of a similar scale).
+``random``
+    Baseline: a fresh initialisation of the architecture; each sample takes the init scheme of a
+    uniformly chosen selected model (its hyperparameter) and a fresh seed.
+
+Bandwidth
+---------
+``bandwidth`` is a number (default 0.25), ``"scott"`` or ``"silverman"``. The rules are applied **per
+dimension** on the selection's latents: Scott ``h_j = sigma_j * k^(-1/5)``, Silverman
+``h_j = 0.9 * min(sigma_j, IQR_j / 1.349) * k^(-1/5)`` (``sigma_j``: the dimension's standard
+deviation over the k selected codes). A number ``b`` is **relative to each dimension's standard
+deviation**: ``h_j = b * sigma_j``, so ``0`` reproduces the anchors exactly and ``1`` blurs as
+widely as the selection itself spreads; a relative scale means one value fits any autoencoder,
+whatever the scale of its latents. (The multivariate Scott factor ``k^(-1/(D+4))`` is close to 1
+for a D of hundreds, i.e. samples as far from their anchor as the selected models are from each
+other; the per-dimension rule is the one the published method used.)
+
+The default 0.25 was measured on the default 512-model digits zoo (top 30% of final-epoch models,
+100 samples each): relative bandwidth 0 / 0.1 / 0.25 / Scott (about 0.44 there) / 1.0 gave mean
+zero-shot test accuracy 0.955 / 0.945 / 0.865 / 0.650 / 0.219 against the selection's 0.970. At
+0.25 samples keep most of the accuracy while moving visibly away from their anchors.
+
+Activation
+----------
+A decoded weight vector needs an activation to run, and the zoo's models differ in it. The
+density is fitted **only on the selected states of the majority activation** (ties: the
+alphabetically first), and every sample of the run (every method) uses that activation. States of
+other activations are left out of the fit and counted in the run's metadata
+(``activation_counts``); a KDE mixing codes of networks that only work with different
+nonlinearities would decode to models that fit none of them.
+
+Fine-tuning
+-----------
+With ``finetune=K`` every sample (and every baseline) is trained K more epochs with one recipe per
+run: the most common optimizer / learning rate / weight decay of the selected models (the recipe
+that trained them), dropout 0, batch 32, the same data order for every model
+(:func:`finetune_recipe`, recorded in the run's metadata).
+
+Running a method
+----------------
+:func:`sample_job` draws, decodes, evaluates (test and validation split), measures novelty against
+the training split's states, optionally fine-tunes, places the samples in every stored projection,
+and stores the run in ``ws.samples[run_id]``. Run ids are ``r<NNN>_<method>`` (``r001_kde``,
+``r002_best_of``); sample ids are ``<run>:<index>`` (0-based), e.g. ``r002_best_of:7``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.device import resolve_device
+from core.errors import HyperVizError
+from core.generate.evaluate import (
+    FINETUNE,
+    FINETUNE_BATCH,
+    TrainingReference,
+    aligned_nearest_neighbours,
+    evaluate_weights,
+    finetune_job,
+    novelty,
+)
+from core.hyperrep.workspace import Workspace, load_workspace
+from core.progress import Job, Progress
+from core.zoo.arch import INITS, init_vector
+from core.zoo.store import Zoo, read_zoo
+from core.zoo.tasks import get_task
+
+METHODS = ("kde", "best-of", "noise", "random")
+MAX_SAMPLES = 100_000
+BANDWIDTH_RULES = ("scott", "silverman")
+DEFAULT_BANDWIDTH = 0.25
+NOISE_SIGMA = 0.05
+OVERSAMPLE = 5
+KDE_MODES = ("joint", "marginal")
+_RUN_ID = re.compile(r"r(\d+)_")
+
+
+# ---- checks --------------------------------------------------------------------------------
+def check_n(n: int, what: str = "-n") -> int:
+    """The number of samples, or a one-line error when it is not in 1..MAX_SAMPLES."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise HyperVizError(f"{what} {n!r}: must be a whole number")
+    if n <= 0:
+        raise HyperVizError(f"{what} {n}: must be at least 1")
+    if n > MAX_SAMPLES:
+        raise HyperVizError(f"{what} {n}: at most {MAX_SAMPLES} samples per run")
+    return int(n)
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise HyperVizError(f"sampling method {method!r}: expected one of {', '.join(METHODS)}")
+    return method
+
+
+def parse_bandwidth(value) -> str | float:
+    """``None`` -> the default (0.25); a rule name; or a number >= 0 (relative to each dim's std)."""
+    if value is None:
+        return DEFAULT_BANDWIDTH
+    if isinstance(value, str):
+        if value.lower() in BANDWIDTH_RULES:
+            return value.lower()
+        try:
+            value = float(value)
+        except ValueError:
+            raise HyperVizError(f"bandwidth {value!r}: expected {' or '.join(BANDWIDTH_RULES)} or a number >= 0") from None
+    value = float(value)
+    if not np.isfinite(value) or value < 0:
+        raise HyperVizError(f"bandwidth {value}: must be a finite number >= 0 (relative to each dimension's std)")
+    return value
+
+
+# ---- the density ---------------------------------------------------------------------------
+def kde_bandwidths(latents, bandwidth=None) -> np.ndarray:
+    """Per-dimension kernel widths ``h [D]`` for codes ``latents [k, D]`` (see the module docstring)."""
+    z = np.asarray(latents, dtype=np.float64)
+    k = z.shape[0]
+    if k < 2:
+        raise HyperVizError(f"a density needs at least 2 latent codes, got {k}")
+    bw = parse_bandwidth(bandwidth)
+    sigma = z.std(axis=0, ddof=1)
+    if isinstance(bw, float):
+        return bw * sigma
+    factor = k ** (-1.0 / 5.0)
+    if bw == "scott":
+        return sigma * factor
+    q75, q25 = np.percentile(z, [75, 25], axis=0)
+    spread = np.minimum(sigma, (q75 - q25) / 1.349)
+    spread = np.where(spread > 0, spread, sigma)          # a degenerate IQR falls back to the std
+    return 0.9 * spread * factor
+
+
+class KdeSampler:
+    """A Gaussian KDE with a diagonal kernel over codes ``[k, D]`` (or ``[k, T, d]``, flattened)."""
+
+    def __init__(self, latents, bandwidth=None, mode: str = "joint"):
+        z = np.asarray(latents, dtype=np.float32)
+        self.shape = z.shape[1:]
+        self.latents = z.reshape(len(z), -1)
+        if mode not in KDE_MODES:
+            raise HyperVizError(f"KDE mode {mode!r}: expected one of {', '.join(KDE_MODES)}")
+        self.mode = mode
+        self.bandwidth = parse_bandwidth(bandwidth)
+        self.h = kde_bandwidths(self.latents, self.bandwidth).astype(np.float32)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes [n, *shape], anchors)``: anchors ``[n]`` (joint) or ``[n, D]`` (marginal) index the rows."""
+        k, d = self.latents.shape
+        noise = rng.standard_normal((n, d), dtype=np.float32) * self.h       # independent per sample and dim
+        if self.mode == "joint":
+            anchors = rng.integers(0, k, size=n)
+            base = self.latents[anchors]
+        else:
+            anchors = rng.integers(0, k, size=(n, d))
+            base = np.take_along_axis(self.latents, anchors, axis=0)             # base[i, j] = latents[anchors[i, j], j]
+        return (base + noise).reshape(n, *self.shape), anchors
+
+
+# ---- the selection -------------------------------------------------------------------------
+def selection_table(ws: Workspace, zoo: Zoo) -> dict[str, np.ndarray]:
+    """One row per embedded state (the workspace's states table): every state property, every
+    model hyperparameter, ``epoch``, ``model_id`` and ``split`` - the columns ``--where`` knows."""
+    from core.analysis.report import state_properties
+
+    ws.require("embeddings")
+    table = state_properties(zoo, ws.states)
+    if "model_id" not in table:
+        table["model_id"] = np.array([f"m{i:05d}" for i in ws.states[:, 0]])
+    if ws.split is not None:
+        table["split"] = ws.split[ws.states[:, 0]]
+    return table
+
+
+@dataclass
+class Selection:
+    rows: np.ndarray                 # int64: selected rows of ws.states
+    used: np.ndarray                 # int64: the rows of the chosen activation (what the density sees)
+    activation: str
+    activation_counts: dict[str, int]
+    description: str
+
+
+def _activation_column(zoo: Zoo) -> np.ndarray:
+    if "activation" not in zoo.models:
+        raise HyperVizError("the zoo has no 'activation' column: decoded models cannot be run")
+    return np.asarray(zoo.models["activation"]).astype(str)
+
+
+def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None) -> Selection:
+    """Check ``rows`` (indices into ``ws.states``) and restrict them to the majority activation."""
+    ws.require("embeddings")
+    rows = np.asarray(rows)
+    if rows.dtype == bool:
+        if rows.shape != (len(ws.states),):
+            raise HyperVizError(f"selection mask of length {len(rows)} does not fit {len(ws.states)} model states")
+        rows = np.flatnonzero(rows)
+    rows = np.unique(rows.astype(np.int64))
+    if rows.size == 0:
+        raise HyperVizError("the selection is empty: select at least one model state")
+    if rows[0] < 0 or rows[-1] >= len(ws.states):
+        raise HyperVizError(f"selection rows must be in 0..{len(ws.states) - 1}")
+    acts = _activation_column(zoo)[ws.states[rows, 0]]
+    names, counts = np.unique(acts, return_counts=True)
+    activation = str(names[np.argmax(counts)])             # np.unique sorts: ties go to the first name
+    return Selection(rows, rows[acts == activation], activation,
+                     {str(a): int(c) for a, c in zip(names, counts)},
+                     description or f"{len(rows)} model states")
+
+
+def state_weights(ws: Workspace, zoo: Zoo, rows) -> np.ndarray:
+    """Weights ``[len(rows), P]`` of states table rows."""
+    states = ws.states[np.asarray(rows, dtype=np.int64)]
+    return zoo.weights[states[:, 0], states[:, 1]]
+
+
+def training_reference(ws: Workspace, zoo: Zoo) -> TrainingReference:
+    """The usable states of the models in split ``train`` (what novelty is measured against)."""
+    ws.require("embeddings")
+    rows = np.arange(len(ws.states)) if ws.split is None else np.flatnonzero(ws.split[ws.states[:, 0]] == "train")
+    if rows.size == 0:
+        raise HyperVizError(f"{ws.path}: no model states in the training split to measure novelty against")
+    return TrainingReference(rows, state_weights(ws, zoo, rows), _activation_column(zoo)[ws.states[rows, 0]],
+                             ws.embeddings[rows])
+
+
+def selection_summary(ws: Workspace, zoo: Zoo, rows, device: str | torch.device = "cpu") -> dict:
+    """``n``, ``mean_test_acc`` and ``median_nn_distance`` (median over the selected states of the
+    weight-space distance (core.generate.evaluate.aligned_nearest_neighbours, as for samples' novelty) to the
+    nearest *other* selected state; None for a single state)."""
+    sel = make_selection(ws, zoo, rows)
+    states = ws.states[sel.rows]
+    acc = zoo.states["test_acc"][states[:, 0], states[:, 1]] if "test_acc" in zoo.states else np.full(len(sel.rows), np.nan)
+    median_nn = None
+    if len(sel.rows) > 1:
+        w = state_weights(ws, zoo, sel.rows)
+        dist, _ = aligned_nearest_neighbours(zoo.arch, w, w, device, exclude=np.arange(len(sel.rows)))
+        median_nn = float(np.median(dist))
+    return {"n": int(len(sel.rows)), "mean_test_acc": _finite_mean(acc), "median_nn_distance": median_nn,
+            "activation": sel.activation, "activation_counts": sel.activation_counts}
+
+
+def _finite_mean(values) -> float | None:
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if values.size else None
+
+
+def finetune_recipe(ws: Workspace, zoo: Zoo, rows) -> dict:
+    """How every sample and baseline of a run is fine-tuned: the most common (optimizer, lr,
+    weight decay) among the selected states' models - the recipe that trained them, so the random
+    baseline is "training from scratch the way the zoo did" - with dropout 0. Falls back to
+    :data:`core.generate.evaluate.FINETUNE` (Adam, lr 1e-3) when the zoo lacks those hyperparameters."""
+    from collections import Counter
+
+    from core.zoo.population import OPTIMIZERS
+
+    cols = ("optimizer", "lr", "weight_decay")
+    if len(rows) == 0 or not all(c in zoo.models for c in cols):
+        return {**FINETUNE, "source": "default"}
+    models = ws.states[np.asarray(rows, dtype=np.int64), 0]
+    combos = Counter(zip(*(zoo.models[c][models].tolist() for c in cols)))
+    top = max(combos.values())
+    optimizer, lr, wd = sorted((c for c, k in combos.items() if k == top), key=str)[0]
+    try:
+        lr, wd = float(lr), float(wd)
+    except (TypeError, ValueError):
+        return {**FINETUNE, "source": "default"}
+    if str(optimizer) not in OPTIMIZERS or not (np.isfinite(lr) and lr > 0 and np.isfinite(wd) and wd >= 0):
+        return {**FINETUNE, "source": "default"}
+    return {"optimizer": str(optimizer), "lr": lr, "weight_decay": wd, "dropout": 0.0,
+            "source": "most common among the selected models"}
+
+
+# ---- runs ----------------------------------------------------------------------------------
+def next_run_id(ws: Workspace, method: str) -> str:
+    numbers = [int(m.group(1)) for key in ws.samples if (m := _RUN_ID.match(key))]
+    return f"r{max(numbers, default=0) + 1:03d}_{method.replace('-', '_')}"
+
+
+def run_order(run_id: str) -> tuple[int, str]:
+    """Sort key of run ids: by run number, then name."""
+    m = _RUN_ID.match(run_id)
+    return (int(m.group(1)) if m else -1, run_id)
+
+
+def latest_run(ws: Workspace) -> str | None:
+    """The run stored last (highest run number)."""
+    runs = sorted(ws.samples, key=run_order)
+    return runs[-1] if runs else None
+
+
+def _noise_baseline(weights: np.ndarray, arch, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``weights [n, P]`` plus per-layer noise ``sigma * std(layer weight)`` (std per row)."""
+    out = weights.astype(np.float32, copy=True)
+    for layer in range(arch.n_layers):
+        slots = [s for s in arch.layout if s.layer == layer]
+        w_slot = next(s for s in slots if s.kind == "weight")
+        scale = sigma * weights[:, w_slot.offset : w_slot.stop].std(axis=1, keepdims=True)
+        for s in slots:
+            out[:, s.offset : s.stop] += rng.standard_normal((len(out), s.size), dtype=np.float32) * scale
+    return out
+
+
+def _random_baseline(arch, inits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    seeds = rng.integers(0, 2**62, size=len(inits))
+    return np.stack([init_vector(arch, init, torch.Generator().manual_seed(int(seed))).numpy()
+                     for init, seed in zip(inits, seeds)]) if len(inits) else np.zeros((0, arch.n_params), np.float32)
+
+
+def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int = 0, bandwidth=None,
+               finetune: int = 0, device: str | torch.device = "auto", *, zoo: Zoo | None = None,
+               description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
+               rounds: int = 1, kde_mode: str = "joint", save: bool = True) -> Job[str]:
+    """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
+
+    Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
+    Stored arrays (``ws.samples[run]["arrays"]``): ``weights [n, P]``, ``test_acc``, ``test_loss``,
+    ``val_acc``, ``val_loss``, ``novelty_weight``, ``novelty_embedding``, ``agreement``,
+    ``nn_state`` / ``nn_state_embedding`` (rows of the states table), ``anchor_state`` (-1: none),
+    ``embeddings [n, d]``, ``coords_<projection> [n, 2]``, ``finetune_acc [n, k]`` when ``finetune``
+    > 0, and ``selection`` (the selected rows). ``meta`` holds the provenance.
+    """
+    check_method(method)
+    n = check_n(n)
+    if finetune < 0:
+        raise HyperVizError(f"--finetune {finetune}: must be >= 0")
+    if rounds < 1 or oversample < 1:
+        raise HyperVizError(f"best-of: rounds ({rounds}) and oversample ({oversample}) must be >= 1")
+    if sigma < 0 or not np.isfinite(sigma):
+        raise HyperVizError(f"noise sigma {sigma}: must be a finite number >= 0")
+    bw = parse_bandwidth(bandwidth)
+    if not isinstance(ws, Workspace):
+        ws = load_workspace(ws)
+    ws.require("autoencoder")
+    ws.require("embeddings")
+    zoo = zoo if zoo is not None else read_zoo(ws.zoo_path)
+    arch, task = zoo.arch, get_task(zoo.task.get("name", "?"))
+    dev = resolve_device(device)
+    sel = make_selection(ws, zoo, rows, description)
+    act = sel.activation
+    used_w = state_weights(ws, zoo, sel.used)
+    if method in ("kde", "best-of") and len(sel.used) < 2:
+        raise HyperVizError(f"{method}: a density needs at least 2 selected model states of one activation; the selection has "
+                            f"{len(sel.used)} ({act}); select more, or use --method noise or random")
+    rng = np.random.default_rng(seed)
+    steps = 6 + (rounds if method == "best-of" else 0) + finetune
+    step = 0
+
+    def progress(message: str, **metrics) -> Progress:
+        nonlocal step
+        step += 1
+        return Progress(step, steps, f"{method}: {message}", metrics)
+
+    recipe = finetune_recipe(ws, zoo, sel.used)
+    model = ws.autoencoder(dev)
+    from core.hyperrep.codec import decode_latents, encode_weights
+
+    params: dict = {"n": n}
+    extra: dict = {}
+    anchor_state = np.full(n, -1, np.int64)
+    if method in ("kde", "best-of"):
+        latents = encode_weights(model, arch, used_w, dev, pooled=False)             # [k, T, d]
+        yield progress(f"encoded {len(sel.used)} selected states")
+        sampler = KdeSampler(latents, bw, kde_mode)
+        params.update(bandwidth=bw if isinstance(bw, str) else float(bw), kde_mode=kde_mode,
+                      bandwidth_mean=float(sampler.h.mean()), latent_dims=int(sampler.latents.shape[1]))
+        if method == "kde":
+            z, anchors = sampler.sample(n, rng)
+            weights = decode_latents(model, arch, z, dev)
+            if kde_mode == "joint":
+                anchor_state = sel.used[anchors]
+        else:
+            params.update(oversample=oversample, rounds=rounds)
+            kept_z = kept_w = kept_acc = kept_loss = kept_anchor = refit_anchor = None
+            history = []
+            for r in range(rounds):
+                z, anchors = sampler.sample(oversample * n, rng)
+                cand_w = decode_latents(model, arch, z, dev)
+                ev = evaluate_weights(arch, task, cand_w, act, "val", dev)
+                if kde_mode == "joint":                                              # the selected state behind each code
+                    cand_anchor = sel.used[anchors] if refit_anchor is None else refit_anchor[anchors]
+                else:
+                    cand_anchor = np.full(len(z), -1, np.int64)
+                if kept_z is not None:                                                # elitism: the old best compete too
+                    z, cand_w = np.concatenate([kept_z, z]), np.concatenate([kept_w, cand_w])
+                    acc, loss = np.concatenate([kept_acc, ev.acc]), np.concatenate([kept_loss, ev.loss])
+                    cand_anchor = np.concatenate([kept_anchor, cand_anchor])
+                else:
+                    acc, loss = ev.acc, ev.loss
+                order = np.lexsort((np.nan_to_num(loss, nan=np.inf), -acc))           # best val acc, then lower loss
+                keep = order[: max(n, 2)]
+                kept_z, kept_w, kept_acc, kept_loss, kept_anchor = z[keep], cand_w[keep], acc[keep], loss[keep], cand_anchor[keep]
+                history.append(float(kept_acc[:n].mean()))
+                yield progress(f"round {r + 1}/{rounds}: kept the best {n} of {len(order)} by validation accuracy",
+                               mean_val_acc=history[-1])
+                if r + 1 < rounds:
+                    sampler = KdeSampler(kept_z, bw, kde_mode)                         # BOOT: refit on the best
+                    refit_anchor = kept_anchor
+            weights, anchor_state = kept_w[:n], kept_anchor[:n]
+            extra["mean_val_acc_per_round"] = history
+    elif method == "noise":
+        pick = rng.integers(0, len(sel.used), size=n)
+        weights = _noise_baseline(used_w[pick], arch, sigma, rng)
+        anchor_state = sel.used[pick]
+        params.update(sigma=float(sigma), sigma_relative_to="each layer's weight std in the anchor")
+        yield progress("added noise to selected states")
+    else:
+        inits = np.asarray(zoo.models["init"]).astype(str)[ws.states[sel.used, 0]] if "init" in zoo.models \
+            else np.full(len(sel.used), "uniform")
+        inits = np.where(np.isin(inits, INITS), inits, "uniform")
+        chosen = inits[rng.integers(0, len(inits), size=n)]
+        weights = _random_baseline(arch, chosen, rng)
+        params.update(inits={str(k): int(v) for k, v in zip(*np.unique(chosen, return_counts=True))})
+        yield progress("initialised fresh models")
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    yield progress(f"decoded {n} models" if method in ("kde", "best-of") else f"{n} models")
+
+    test = evaluate_weights(arch, task, weights, act, "test", dev, predictions=True)
+    val = evaluate_weights(arch, task, weights, act, "val", dev)
+    yield progress("evaluated", mean_test_acc=float(test.acc.mean()))
+
+    embeddings = encode_weights(model, arch, weights, dev, pooled=True)
+    ref = training_reference(ws, zoo)
+    nov = novelty(arch, task, weights, act, ref, embeddings, dev, sample_predictions=test.predictions)
+    yield progress("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
+
+    arrays: dict[str, np.ndarray] = {
+        "weights": weights, "test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss,
+        "novelty_weight": nov["novelty_weight"], "novelty_embedding": nov["novelty_embedding"],
+        "agreement": nov["agreement"], "nn_state": nov["nn_state"], "nn_state_embedding": nov["nn_state_embedding"],
+        "anchor_state": np.asarray(anchor_state, np.int64), "embeddings": embeddings.astype(np.float32),
+        "selection": sel.rows,
+    }
+    if finetune:
+        job = finetune_job(arch, task, weights, act, finetune, seed=seed, device=dev, config=recipe)
+        try:
+            while True:
+                record = next(job)
+                yield Progress(step + record.done * finetune / record.total, steps, f"{method}: {record.message}", record.metrics)
+        except StopIteration as stop:
+            tuned = stop.value
+        step += finetune
+        arrays["finetune_acc"] = tuned.acc
+        arrays["finetune_loss"] = tuned.loss
+    from core.analysis.maps import stored_projection
+
+    for name in sorted(ws.projections):
+        arrays[f"coords_{name}"] = stored_projection(ws, name).placer(train_emb=ws.embeddings).place(embeddings)
+    yield progress(f"placed in {', '.join(sorted(ws.projections)) or 'no'} map(s)")
+
+    run_id = next_run_id(ws, method)
+    meta = {
+        "run": run_id, "method": method, "seed": int(seed), "n": n,
+        "selection": sel.description, "selection_size": int(len(sel.rows)), "selection_used": int(len(sel.used)),
+        "activation": act, "activation_counts": sel.activation_counts,
+        "activation_policy": "majority activation of the selection; other activations left out of the fit",
+        "params": params, **extra,
+        "finetune": {"epochs": int(finetune), **recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": int(seed)},
+        "novelty_reference": f"{len(ref.state_index)} usable model states of the training split",
+        "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "zoo_sha256": ws.zoo_sha256, "arch": arch.to_dict(), "task": dict(zoo.task),
+        "autoencoder_epochs": ws.training.get("epochs_done"),
+        "projections": sorted(ws.projections),
+        "sample_ids": f"{run_id}:0 .. {run_id}:{n - 1}",
+    }
+    ws.samples[run_id] = {"meta": meta, "arrays": arrays}
+    if save:
+        ws.save()
+    yield progress(f"stored run {run_id}")
+    return run_id
+
+
+def run_summary(ws: Workspace, run_id: str) -> dict:
+    """The per-method entry of ``hyperviz sample --json`` for a stored run."""
+    if run_id not in ws.samples:
+        raise HyperVizError(f"{ws.path}: no sampling run {run_id!r}")
+    a = ws.samples[run_id]["arrays"]
+    tuned = a.get("finetune_acc")
+    return {
+        "run": run_id,
+        "n": int(len(a["test_acc"])),
+        "mean_test_acc": float(np.mean(a["test_acc"])),
+        "max_test_acc": float(np.max(a["test_acc"])),
+        "mean_test_acc_finetuned": float(np.mean(tuned[:, -1])) if tuned is not None and tuned.size else None,
+        "median_novelty": float(np.median(a["novelty_weight"])),
+        "median_novelty_embedding": float(np.median(a["novelty_embedding"])),
+        "mean_agreement": float(np.mean(a["agreement"])),
+    }

@@ -1,0 +1,427 @@
+"""The hyper-representation autoencoder (SANE-style): weight tokens -> per-token latents -> tokens.
+
+::
+
+    tokens [B, T, S] --Linear(S, d)--> + pos(n) + pos(l) + pos(k) --> encoder blocks --> LN
+        --Linear(d, d_latent)--> z [B, T, d_latent]                                 (encode)
+    z --Linear(d_latent, d)--> + pos --> decoder blocks --> LN --Linear(d, S)--> tokens   (decode)
+    embedding = per-layer means of z, side by side  [B, L * d_latent]                (embed)
+    projection head: embedding -> Linear, LN, ReLU, Linear -> [B, d_proj]  (contrastive loss only)
+
+Blocks are pre-LN transformer blocks with non-causal ``scaled_dot_product_attention`` and a GELU
+MLP. There is no CLS token: as in SANE the latent is a sequence with one ``d_latent`` vector per
+token, and the one vector per model state used for maps and probes is the mean over tokens.
+
+The loss is ``gamma * NT-Xent(proj(embed(view1)), proj(embed(view2)), temperature)
++ (1 - gamma) * layer-wise normalised masked MSE`` of both views' reconstructions against their
+targets (the augmented views before noise/erasing).
+
+The model owns, as buffers, the token structure of its architecture (mask, positions, layer of every
+token; see :meth:`HyperRepAE.attach_tokenizer`) and the zoo's per-layer mean/std
+(:meth:`HyperRepAE.set_layer_stats`), so ``(config JSON, tensors)`` rebuild a working model alone,
+without pickle: :func:`state_to_tensors`, :func:`model_from_tensors`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.errors import HyperVizError
+from core.hyperrep.tokens import Tokenizer
+
+CONFIG_FORMAT = "hyperviz.autoencoder/1"
+
+
+# ---- configuration -----------------------------------------------------------------------------
+@dataclass
+class AEConfig:
+    """Everything needed to build a :class:`HyperRepAE` (JSON-able via :meth:`to_dict`)."""
+
+    token_size: int                              # S: values per token
+    n_tokens: int                                # T: tokens per model
+    max_positions: tuple[int, int, int]          # distinct (global index, layer, row) positions
+    d_model: int = 128
+    n_heads: int = 4
+    n_layers_enc: int = 2
+    n_layers_dec: int = 2
+    d_latent: int = 32                           # latent width per token; the embedding is this wide
+    d_ff: int = 256
+    dropout: float = 0.0
+    d_proj: int = 32                             # output width of the projection head
+    gamma: float = 0.1                           # weight of the contrastive term
+    temperature: float = 0.1                     # NT-Xent temperature
+    canonical: bool = True                       # inputs are put in canonical unit order (core.hyperrep.codec)
+
+    def __post_init__(self) -> None:
+        self.max_positions = tuple(int(m) for m in self.max_positions)
+        if len(self.max_positions) != 3:
+            raise HyperVizError(f"autoencoder config: max_positions needs 3 values, got {self.max_positions}")
+        for name in ("token_size", "n_tokens", "d_model", "n_heads", "d_latent", "d_ff", "d_proj"):
+            if int(getattr(self, name)) < 1:
+                raise HyperVizError(f"autoencoder config: {name} must be >= 1, got {getattr(self, name)}")
+        if self.n_layers_enc < 0 or self.n_layers_dec < 0:
+            raise HyperVizError("autoencoder config: layer counts must be >= 0")
+        if self.d_model % self.n_heads:
+            raise HyperVizError(f"autoencoder config: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if not 0 <= self.gamma <= 1:
+            raise HyperVizError(f"autoencoder config: gamma {self.gamma} must lie in [0, 1]")
+        if self.temperature <= 0:
+            raise HyperVizError(f"autoencoder config: temperature {self.temperature} must be > 0")
+        if self.max_positions[0] < self.n_tokens:
+            raise HyperVizError(f"autoencoder config: max_positions[0] {self.max_positions[0]} < n_tokens {self.n_tokens}")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["max_positions"] = list(self.max_positions)
+        data["format"] = CONFIG_FORMAT
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "autoencoder config") -> AEConfig:
+        data = dict(data)
+        fmt = data.pop("format", CONFIG_FORMAT)
+        if fmt != CONFIG_FORMAT:
+            raise HyperVizError(f"{source}: format {fmt!r} is not {CONFIG_FORMAT!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise HyperVizError(f"{source}: unknown keys {sorted(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise HyperVizError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "autoencoder config") -> AEConfig:
+        try:
+            return cls.from_dict(json.loads(text), source)
+        except json.JSONDecodeError as exc:
+            raise HyperVizError(f"{source}: invalid JSON ({exc})") from None
+
+
+#: Size presets. ``tiny``: trains in seconds on a CPU (tests, CI, demos). ``default``: the 1.2k-param
+#: CNN zoo (44 tokens of 73): 584k parameters; one epoch over 13k samples (two views each) took
+#: ~100 s with one torch thread on the 2-core dev machine, so 10-15 epochs fit in 15-25 min.
+PRESETS: dict[str, dict] = {
+    "tiny": dict(d_model=32, n_heads=2, n_layers_enc=1, n_layers_dec=1, d_latent=8, d_ff=64,
+                 dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1),
+    "default": dict(d_model=128, n_heads=4, n_layers_enc=2, n_layers_dec=2, d_latent=64, d_ff=256,
+                    dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1),
+}
+
+
+def make_config(tokenizer: Tokenizer, preset: str = "default", **overrides) -> AEConfig:
+    """An :class:`AEConfig` for ``tokenizer``'s token shape from a named preset plus overrides."""
+    if preset not in PRESETS:
+        raise HyperVizError(f"autoencoder preset {preset!r}: expected one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[preset], token_size=tokenizer.token_size, n_tokens=tokenizer.n_tokens,
+                  max_positions=tokenizer.max_positions)
+    unknown = set(overrides) - {f.name for f in fields(AEConfig)}
+    if unknown:
+        raise HyperVizError(f"autoencoder config: unknown settings {sorted(unknown)}")
+    values.update(overrides)
+    return AEConfig(**values)
+
+
+# ---- building blocks -------------------------------------------------------------------------
+class SelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads, self.dropout = n_heads, dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.out_drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, D // self.n_heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=False)
+        return self.out_drop(self.out(y.transpose(1, 2).reshape(B, T, D)))
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model)
+        self.attn = SelfAttention(d_model, n_heads, dropout)
+        self.ln2 = nn.LayerNorm(d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class PositionEmbedding(nn.Module):
+    """Sum of learned embeddings of the three position components (global index, layer, row)."""
+
+    def __init__(self, max_positions: tuple[int, int, int], d_model: int) -> None:
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(m, d_model) for m in max_positions)
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:      # [T, 3] or [B, T, 3] -> [.., T, d]
+        return sum(table(positions[..., i]) for i, table in enumerate(self.tables))
+
+
+# ---- the model -----------------------------------------------------------------------------
+class HyperRepAE(nn.Module):
+    """Transformer autoencoder over weight tokens; see the module docstring for the data flow.
+
+    Buffers (saved with the weights): ``token_mask [T, S]`` bool, ``token_positions [T, 3]``,
+    ``layer_of_token [T]``, ``layer_std [L]`` and ``layer_mean [L]`` (L = ``max_positions[1]``).
+    Until :meth:`attach_tokenizer` is called, every entry counts as real, positions are
+    ``(t, 0, 0)`` and every token is in layer 0; until :meth:`set_layer_stats`, std 1 / mean 0.
+    """
+
+    def __init__(self, config: AEConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        T, S, L = c.n_tokens, c.token_size, c.max_positions[1]
+        self.token_embed = nn.Linear(S, c.d_model)
+        self.enc_pos = PositionEmbedding(c.max_positions, c.d_model)
+        self.enc_drop = nn.Dropout(c.dropout)
+        self.encoder = nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout) for _ in range(c.n_layers_enc))
+        self.enc_ln = nn.LayerNorm(c.d_model)
+        self.to_latent = nn.Linear(c.d_model, c.d_latent)
+        self.from_latent = nn.Linear(c.d_latent, c.d_model)
+        self.dec_pos = PositionEmbedding(c.max_positions, c.d_model)
+        self.dec_drop = nn.Dropout(c.dropout)
+        self.decoder = nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout) for _ in range(c.n_layers_dec))
+        self.dec_ln = nn.LayerNorm(c.d_model)
+        self.to_token = nn.Linear(c.d_model, S)
+        self.projection = nn.Sequential(nn.Linear(c.max_positions[1] * c.d_latent, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
+                                        nn.Linear(c.d_model, c.d_proj))
+
+        positions = torch.zeros(T, 3, dtype=torch.long)
+        positions[:, 0] = torch.arange(T)
+        self.register_buffer("token_mask", torch.ones(T, S, dtype=torch.bool))
+        self.register_buffer("token_positions", positions)
+        self.register_buffer("layer_of_token", torch.zeros(T, dtype=torch.long))
+        self.register_buffer("layer_std", torch.ones(L))
+        self.register_buffer("layer_mean", torch.zeros(L))
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+    # ---- structure -------------------------------------------------------------------------
+    def attach_tokenizer(self, tokenizer: Tokenizer) -> HyperRepAE:
+        """Copy ``tokenizer``'s mask, positions and token layers into the model's buffers."""
+        c = self.config
+        if (tokenizer.n_tokens, tokenizer.token_size) != (c.n_tokens, c.token_size):
+            raise HyperVizError(
+                f"tokenizer ({tokenizer.n_tokens} tokens of {tokenizer.token_size}) does not fit the autoencoder "
+                f"({c.n_tokens} tokens of {c.token_size})"
+            )
+        if any(m > n for m, n in zip(tokenizer.max_positions, c.max_positions)):
+            raise HyperVizError(f"tokenizer positions {tokenizer.max_positions} exceed the autoencoder's {c.max_positions}")
+        with torch.no_grad():
+            self.token_mask.copy_(tokenizer.mask)
+            self.token_positions.copy_(tokenizer.positions)
+            self.layer_of_token.copy_(tokenizer.layer_of_token)
+        return self
+
+    def set_layer_stats(self, std: torch.Tensor, mean: torch.Tensor | None = None) -> HyperRepAE:
+        """Store the training zoo's per-layer std (and mean) ``[n_layers]`` (see ``Tokenizer.layer_stats``)."""
+        n = std.numel()
+        if n > self.layer_std.numel():
+            raise HyperVizError(f"{n} layer statistics for an autoencoder with {self.layer_std.numel()} layers")
+        with torch.no_grad():
+            self.layer_std.fill_(1.0)
+            self.layer_std[:n].copy_(std.reshape(-1))
+            if mean is not None:
+                self.layer_mean.zero_()
+                self.layer_mean[:n].copy_(mean.reshape(-1))
+        return self
+
+    # ---- forward pieces --------------------------------------------------------------------
+    def _check_tokens(self, tokens: torch.Tensor) -> None:
+        c = self.config
+        if tokens.dim() != 3 or tokens.shape[-1] != c.token_size or tokens.shape[1] > c.max_positions[0]:
+            raise HyperVizError(f"tokens of shape {tuple(tokens.shape)}: expected [B, {c.n_tokens}, {c.token_size}]")
+
+    def encode(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``tokens [B, T, S]`` -> per-token latents ``z [B, T, d_latent]``.
+
+        ``positions`` ``[T, 3]`` or ``[B, T, 3]`` defaults to the attached tokenizer's positions
+        (pass it to encode a window of tokens)."""
+        self._check_tokens(tokens)
+        if positions is None and tokens.shape[1] != self.config.n_tokens:
+            raise HyperVizError(f"a window of {tokens.shape[1]} tokens needs explicit positions")
+        pos = self.token_positions if positions is None else positions
+        x = self.enc_drop(self.token_embed(tokens) + self.enc_pos(pos))
+        for block in self.encoder:
+            x = block(x)
+        return self.to_latent(self.enc_ln(x))
+
+    def decode(self, z: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``z [B, T, d_latent]`` -> tokens ``[B, T, S]`` (values at padding entries are meaningless)."""
+        if positions is None and z.shape[1] != self.config.n_tokens:
+            raise HyperVizError(f"a window of {z.shape[1]} latents needs explicit positions")
+        pos = self.token_positions if positions is None else positions
+        x = self.dec_drop(self.from_latent(z) + self.dec_pos(pos))
+        for block in self.decoder:
+            x = block(x)
+        return self.to_token(self.dec_ln(x))
+
+    @property
+    def embedding_width(self) -> int:
+        return self.config.max_positions[1] * self.config.d_latent
+
+    def pool(self, z: torch.Tensor) -> torch.Tensor:
+        """One vector per model state: the mean of ``z`` over each layer's tokens, layers side by
+        side, ``[B, T, d_latent] -> [B, L * d_latent]``. Per-layer means keep what distinguishes
+        layers (a single mean over all tokens probed worse) and stay invariant to the order of
+        units within a layer."""
+        n_layers = self.config.max_positions[1]
+        onehot = F.one_hot(self.layer_of_token, n_layers).to(z.dtype)          # [T, L]
+        sums = torch.einsum("btd,tl->bld", z, onehot)                           # [B, L, d]
+        counts = onehot.sum(0).clamp_min(1).view(1, n_layers, 1)
+        return (sums / counts).reshape(z.shape[0], -1)
+
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``tokens [B, T, S]`` -> model embedding ``[B, L * d_latent]`` (per-layer means of ``z``)."""
+        return self.pool(self.encode(tokens))
+
+    def project(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Projection head for the contrastive loss: ``[B, L * d_latent] -> [B, d_proj]``."""
+        return self.projection(embedding)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``tokens [B, T, S]`` -> (reconstructed tokens ``[B, T, S]``, ``z [B, T, d_latent]``)."""
+        z = self.encode(tokens)
+        return self.decode(z), z
+
+    def loss(self, view1: torch.Tensor, view2: torch.Tensor,
+             target1: torch.Tensor | None = None, target2: torch.Tensor | None = None,
+             mask: torch.Tensor | None = None, layer_of_token: torch.Tensor | None = None,
+             layer_std: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``gamma * NT-Xent + (1 - gamma) * reconstruction`` for two views ``[B, T, S]``.
+
+        ``target1/2`` are what each view should reconstruct (the augmented views before noise and
+        erasing; default: the views themselves). Reconstruction is the mean over both views of
+        :func:`layerwise_reconstruction_loss`; ``mask``, ``layer_of_token`` and ``layer_std``
+        default to the model's buffers. Returns ``(total, parts)`` with detached scalar tensors
+        ``parts = {"loss", "contrastive", "reconstruction"}``.
+        """
+        c = self.config
+        target1 = view1 if target1 is None else target1
+        target2 = view2 if target2 is None else target2
+        mask = self.token_mask if mask is None else mask
+        layer_of_token = self.layer_of_token if layer_of_token is None else layer_of_token
+        layer_std = self.layer_std if layer_std is None else layer_std
+        both = torch.cat([view1, view2])
+        recon, z = self(both)
+        p1, p2 = self.project(self.pool(z)).chunk(2)
+        contrastive = nt_xent(p1, p2, c.temperature) if c.gamma > 0 else recon.new_zeros(())
+        reconstruction = layerwise_reconstruction_loss(recon, torch.cat([target1, target2]), mask, layer_of_token, layer_std)
+        total = c.gamma * contrastive + (1 - c.gamma) * reconstruction
+        parts = {"loss": total.detach(), "contrastive": contrastive.detach(), "reconstruction": reconstruction.detach()}
+        return total, parts
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---- losses and metrics ------------------------------------------------------------------------
+def nt_xent(p1: torch.Tensor, p2: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SimCLR's NT-Xent for positive pairs ``(p1[i], p2[i])`` ``[B, D]``, in-batch negatives,
+    cosine similarity / ``temperature``; mean over the ``2B`` anchors."""
+    if p1.shape != p2.shape or p1.dim() != 2:
+        raise HyperVizError(f"nt_xent: views of shapes {tuple(p1.shape)} and {tuple(p2.shape)}: expected equal [B, D]")
+    B = p1.shape[0]
+    z = F.normalize(torch.cat([p1, p2]), dim=1)
+    sim = (z @ z.T) / temperature
+    sim = sim.masked_fill(torch.eye(2 * B, dtype=torch.bool, device=sim.device), float("-inf"))
+    target = torch.cat([torch.arange(B, 2 * B), torch.arange(0, B)]).to(sim.device)
+    return F.cross_entropy(sim, target)
+
+
+def _entry_layers(layer_of: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Layer index per entry of ``like`` from per-token ``[T]`` (for ``[B, T, S]``) or per-value indices."""
+    if like.dim() == 3 and layer_of.dim() == 1 and layer_of.numel() == like.shape[1]:
+        return layer_of[:, None].expand(like.shape[1], like.shape[2])
+    if tuple(layer_of.shape) == tuple(like.shape[like.dim() - layer_of.dim():]):
+        return layer_of
+    raise HyperVizError(f"layer index of shape {tuple(layer_of.shape)} does not fit values of shape {tuple(like.shape)}")
+
+
+def layerwise_reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                                  layer_of_token: torch.Tensor, layer_std: torch.Tensor,
+                                  min_std: float = 1e-4) -> torch.Tensor:
+    """Masked MSE with every value divided by its layer's zoo std (clamped ``>= min_std``).
+
+    ``pred, target [B, T, S]`` with ``mask [T, S]`` (or ``[B, T, S]``) and ``layer_of_token [T]``;
+    also works on flat ``[B, P]`` with ``layer_of_token`` = per-value layers ``[P]``, mask None.
+    Mean over the valid entries: equals plain MSE when all stds are 1 and the mask is all-true."""
+    layers = _entry_layers(layer_of_token.to(pred.device), pred)
+    scale = layer_std.to(pred.device, pred.dtype).clamp(min=min_std).reciprocal()[layers]
+    err = ((pred - target) * scale) ** 2
+    if mask is None:
+        return err.mean()
+    mask = mask.to(pred.device)
+    err = err * mask
+    n_valid = mask.sum() * (err.numel() // mask.numel())
+    return err.sum() / n_valid
+
+
+def layerwise_r2(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None,
+                 layer_of_token: torch.Tensor, layer_mean: torch.Tensor) -> torch.Tensor:
+    """Per-layer R^2 ``[n_layers]``: ``1 - SSE_l / SS_l``, ``SS_l`` the squared deviation of the
+    target from the zoo's layer mean ``layer_mean[l]``; same shapes as
+    :func:`layerwise_reconstruction_loss`. A layer with no variation gets R^2 = nan."""
+    layers = _entry_layers(layer_of_token.to(pred.device), pred)
+    layers = layers.expand_as(pred)
+    mean = layer_mean.to(pred.device, torch.float64)
+    sse = (pred.double() - target.double()) ** 2
+    ss = (target.double() - mean[layers]) ** 2
+    if mask is not None:
+        keep = mask.to(pred.device).expand_as(pred)
+        sse, ss, layers = sse[keep], ss[keep], layers[keep]
+    else:
+        sse, ss, layers = sse.reshape(-1), ss.reshape(-1), layers.reshape(-1)
+    n = layer_mean.numel()
+    sse_l = torch.zeros(n, dtype=torch.float64, device=pred.device).index_add_(0, layers.reshape(-1), sse)
+    ss_l = torch.zeros(n, dtype=torch.float64, device=pred.device).index_add_(0, layers.reshape(-1), ss)
+    r2 = 1 - sse_l / ss_l
+    return torch.where(ss_l > 0, r2, torch.full_like(r2, float("nan"))).float()
+
+
+# ---- saving without pickle -------------------------------------------------------------------
+def state_to_tensors(model: HyperRepAE) -> dict[str, torch.Tensor]:
+    """All parameters and buffers as independent, contiguous CPU tensors (safetensors/HDF5-ready)."""
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def model_from_tensors(config: AEConfig | dict | str, tensors: dict[str, torch.Tensor],
+                       device: torch.device | str = "cpu") -> HyperRepAE:
+    """Rebuild a :class:`HyperRepAE` from its config (object, dict or JSON) and :func:`state_to_tensors`."""
+    if isinstance(config, str):
+        config = AEConfig.from_json(config)
+    elif isinstance(config, dict):
+        config = AEConfig.from_dict(config)
+    model = HyperRepAE(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise HyperVizError(f"autoencoder weights do not match the config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for key, value in tensors.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise HyperVizError(f"autoencoder weights: {key!r} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
+    return model.to(device)

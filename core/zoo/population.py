@@ -1,0 +1,294 @@
+"""Training a population of models at once (a "zoo").
+
+A :class:`ZooSpec` says what to train: task, architecture, how many models, epochs, and the
+hyperparameter grid. :func:`model_configs` turns it into one config per model; models are grouped
+by activation and cut into chunks; :func:`train_chunk` trains one chunk batched (all its models in
+the same kernels, see :mod:`core.zoo.batched`) and is a pure function of (spec, configs) -> arrays,
+so chunks could be spread over machines. :func:`build_zoo_job` trains every chunk and writes the
+zoo file, resuming an interrupted build.
+
+Each model has its own seed, which fixes its initialisation, the order it sees the training data
+in, and its dropout masks, so the same spec gives the same zoo.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.device import resolve_device
+from core.errors import HyperVizError
+from core.jsonfile import read_json_object
+from core.progress import Job, Progress
+from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, split_params
+from core.zoo.batched import batched_forward, batched_loss_and_correct
+from core.zoo.store import STATE_COLUMNS, ZooWriter
+from core.zoo.tasks import Task, get_task
+
+OPTIMIZERS = ("adam", "sgd")
+SGD_MOMENTUM = 0.9
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+#: The default grid: 4 x 4 x 2 x 2 x 2 x 2 = 256 configurations, each trained with distinct seeds.
+DEFAULT_GRID: dict[str, list] = {
+    "activation": ["tanh", "relu", "sigmoid", "gelu"],
+    "init": ["uniform", "normal", "kaiming_uniform", "kaiming_normal"],
+    "optimizer": ["adam", "sgd"],
+    "lr": [1e-3, 1e-2],
+    "weight_decay": [0.0, 1e-3],
+    "dropout": [0.0, 0.3],
+}
+_ALLOWED = {"activation": ACTIVATIONS, "init": INITS, "optimizer": OPTIMIZERS}
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    """Everything that determines a zoo. ``mode="grid"`` cycles through the grid's product in a
+    seeded shuffled order (seeds differ on every model); ``mode="random"`` draws each
+    hyperparameter per model."""
+
+    task: str = "digits"
+    arch: str = "cnn"
+    n_models: int = 512
+    epochs: int = 25
+    batch_size: int = 32
+    seed: int = 0
+    grid: dict = field(default_factory=lambda: dict(DEFAULT_GRID))
+    mode: str = "grid"
+    chunk_size: int = 64     # models trained together; part of the spec since dropout masks are drawn per chunk
+
+    def __post_init__(self) -> None:
+        if self.n_models < 1:
+            raise HyperVizError(f"--models {self.n_models}: need at least one model")
+        if self.epochs < 0:
+            raise HyperVizError(f"--epochs {self.epochs}: must be >= 0")
+        if self.batch_size < 1:
+            raise HyperVizError(f"batch size {self.batch_size}: must be >= 1")
+        if self.chunk_size < 1:
+            raise HyperVizError(f"chunk size {self.chunk_size}: must be >= 1")
+        if self.mode not in ("grid", "random"):
+            raise HyperVizError(f"grid mode {self.mode!r}: expected grid or random")
+        check_grid(self.grid, "grid")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def arch_spec(self) -> ArchSpec:
+        return get_arch(self.arch)
+
+
+def check_grid(grid: dict, source: str) -> None:
+    """Validate a hyperparameter grid: every key of :data:`DEFAULT_GRID`, each a non-empty list."""
+    if not isinstance(grid, dict):
+        raise HyperVizError(f"{source}: must be a JSON object of hyperparameter -> list of values")
+    unknown = set(grid) - set(DEFAULT_GRID)
+    if unknown:
+        raise HyperVizError(f"{source}: unknown hyperparameters {sorted(unknown)} (known: {', '.join(DEFAULT_GRID)})")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise HyperVizError(f"{source}: {key!r} must be a non-empty list")
+        allowed = _ALLOWED.get(key)
+        bad = [v for v in values if (v not in allowed if allowed else not isinstance(v, (int, float)) or v < 0)]
+        if bad:
+            raise HyperVizError(f"{source}: {key!r} has invalid values {bad}" + (f" (allowed: {', '.join(allowed)})" if allowed else ""))
+    if any(not 0 <= d < 1 for d in grid.get("dropout", [])):
+        raise HyperVizError(f"{source}: dropout rates must be in [0, 1)")
+
+
+def load_grid(path: str | Path) -> dict:
+    """Read a grid file (JSON). Missing keys take the default grid's values."""
+    path = Path(path)
+    data = read_json_object(path, "grid file")
+    check_grid(data, str(path))
+    return {**DEFAULT_GRID, **data}
+
+
+def model_configs(spec: ZooSpec) -> list[dict]:
+    """One config per model: model_id, seed and every hyperparameter."""
+    grid = {**DEFAULT_GRID, **spec.grid}
+    keys = list(DEFAULT_GRID)
+    rng = np.random.default_rng(spec.seed)
+    product = list(itertools.product(*(grid[k] for k in keys)))
+    product = [product[j] for j in rng.permutation(len(product))]  # any first n models span the grid
+    configs = []
+    for i in range(spec.n_models):
+        if spec.mode == "grid":
+            values = product[i % len(product)]
+        else:
+            values = tuple(grid[k][rng.integers(len(grid[k]))] for k in keys)
+        config = {"model_id": f"m{i:05d}", "seed": spec.seed * 1_000_003 + i}
+        config.update(zip(keys, values))
+        configs.append(config)
+    return configs
+
+
+def chunk_plan(configs: list[dict], chunk_size: int) -> list[list[int]]:
+    """Model indices per chunk: grouped by activation (one kernel per chunk), at most chunk_size
+    each, and ordered by dropout rate so that models without dropout share chunks that need no
+    dropout masks (drawing them was an eighth of the training time)."""
+    chunks = []
+    for act in ACTIVATIONS:
+        rows = sorted((i for i, c in enumerate(configs) if c["activation"] == act), key=lambda i: float(configs[i]["dropout"]))
+        chunks += [rows[s : s + chunk_size] for s in range(0, len(rows), chunk_size)]
+    return chunks
+
+
+# ---- the batched trainer -----------------------------------------------------------------
+@torch.no_grad()
+def evaluate_population(arch: ArchSpec, weights: torch.Tensor, activation: str, x: torch.Tensor, y: torch.Tensor,
+                        batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss ``[N]`` and accuracy ``[N]`` of N models ``weights [N, P]`` on ``(x, y)``."""
+    params = split_params(arch, weights)
+    loss = torch.zeros(weights.shape[0], device=weights.device)
+    correct = torch.zeros(weights.shape[0], device=weights.device)
+    for s in range(0, len(y), batch):
+        xb, yb = x[s : s + batch], y[s : s + batch]
+        l, c = batched_loss_and_correct(batched_forward(arch, params, xb, activation), yb)
+        loss += l * len(yb)
+        correct += c
+    return loss / len(y), correct / len(y)
+
+
+class PopulationOptimizer:
+    """Adam or SGD (momentum 0.9) per model over stacked weights ``[N, P]``, L2 weight decay."""
+
+    def __init__(self, configs: list[dict], device: torch.device, n_params: int):
+        col = lambda key: torch.tensor([float(c[key]) for c in configs], device=device).unsqueeze(1)  # noqa: E731
+        self.lr, self.wd = col("lr"), col("weight_decay")
+        self.adam = torch.tensor([c["optimizer"] == "adam" for c in configs], device=device).unsqueeze(1)
+        shape = (len(configs), n_params)
+        self.m = torch.zeros(shape, device=device)
+        self.v = torch.zeros(shape, device=device)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, w: torch.Tensor, grad: torch.Tensor) -> None:
+        self.t += 1
+        g = grad + self.wd * w
+        b1, b2 = ADAM_BETAS
+        # Adam moments; for SGD rows m is the momentum buffer (m = 0.9 m + g)
+        self.m.copy_(torch.where(self.adam, b1 * self.m + (1 - b1) * g, SGD_MOMENTUM * self.m + g))
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        m_hat = self.m / (1 - b1 ** self.t)
+        v_hat = self.v / (1 - b2 ** self.t)
+        update = torch.where(self.adam, m_hat / (v_hat.sqrt() + ADAM_EPS), self.m)
+        w.sub_(self.lr * update)
+
+
+def initial_weights(arch: ArchSpec, configs: list[dict]) -> torch.Tensor:
+    """``[N, P]`` initial weights, each from its model's seed and init scheme."""
+    return torch.stack([init_vector(arch, c["init"], torch.Generator().manual_seed(c["seed"])) for c in configs])
+
+
+def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, batch_size: int,
+                device: torch.device, evaluate: bool = True) -> Job[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Train models that share one activation, batched. Yields a Progress per epoch.
+
+    Returns ``(weights [N, epochs+1, P], states {name: [N, epochs+1]})``; checkpoint 0 is the
+    initialisation, checkpoint e the weights after epoch e. ``evaluate=False`` skips measuring
+    losses and accuracies (states stay NaN); the benchmark uses it to time training alone.
+    """
+    activation = configs[0]["activation"]
+    if any(c["activation"] != activation for c in configs):
+        raise ValueError("train_chunk needs models of one activation")
+    n, p = len(configs), arch.n_params
+    splits = {s: tuple(t.to(device) for t in task.split(s)) for s in ("train", "val", "test")}
+    x_train, y_train = splits["train"]
+    n_train = len(y_train)
+    w = initial_weights(arch, configs).to(device).requires_grad_(True)
+    dropout = torch.tensor([float(c["dropout"]) for c in configs], device=device)
+    opt = PopulationOptimizer(configs, device, p)
+    data_gens = [torch.Generator().manual_seed(c["seed"] + 1) for c in configs]
+    drop_gen = torch.Generator(device=device).manual_seed(configs[0]["seed"] + 2)
+
+    weights = np.empty((n, epochs + 1, p), dtype=np.float32)
+    states = {name: np.full((n, epochs + 1), np.nan, dtype=np.float32) for name in STATE_COLUMNS}
+
+    def record(e: int) -> None:
+        weights[:, e] = w.detach().cpu().numpy()
+        if not evaluate:
+            return
+        for split, (x, y) in splits.items():
+            loss, acc = evaluate_population(arch, w.detach(), activation, x, y)
+            states[f"{split}_loss"][:, e] = loss.cpu().numpy()
+            states[f"{split}_acc"][:, e] = acc.cpu().numpy()
+        states["ggap"][:, e] = states["train_acc"][:, e] - states["test_acc"][:, e]
+
+    record(0)
+    yield Progress(0, epochs, f"{activation}: initial evaluation", {"models": n})
+    for epoch in range(1, epochs + 1):
+        order = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)  # [N, n_train]
+        for s in range(0, n_train, batch_size):
+            idx = order[:, s : s + batch_size]                                   # [N, B]
+            logits = batched_forward(arch, w, x_train[idx], activation, dropout, drop_gen)
+            loss, _ = batched_loss_and_correct(logits, y_train[idx])
+            grad, = torch.autograd.grad(loss.sum(), w)
+            opt.step(w.data, grad)
+        record(epoch)
+        metrics = {"mean_test_acc": float(np.mean(states["test_acc"][:, epoch]))} if evaluate else {}
+        yield Progress(epoch, epochs, f"{activation}: epoch {epoch}/{epochs}", metrics)
+    return weights, states
+
+
+def train_loop_one(arch: ArchSpec, task: Task, config: dict, epochs: int, batch_size: int, device: torch.device) -> None:
+    """The plain way: one ``nn.Module`` and ``torch.optim`` optimiser (the benchmark's baseline)."""
+    from core.zoo.arch import build_module, vector_to_state_dict
+
+    model = build_module(arch, config["activation"], config["dropout"]).to(device)
+    model.load_state_dict(vector_to_state_dict(arch, init_vector(arch, config["init"], torch.Generator().manual_seed(config["seed"]))))
+    if config["optimizer"] == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=SGD_MOMENTUM, weight_decay=config["weight_decay"])
+    x, y = (t.to(device) for t in task.split("train"))
+    gen = torch.Generator().manual_seed(config["seed"] + 1)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=gen).to(device)
+        for s in range(0, len(y), batch_size):
+            idx = order[s : s + batch_size]
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+
+
+# ---- building a zoo file -----------------------------------------------------------------
+def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "auto") -> Job[Path]:
+    """Train every model of ``spec`` and write the zoo to ``out`` (resuming a partial build)."""
+    arch, task, dev = spec.arch_spec(), get_task(spec.task), resolve_device(device)
+    if tuple(arch.input_shape) != tuple(task.input_shape) or arch.n_classes != task.n_classes:
+        raise HyperVizError(f"architecture {arch.name!r} (input {arch.input_shape}, {arch.n_classes} classes) "
+                            f"does not fit task {task.name!r} (input {task.input_shape}, {task.n_classes} classes)")
+    configs = model_configs(spec)
+    chunks = chunk_plan(configs, spec.chunk_size)
+    models = {key: np.array([c[key] for c in configs]) for key in configs[0]}
+    writer = ZooWriter(out, arch, np.arange(spec.epochs + 1), models, task.describe(), {"zoo_spec": spec.to_dict()}, len(chunks))
+    total = spec.n_models * spec.epochs
+    done = sum(len(chunks[i]) for i in np.flatnonzero(writer.done)) * spec.epochs
+    start = time.perf_counter()
+    trained = 0
+    yield Progress(done, total, "resuming" if writer.resumed else "starting", {"device": str(dev)})
+    for k, rows in enumerate(chunks):
+        if writer.done[k]:
+            continue
+        job = train_chunk(arch, task, [configs[i] for i in rows], spec.epochs, spec.batch_size, dev)
+        try:
+            while True:
+                record = next(job)
+                if record.done:
+                    trained += len(rows)
+                    elapsed = time.perf_counter() - start
+                    yield Progress(done + trained, total, f"chunk {k + 1}/{len(chunks)} {record.message}",
+                                   {**record.metrics, "model_epochs_per_s": trained / max(elapsed, 1e-9)})
+        except StopIteration as stop:
+            weights, states = stop.value
+        writer.write_chunk(k, np.array(rows), weights, states)
+        done += len(rows) * spec.epochs
+        trained = 0
+        start = time.perf_counter()
+    return writer.finish()

@@ -1,0 +1,107 @@
+"""Exporting sampled models: files, exact round trip, provenance, refusal to overwrite, sample ids."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from core.errors import HyperVizError
+from core.generate.export import export_model, export_samples, load_exported, resolve_sample_ids
+from core.generate.sampling import sample_job
+from core.progress import drive
+from core.zoo.arch import get_arch, init_vector
+from core.zoo.tasks import get_task
+from tests.core.generate.test_sampling import copy_workspace, tiny_workspace
+
+
+@pytest.fixture(scope="session")
+def pristine(tmp_path_factory):
+    return tiny_workspace(tmp_path_factory)
+
+
+@pytest.fixture
+def ws_with_runs(pristine, tmp_path):
+    ws = copy_workspace(pristine, tmp_path)
+    rows = np.arange(len(ws.states))
+    drive(sample_job(ws, rows, "noise", 3, seed=4, device="cpu", description="everything"))
+    drive(sample_job(ws, rows, "kde", 2, seed=5, device="cpu", description="everything"))
+    return ws
+
+
+def module_test_acc(model):
+    x, y = get_task("digits").split("test")
+    with torch.no_grad():
+        return int((model(x).argmax(1) == y).sum()) / len(y)
+
+
+def test_round_trip_reproduces_the_recorded_accuracy_exactly(ws_with_runs, tmp_path):
+    ws = ws_with_runs
+    out = tmp_path / "export"
+    paths = export_samples(ws, "r001_noise", out, formats=("safetensors", "pt"))
+    assert [p.name for p in paths] == ["r001_noise-0.json", "r001_noise-1.json", "r001_noise-2.json"]
+    run = ws.samples["r001_noise"]
+    for i, path in enumerate(paths):
+        model, meta = load_exported(path)
+        assert module_test_acc(model) == meta["metrics"]["test_acc"]                  # exactly
+        assert meta["metrics"]["test_acc"] == pytest.approx(float(run["arrays"]["test_acc"][i]), abs=1e-9)
+        assert meta["activation"] == run["meta"]["activation"] and meta["task"]["name"] == "digits"
+        assert meta["architecture"] == get_arch("cnn").to_dict()
+        prov = meta["provenance"]
+        assert prov["sample_id"] == f"r001_noise:{i}" and prov["method"] == "noise" and prov["seed"] == 4
+        assert prov["selection"] == "everything" and prov["zoo_sha256"] == ws.zoo_sha256
+        st_path = out / meta["files"]["safetensors"]
+        assert hashlib.sha256(st_path.read_bytes()).hexdigest() == meta["sha256"]["safetensors"]
+        # the safetensors file opens on its own, with string metadata
+        with safe_open(str(st_path), framework="pt") as f:
+            md = f.metadata()
+            keys = set(f.keys())
+            first = f.get_tensor("0.weight")
+        assert md["arch"] == "cnn" and md["sampler"] == "noise" and md["seed"] == "4"
+        assert float(md["test_acc"]) == meta["metrics"]["test_acc"]
+        assert keys == set(model.state_dict()) and torch.equal(first, model.state_dict()["0.weight"])
+        # the .pt twin holds the same state_dict and needs no unpickling of code
+        pt = torch.load(out / meta["files"]["pt"], weights_only=True)
+        assert all(torch.equal(pt[k], v) for k, v in model.state_dict().items())
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]                    # no temp files left
+
+
+def test_refuses_to_overwrite_unless_asked(ws_with_runs, tmp_path):
+    out = tmp_path / "export"
+    export_samples(ws_with_runs, "r002_kde:1", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(HyperVizError, match=r"r002_kde-1\.safetensors: already exists"):
+        export_samples(ws_with_runs, "r002_kde:0,r002_kde:1", out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before                  # nothing written, not even :0
+    export_samples(ws_with_runs, "r002_kde:1", out, overwrite=True)
+    assert json.loads((out / "r002_kde-1.json").read_text())["provenance"]["index"] == 1
+
+
+def test_sample_ids(ws_with_runs):
+    ws = ws_with_runs
+    assert resolve_sample_ids(ws, "all") == [("r001_noise", 0), ("r001_noise", 1), ("r001_noise", 2),
+                                              ("r002_kde", 0), ("r002_kde", 1)]
+    assert resolve_sample_ids(ws, "latest") == [("r002_kde", 0), ("r002_kde", 1)]
+    assert resolve_sample_ids(ws, "r001_noise:2, r002_kde-0,r001_noise:2") == [("r001_noise", 2), ("r002_kde", 0)]
+    for bad, message in (("r009_kde:0", "unknown"), ("r002_kde:2", "has 2 samples"), ("kde 1", "unknown"), (",", "no samples")):
+        with pytest.raises(HyperVizError, match=message):
+            resolve_sample_ids(ws, bad)
+
+
+def test_export_model_alone_and_tampering(tmp_path):
+    arch = get_arch("mlp")
+    w = init_vector(arch, "kaiming_normal", torch.Generator().manual_seed(0)).numpy()
+    path = export_model(w, arch, "tanh", {"name": "digits"}, tmp_path, "m", provenance={"method": "manual", "seed": 0})
+    model, meta = load_exported(path)
+    assert module_test_acc(model) == meta["metrics"]["test_acc"] and isinstance(model[2], torch.nn.Tanh)
+    with pytest.raises(HyperVizError, match="export format onnx"):
+        export_model(w, arch, "tanh", {"name": "digits"}, tmp_path, "m2", formats=("onnx",))
+    st = tmp_path / "m.safetensors"
+    data = bytearray(st.read_bytes())
+    data[-1] ^= 0xFF
+    st.write_bytes(bytes(data))
+    with pytest.raises(HyperVizError, match="sha256"):
+        load_exported(path)
+    with pytest.raises(HyperVizError, match="no such file"):
+        load_exported(tmp_path / "missing.json")

@@ -1,0 +1,99 @@
+"""Architecture specs: layouts, flat vector <-> state_dict, batched forward == per-model forward."""
+import json
+
+import pytest
+import torch
+
+from core.errors import HyperVizError
+from core.zoo.arch import (
+    KNOWN_ARCHS,
+    ArchSpec,
+    build_module,
+    get_arch,
+    init_vector,
+    recognise,
+    split_params,
+    state_dict_to_vector,
+    vector_to_state_dict,
+)
+from core.zoo.batched import batched_forward, batched_loss_and_correct
+
+
+def test_parameter_counts_match_the_published_zoos():
+    assert KNOWN_ARCHS["modelzoo_cnn"].n_params == 2464
+    assert KNOWN_ARCHS["modelzoo_cnn_rgb"].n_params == 2864
+    assert 1100 <= KNOWN_ARCHS["cnn"].n_params <= 1300
+    # Model Zoos layout: layer starts 0, 208, 1414, 1514, 2254
+    starts = [s.offset for s in KNOWN_ARCHS["modelzoo_cnn"].layout if s.kind == "weight"]
+    assert starts == [0, 208, 1414, 1514, 2254]
+
+
+@pytest.mark.parametrize("name", list(KNOWN_ARCHS))
+def test_json_round_trip_and_recognition(name):
+    spec = KNOWN_ARCHS[name]
+    again = ArchSpec.from_json(json.dumps(json.loads(spec.to_json())))
+    assert again == spec and again.layout == spec.layout
+    assert recognise(spec.param_shapes()) is spec
+
+
+@pytest.mark.parametrize("name", list(KNOWN_ARCHS))
+def test_vector_state_dict_round_trip(name):
+    spec = KNOWN_ARCHS[name]
+    module = build_module(spec, "tanh")
+    vec = state_dict_to_vector(spec, module.state_dict())
+    assert vec.shape == (spec.n_params,)
+    back = vector_to_state_dict(spec, vec)
+    for key, tensor in module.state_dict().items():
+        assert torch.equal(back[key], tensor)
+    # the flat layout is weight (output-major) then bias, layer by layer
+    first = spec.layout[0]
+    assert torch.equal(vec[: first.size], module.state_dict()[first.key].reshape(-1))
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp", "modelzoo_cnn"])
+@pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "gelu"])
+def test_batched_forward_equals_per_model_forward(name, activation):
+    spec = KNOWN_ARCHS[name]
+    gen = torch.Generator().manual_seed(1)
+    weights = torch.stack([init_vector(spec, init, gen) for init in ("uniform", "normal", "kaiming_uniform", "kaiming_normal")])
+    shared = torch.rand(6, *spec.input_shape, generator=gen)
+    per_model = torch.rand(4, 6, *spec.input_shape, generator=gen)
+    out_shared = batched_forward(spec, weights, shared, activation)
+    out_per_model = batched_forward(spec, split_params(spec, weights), per_model, activation)
+    assert out_shared.shape == (4, 6, spec.n_classes)
+    for i in range(4):
+        module = build_module(spec, activation).eval()
+        module.load_state_dict(vector_to_state_dict(spec, weights[i]))
+        torch.testing.assert_close(out_shared[i], module(shared), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out_per_model[i], module(per_model[i]), rtol=1e-5, atol=1e-5)
+
+
+def test_batched_dropout_uses_each_models_rate():
+    spec = KNOWN_ARCHS["mlp"]
+    weights = torch.stack([init_vector(spec, "kaiming_uniform", torch.Generator().manual_seed(i)) for i in range(2)])
+    x = torch.rand(64, *spec.input_shape)
+    rate = torch.tensor([0.0, 0.5])
+    out = batched_forward(spec, weights, x, "relu", dropout=rate, generator=torch.Generator().manual_seed(0))
+    clean = batched_forward(spec, weights, x, "relu")
+    torch.testing.assert_close(out[0], clean[0])          # rate 0: unchanged
+    assert not torch.allclose(out[1], clean[1])           # rate 0.5: perturbed
+
+
+def test_loss_and_correct_per_model():
+    logits = torch.tensor([[[5.0, 0.0], [0.0, 5.0]], [[5.0, 0.0], [5.0, 0.0]]])  # [N=2, B=2, K=2]
+    loss, correct = batched_loss_and_correct(logits, torch.tensor([0, 1]))
+    assert correct.tolist() == [2, 1]
+    assert loss[0] < loss[1]
+
+
+def test_bad_specs_are_one_line_errors():
+    with pytest.raises(HyperVizError, match="unknown type"):
+        ArchSpec("x", (1, 8, 8), ({"type": "attention"},))
+    with pytest.raises(HyperVizError, match="expects 3 input channels"):
+        ArchSpec("x", (1, 8, 8), ({"type": "conv", "in": 3, "out": 4, "kernel": 3}, {"type": "flatten"}))
+    with pytest.raises(HyperVizError, match="invalid JSON"):
+        ArchSpec.from_json("{nope", source="spec.json")
+    with pytest.raises(HyperVizError, match="unknown"):
+        get_arch("resnet")
+    with pytest.raises(HyperVizError, match="does not fit"):
+        vector_to_state_dict(KNOWN_ARCHS["cnn"], torch.zeros(5))

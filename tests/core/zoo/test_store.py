@@ -1,0 +1,97 @@
+"""The HDF5 zoo file: round trip, content hash, and damaged or foreign files."""
+import h5py
+import numpy as np
+import pytest
+
+from core.errors import HyperVizError
+from core.zoo.arch import KNOWN_ARCHS
+from core.zoo.store import Zoo, open_zoo_file, read_zoo, write_zoo, zoo_hash, zoo_info
+
+
+def make_zoo(n_models=4, n_ckpt=3, seed=0) -> Zoo:
+    rng = np.random.default_rng(seed)
+    arch = KNOWN_ARCHS["cnn"]
+    present = np.ones((n_models, n_ckpt), dtype=bool)
+    present[0, -1] = False
+    return Zoo(
+        arch=arch,
+        weights=rng.normal(size=(n_models, n_ckpt, arch.n_params)).astype(np.float32),
+        epochs=np.arange(n_ckpt, dtype=np.int32),
+        states={"test_acc": rng.random((n_models, n_ckpt)).astype(np.float32),
+                "train_acc": np.full((n_models, n_ckpt), np.nan, dtype=np.float32)},
+        models={"model_id": np.array([f"m{i}" for i in range(n_models)]), "activation": np.array(["relu", "tanh"] * (n_models // 2)),
+                "lr": np.linspace(1e-3, 1e-2, n_models)},
+        task={"name": "digits"},
+        source={"test": True},
+        present=present,
+    )
+
+
+def test_round_trip_keeps_every_value(tmp_path):
+    zoo = make_zoo()
+    path = write_zoo(tmp_path / "z.h5", zoo)
+    back = read_zoo(path)
+    np.testing.assert_array_equal(back.weights, zoo.weights)
+    np.testing.assert_array_equal(back.present, zoo.present)
+    np.testing.assert_array_equal(back.states["test_acc"], zoo.states["test_acc"])
+    assert np.isnan(back.states["train_acc"]).all()
+    assert back.models["activation"].tolist() == zoo.models["activation"].tolist()
+    np.testing.assert_array_equal(back.models["lr"], zoo.models["lr"])
+    assert back.arch == zoo.arch and back.task == zoo.task and back.source == zoo.source
+    table = back.state_table()
+    assert len(table["epoch"]) == zoo.present.sum() == len(back.state_weights())
+    with h5py.File(path) as f:
+        assert f["weights"].chunks[0] >= 1 and f["weights"].compression is None
+
+
+def test_content_hash_follows_content_not_timestamps(tmp_path):
+    a = write_zoo(tmp_path / "a.h5", make_zoo())
+    b = write_zoo(tmp_path / "b.h5", make_zoo())
+    c = write_zoo(tmp_path / "c.h5", make_zoo(seed=1))
+    assert zoo_hash(a) == zoo_hash(b) != zoo_hash(c)
+    info = zoo_info(a)
+    assert info["models"] == 4 and info["model_states"] == 11 and info["parameters"] == KNOWN_ARCHS["cnn"].n_params
+
+
+def test_rewriting_keeps_the_old_file_until_the_new_one_is_complete(tmp_path):
+    path = write_zoo(tmp_path / "z.h5", make_zoo())
+    before = path.read_bytes()
+    bad = make_zoo()
+    bad.states["test_acc"] = np.zeros((2, 2), dtype=np.float32)   # wrong shape: refused up front
+    with pytest.raises(HyperVizError, match="test_acc"):
+        Zoo(**{**bad.__dict__})
+    assert path.read_bytes() == before
+
+
+def test_missing_truncated_foreign_and_incomplete_files(tmp_path):
+    with pytest.raises(HyperVizError, match="no such file"):
+        read_zoo(tmp_path / "nope.h5")
+    good = write_zoo(tmp_path / "z.h5", make_zoo())
+    truncated = tmp_path / "t.h5"
+    truncated.write_bytes(good.read_bytes()[:4000])
+    with pytest.raises(HyperVizError, match="not a readable HDF5 file"):
+        read_zoo(truncated)
+    foreign = tmp_path / "f.h5"
+    with h5py.File(foreign, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(HyperVizError, match="not a hyperviz zoo"):
+        read_zoo(foreign)
+    text = tmp_path / "notes.h5"
+    text.write_text("hello")
+    with pytest.raises(HyperVizError, match="not a readable HDF5"):
+        read_zoo(text)
+    incomplete = tmp_path / "i.h5"
+    incomplete.write_bytes(good.read_bytes())
+    with h5py.File(incomplete, "r+") as f:
+        f.attrs["complete"] = False
+    with pytest.raises(HyperVizError, match="incomplete"):
+        open_zoo_file(incomplete)
+    newer = tmp_path / "n.h5"
+    newer.write_bytes(good.read_bytes())
+    with h5py.File(newer, "r+") as f:
+        f.attrs["schema_version"] = 99
+    with pytest.raises(HyperVizError, match="schema version 99"):
+        read_zoo(newer)
+    (tmp_path / "p.h5.partial").write_bytes(b"")
+    with pytest.raises(HyperVizError, match="interrupted"):
+        read_zoo(tmp_path / "p.h5")
