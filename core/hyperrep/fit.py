@@ -187,7 +187,8 @@ def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim
     """One optimisation step on a batch of raw weights ``w [B, P]`` (on the model's device).
 
     Two views per state: an independent random permutation each (the targets), then noise and
-    random erasing (the inputs). With a canonicalising codec both permutations map back to the
+    random erasing (the inputs), all drawn from ``gen``, so a seeded fit gives the same weights
+    twice on the same device. With a canonicalising codec both permutations map back to the
     same canonical vector, so the views differ by noise and erasing alone and the permutation
     step is skipped. Returns the loss parts as floats; does not step on a NaN loss.
     """
@@ -196,8 +197,8 @@ def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim
         t1, t2 = codec.to_tokens(permuter(w, gen)), codec.to_tokens(permuter(w, gen))
     else:
         t1 = t2 = codec.to_tokens(w)
-    in1 = random_erase(add_noise(t1, NOISE, multiplicative=True), p=ERASE_P)
-    in2 = random_erase(add_noise(t2, NOISE, multiplicative=True), p=ERASE_P)
+    in1 = random_erase(add_noise(t1, NOISE, multiplicative=True, generator=gen), p=ERASE_P, generator=gen)
+    in2 = random_erase(add_noise(t2, NOISE, multiplicative=True, generator=gen), p=ERASE_P, generator=gen)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if w.device.type == "cuda" else torch.autocast("cpu", enabled=False)
     with autocast:
         loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std))

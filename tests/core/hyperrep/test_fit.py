@@ -184,3 +184,17 @@ def test_missing_steps_name_the_command(zoo_path, tmp_path):
     (tmp_path / "junk.h5").write_text("junk")
     with pytest.raises(HyperVizError, match="not a readable workspace"):
         load_workspace(tmp_path / "junk.h5")
+
+
+def test_a_seeded_fit_gives_the_same_weights_twice_and_another_seed_does_not(zoo_path, tmp_path):
+    import torch
+
+    def fitted(name, seed, noise_between):
+        drive(fit_job(zoo_path, tmp_path / name, preset="tiny", epochs=1, device="cpu", seed=seed))
+        torch.manual_seed(noise_between)          # whatever else the process drew meanwhile
+        drive(fit_job(zoo_path, tmp_path / name, preset="tiny", epochs=2, device="cpu", seed=seed))  # resumes
+        return load_workspace(tmp_path / name).autoencoder("cpu").state_dict()
+
+    a, b, c = fitted("a.h5", 3, 1), fitted("b.h5", 3, 2), fitted("c.h5", 4, 1)
+    assert all(torch.equal(a[k], b[k]) for k in a)                       # noise, erasing and batches seeded
+    assert not all(torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
