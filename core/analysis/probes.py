@@ -27,8 +27,11 @@ import numpy as np
 
 from core.errors import HyperVizError
 
-DEFAULT_ALPHAS = np.logspace(3, -5, 17)
-DEFAULT_CS = (0.01, 0.1, 1.0, 10.0, 100.0)
+#: Penalty grids, wide enough that neither feature set's choice sits at an edge on the zoos measured
+#: here (the chosen value at the edge means the best penalty may lie outside: ``at_grid_edge``).
+#: Ridge's penalty is on the sum of squared errors of ~10k standardised rows, so 1e6 is a strong one.
+DEFAULT_ALPHAS = np.logspace(6, -4, 21)
+DEFAULT_CS = tuple(float(c) for c in np.logspace(-4, 4, 9))
 DEFAULT_ROUNDS = 300
 SPLITS = ("train", "val", "test")
 
@@ -61,12 +64,20 @@ class ProbeResult:
     reason: str = ""
     note: str = ""
 
+    @property
+    def at_grid_edge(self) -> bool:
+        """True when the chosen penalty is the smallest or largest of a grid of several values: the
+        best penalty may lie outside the grid, so the score may understate the features."""
+        grid = [p for p, _ in self.val_curve]
+        return self.applicable and len(grid) > 1 and self.penalty in (min(grid), max(grid))
+
     def summary(self) -> str:
         """One line for tables and logs, e.g. ``r2 0.973 (val 0.970, alpha 1e-02, 700/150/150)``."""
         if not self.applicable:
             return f"n/a: {self.reason}"
+        edge = ", at the grid edge" if self.at_grid_edge else ""
         return (
-            f"{self.metric} {self.score:.3f} (val {self.val_score:.3f}, {self.penalty_name} {self.penalty:.0e}, "
+            f"{self.metric} {self.score:.3f} (val {self.val_score:.3f}, {self.penalty_name} {self.penalty:.0e}{edge}, "
             f"{self.n_train}/{self.n_val}/{self.n_test})"
         )
 

@@ -148,7 +148,8 @@ def probe_summary(results: dict[str, dict[str, ProbeResult]],
                   differences: dict[str, ScoreDifference | None] | None = None) -> dict:
     """The JSON form printed by ``hyperviz probe --json``; with ``differences`` (from
     :func:`baseline_differences`) each property also gets ``hyperrep_minus_sw``:
-    ``{"diff", "ci95": [low, high]}`` or None."""
+    ``{"diff", "ci95": [low, high]}`` or None. ``penalty_at_grid_edge`` (only where it happens)
+    names the feature sets whose chosen probe penalty lies at an end of the grid."""
     out = {}
     for prop, by_feature in results.items():
         first = next(iter(by_feature.values()))
@@ -156,6 +157,9 @@ def probe_summary(results: dict[str, dict[str, ProbeResult]],
         for feature, result in by_feature.items():
             entry[feature] = None if not result.applicable or not np.isfinite(result.score) else round(float(result.score), 4)
         entry["n_test"] = first.n_test
+        edges = sorted(f for f, r in by_feature.items() if r.at_grid_edge)
+        if edges:
+            entry["penalty_at_grid_edge"] = edges
         if differences is not None:
             d = differences.get(prop)
             entry["hyperrep_minus_sw"] = None if d is None else {

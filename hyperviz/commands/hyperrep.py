@@ -84,7 +84,8 @@ def cmd_probe(args) -> int:
         trees = f" {fmt(row['sw_trees']):>10}" if args.ceiling else ""
         d = differences[name]
         diff = "" if d is None else f"   {d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"
-        print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}{trees}{diff}")
+        edge = "   (penalty at the grid edge: " + ", ".join(row["penalty_at_grid_edge"]) + ")" if "penalty_at_grid_edge" in row else ""
+        print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}{trees}{diff}{edge}")
     print(comparison_sentence(differences))
     rec = summary.get("reconstruction")
     if rec and rec["states"]:

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from core.analysis.probes import (
+    DEFAULT_ALPHAS,
     ProbeResult,
     boosted_probe,
     classifier_probe,
@@ -30,7 +31,7 @@ def test_ridge_recovers_planted_linear_property():
     assert res.score > 0.95 and res.val_score > 0.95
     assert (res.n_train, res.n_val, res.n_test) == (200, 60, 60)
     assert res.y_pred.shape == res.y_true.shape == (60,)
-    assert len(res.val_curve) == 17
+    assert len(res.val_curve) == len(DEFAULT_ALPHAS)
 
 
 def test_ridge_on_noise_is_near_zero_and_picks_large_alpha():
@@ -224,3 +225,15 @@ def test_non_finite_features_make_every_probe_not_applicable():
         assert not result.applicable and result.reason == "features contain NaN or infinite values"
     numbers[70] = np.nan                        # the row without a target is dropped first: fine again
     assert ridge_probe(*_splits(x, numbers, n_train=60, n_val=15)).applicable
+
+
+def test_a_penalty_at_either_end_of_the_grid_is_flagged():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((320, 8))
+    y = x @ rng.standard_normal(8) + 0.1 * rng.standard_normal(320)
+    splits = _splits(x, y)
+    inner = ridge_probe(*splits, alphas=[1e9, 1e-1, 1e-12])       # a clean signal: the middle value wins
+    assert inner.penalty == 1e-1 and not inner.at_grid_edge
+    strong = ridge_probe(*splits, alphas=[1e12, 1e11])           # both far too strong: the weaker end wins
+    assert strong.penalty == 1e11 and strong.at_grid_edge and "at the grid edge" in strong.summary()
+    assert not ridge_probe(*splits, alphas=[1e-2]).at_grid_edge  # one value is no grid
