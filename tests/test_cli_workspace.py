@@ -173,3 +173,30 @@ def test_bench_eval_json(capsys):
     code, out, _ = run(capsys, "bench", "eval", "--models", "8", "--device", "cpu", "--json")
     result = json.loads(out)
     assert code == 0 and result["models"] == 8 and result["models_per_s"] > 0
+
+
+def test_bench_probe_fits_each_candidate_once_and_probes_it_beside_sw(built, tmp_path, capsys):
+    zoo = built.parent / "zoo.h5"
+    argv = ["bench", "probe", zoo, "--out", tmp_path / "ab", "--candidates", "default,no-erasing",
+            "--preset", "tiny", "--epochs", "1", "--device", "cpu", "-q", "--json"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    result = json.loads(out)
+    cands = result["candidates"]
+    assert list(cands) == ["default", "no-erasing"]
+    assert cands["no-erasing"]["settings"] == {"augmentation": {"erase_p": 0.0}}
+    for prop in ("test_acc", "activation"):
+        # same split and protocol: the s(W) column is the same for every candidate
+        assert cands["default"]["properties"][prop]["sw"] == cands["no-erasing"]["properties"][prop]["sw"]
+        d = cands["default"]["properties"][prop]["hyperrep_minus_sw"]
+        assert d["ci95"][0] <= d["diff"] <= d["ci95"][1]
+    from core.hyperrep.workspace import load_workspace
+
+    stored = load_workspace(tmp_path / "ab" / "no-erasing.h5")
+    assert stored.training["augmentation"]["erase_p"] == 0.0 and stored.training["epochs_done"] == 1
+    mtime = (tmp_path / "ab" / "default.h5").stat().st_mtime_ns
+    code, out2, err = run(capsys, *argv)                       # a rerun trains nothing again
+    assert code == 0 and json.loads(out2) == result
+    assert (tmp_path / "ab" / "default.h5").stat().st_mtime_ns == mtime
+    code, _out, err = run(capsys, "bench", "probe", zoo, "--out", tmp_path / "ab", "--candidates", "nope")
+    assert code == 2 and "candidates 'nope'" in err and len(err.strip().splitlines()) == 1

@@ -34,12 +34,12 @@ from core.zoo.splits import split_by_model
 from core.zoo.store import Zoo, read_zoo
 
 #: Training settings per autoencoder preset (architecture sizes are in core.hyperrep.autoencoder.PRESETS).
+#: ``noise``: multiplicative input noise; ``erase_p``: probability of erasing a block of an input view.
 TRAINING = {
-    "tiny": dict(epochs=3, batch_size=64, lr=3e-3),
-    "default": dict(epochs=12, batch_size=128, lr=1e-3),
+    "tiny": dict(epochs=3, batch_size=64, lr=3e-3, noise=0.05, erase_p=0.3),
+    "default": dict(epochs=12, batch_size=128, lr=1e-3, noise=0.05, erase_p=0.3),
 }
-NOISE = 0.05           # multiplicative input noise
-ERASE_P = 0.3          # probability of erasing a block of an input view
+AUGMENTATION_KEYS = ("noise", "erase_p")
 WEIGHT_LIMIT = 1e3     # states with larger weights (diverged training) are left out
 
 
@@ -86,14 +86,26 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, arrays: dict[str, np.ndarr
 
 def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", epochs: int | None = None,
             device: str | torch.device = "auto", seed: int = 0, batch_size: int | None = None,
-            lr: float | None = None, max_states: int | None = None) -> Job[Path]:
-    """Train (or resume training) the autoencoder of the workspace ``ws_path`` on ``zoo_path``."""
+            lr: float | None = None, max_states: int | None = None, augmentation: dict | None = None,
+            config: dict | None = None) -> Job[Path]:
+    """Train (or resume training) the autoencoder of the workspace ``ws_path`` on ``zoo_path``.
+
+    ``augmentation`` overrides the preset's ``noise`` / ``erase_p``; ``config`` overrides settings
+    of the autoencoder preset (core.hyperrep.autoencoder.AEConfig fields, e.g. ``{"gamma": 0.5}``)
+    when the workspace is new. Both are recorded in the workspace's training record; a resumed fit
+    keeps the recorded augmentation."""
     if preset not in TRAINING:
         raise HyperVizError(f"preset {preset!r}: expected one of {', '.join(TRAINING)}")
     settings = dict(TRAINING[preset])
     settings.update({k: v for k, v in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)) if v is not None})
+    unknown = set(augmentation or {}) - set(AUGMENTATION_KEYS)
+    if unknown:
+        raise HyperVizError(f"augmentation settings {sorted(unknown)}: expected {', '.join(AUGMENTATION_KEYS)}")
+    settings.update(augmentation or {})
     if settings["epochs"] < 1:
         raise HyperVizError(f"--epochs {settings['epochs']}: must be >= 1")
+    if not (settings["noise"] >= 0 and 0 <= settings["erase_p"] <= 1):
+        raise HyperVizError(f"augmentation noise {settings['noise']} / erase_p {settings['erase_p']}: need noise >= 0, 0 <= erase_p <= 1")
     dev = resolve_device(device)
     zoo = read_zoo(zoo_path)
     ws_path = Path(ws_path)
@@ -121,13 +133,15 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
             raise HyperVizError(f"{ws_path}: its autoencoder was trained for architecture "
                                 f"{ws.training.get('arch', {}).get('name')!r}, the zoo has {zoo.arch.name!r}")
         model = ws.autoencoder(dev)
+        settings.update(ws.training.get("augmentation", {}))
     else:
         torch.manual_seed(seed)
-        model = HyperRepAE(make_config(tokenizer, preset)).attach_tokenizer(tokenizer)
+        model = HyperRepAE(make_config(tokenizer, preset, **(config or {}))).attach_tokenizer(tokenizer)
         mean, std = tokenizer.layer_stats(train_w)
         model.set_layer_stats(std.float(), mean.float())
         model.to(dev)
-        ws.training = {"arch": zoo.arch.to_dict(), "preset": preset, "epochs_done": 0, "history": [], "seed": seed}
+        ws.training = {"arch": zoo.arch.to_dict(), "preset": preset, "epochs_done": 0, "history": [], "seed": seed,
+                       "augmentation": {k: settings[k] for k in AUGMENTATION_KEYS}}
     codec = WeightCodec(zoo.arch, model)
     permuter = get_permuter(zoo.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=1e-5)
@@ -155,7 +169,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
             for group in opt.param_groups:
                 group["lr"] = _one_cycle(step, total_steps, settings["lr"])
             w = train_w[order[s * bsz : (s + 1) * bsz]]
-            parts = train_step(model, codec, permuter, opt, w.to(dev), gen)
+            parts = train_step(model, codec, permuter, opt, w.to(dev), gen, settings["noise"], settings["erase_p"])
             if not math.isfinite(parts["loss"]):
                 raise HyperVizError(f"training diverged at epoch {epoch + 1} step {s + 1} (loss {parts['loss']}); "
                                     f"{ws_path} keeps the last good checkpoint (epoch {ws.training['epochs_done']}); try a lower --lr")
@@ -183,7 +197,8 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
 
 
 def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim.Optimizer, w: torch.Tensor,
-               gen: torch.Generator) -> dict[str, float]:
+               gen: torch.Generator, noise: float = TRAINING["default"]["noise"],
+               erase_p: float = TRAINING["default"]["erase_p"]) -> dict[str, float]:
     """One optimisation step on a batch of raw weights ``w [B, P]`` (on the model's device).
 
     Two views per state: an independent random permutation each (the targets), then noise and
@@ -197,8 +212,8 @@ def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim
         t1, t2 = codec.to_tokens(permuter(w, gen)), codec.to_tokens(permuter(w, gen))
     else:
         t1 = t2 = codec.to_tokens(w)
-    in1 = random_erase(add_noise(t1, NOISE, multiplicative=True, generator=gen), p=ERASE_P, generator=gen)
-    in2 = random_erase(add_noise(t2, NOISE, multiplicative=True, generator=gen), p=ERASE_P, generator=gen)
+    in1 = random_erase(add_noise(t1, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
+    in2 = random_erase(add_noise(t2, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if w.device.type == "cuda" else torch.autocast("cpu", enabled=False)
     with autocast:
         loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std))

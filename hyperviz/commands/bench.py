@@ -1,7 +1,7 @@
 """``hyperviz bench ...``: speed figures measured in one run."""
 from __future__ import annotations
 
-from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json
+from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json, run_job
 
 
 def cmd_bench_zoo(args) -> int:
@@ -55,6 +55,32 @@ def cmd_bench_eval(args) -> int:
     return 0
 
 
+def cmd_bench_probe(args) -> int:
+    from core.analysis.ablation import ablation_job, parse_candidates
+
+    names = parse_candidates(args.candidates)
+    result = run_job(ablation_job(args.zoo, args.out, names, preset=args.preset, epochs=args.epochs,
+                                  device=args.device, seed=args.seed), "bench probe", args.quiet or args.json)
+    if args.json:
+        print_json(result)
+        return 0
+    props = list(next(iter(result["candidates"].values()))["properties"])
+    print(f"{'property':<14} {'s(W)':>6}" + "".join(f"  {n:>27}" for n in names))
+    for prop in props:
+        first = result["candidates"][names[0]]["properties"][prop]
+        cells = []
+        for n in names:
+            row = result["candidates"][n]["properties"][prop]
+            d = row.get("hyperrep_minus_sw")
+            score = "-" if row["hyperrep"] is None else f"{row['hyperrep']:.3f}"
+            ci = "" if d is None else f" [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}]"
+            cells.append(f"  {score + ci:>27}")
+        sw = "-" if first["sw"] is None else f"{first['sw']:.3f}"
+        print(f"{prop:<14} {sw:>6}" + "".join(cells))
+    print("each cell: the candidate's test score [95% interval of hyper-rep minus s(W)]; workspaces in " + str(args.out))
+    return 0
+
+
 def register(sub):
     """Add ``bench zoo|fit|eval``; returns the ``bench`` sub-commands so that the GUI benchmark
     (hyperviz.gui_bench, which drives Qt views) can join them from the entry point."""
@@ -73,6 +99,16 @@ def register(sub):
     p.add_argument("--steps", type=positive_int, default=20)
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_fit)
+
+    p = bench.add_parser("probe", help="train autoencoder candidates on a zoo and probe each beside s(W)")
+    p.add_argument("zoo")
+    p.add_argument("--out", required=True, help="folder for the candidates' workspaces (a rerun resumes)")
+    p.add_argument("--candidates", help="comma-separated names (default: all; see core.analysis.ablation)")
+    p.add_argument("--preset", choices=["tiny", "default"], default="default")
+    p.add_argument("--epochs", type=positive_int, help="training epochs per candidate (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_bench_probe)
 
     p = bench.add_parser("eval", help="batched evaluation of many models on the test split")
     p.add_argument("--models", type=positive_int, default=1000)
