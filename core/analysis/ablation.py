@@ -27,6 +27,7 @@ CANDIDATES: dict[str, dict] = {
     "no-erasing": {"augmentation": {"erase_p": 0.0}},
     "no-erasing-gamma0.5": {"augmentation": {"erase_p": 0.0}, "config": {"gamma": 0.5}},
     "reconstruction-only": {"config": {"gamma": 0.0}},
+    "mean-std-pooling": {"config": {"pooling": "mean_std"}},
 }
 
 

@@ -34,6 +34,8 @@ from core.errors import HyperVizError
 from core.hyperrep.tokens import Tokenizer
 
 CONFIG_FORMAT = "hyperviz.autoencoder/1"
+#: How per-token latents become one vector per model state (see :meth:`HyperRepAE.pool`).
+POOLINGS = ("mean", "mean_std")
 
 
 # ---- configuration -----------------------------------------------------------------------------
@@ -55,6 +57,7 @@ class AEConfig:
     gamma: float = 0.1                           # weight of the contrastive term
     temperature: float = 0.1                     # NT-Xent temperature
     canonical: bool = True                       # inputs are put in canonical unit order (core.hyperrep.codec)
+    pooling: str = "mean"                        # per-layer "mean" of z, or "mean_std" (mean and spread)
 
     def __post_init__(self) -> None:
         self.max_positions = tuple(int(m) for m in self.max_positions)
@@ -71,6 +74,8 @@ class AEConfig:
             raise HyperVizError(f"autoencoder config: gamma {self.gamma} must lie in [0, 1]")
         if self.temperature <= 0:
             raise HyperVizError(f"autoencoder config: temperature {self.temperature} must be > 0")
+        if self.pooling not in POOLINGS:
+            raise HyperVizError(f"autoencoder config: pooling {self.pooling!r}: expected one of {', '.join(POOLINGS)}")
         if self.max_positions[0] < self.n_tokens:
             raise HyperVizError(f"autoencoder config: max_positions[0] {self.max_positions[0]} < n_tokens {self.n_tokens}")
 
@@ -198,7 +203,7 @@ class HyperRepAE(nn.Module):
         self.decoder = nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout) for _ in range(c.n_layers_dec))
         self.dec_ln = nn.LayerNorm(c.d_model)
         self.to_token = nn.Linear(c.d_model, S)
-        self.projection = nn.Sequential(nn.Linear(c.max_positions[1] * c.d_latent, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
+        self.projection = nn.Sequential(nn.Linear(self.embedding_width, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
                                         nn.Linear(c.d_model, c.d_proj))
 
         positions = torch.zeros(T, 3, dtype=torch.long)
@@ -279,18 +284,25 @@ class HyperRepAE(nn.Module):
 
     @property
     def embedding_width(self) -> int:
-        return self.config.max_positions[1] * self.config.d_latent
+        moments = 2 if self.config.pooling == "mean_std" else 1
+        return moments * self.config.max_positions[1] * self.config.d_latent
 
     def pool(self, z: torch.Tensor) -> torch.Tensor:
-        """One vector per model state: the mean of ``z`` over each layer's tokens, layers side by
-        side, ``[B, T, d_latent] -> [B, L * d_latent]``. Per-layer means keep what distinguishes
-        layers (a single mean over all tokens probed worse) and stay invariant to the order of
-        units within a layer."""
+        """One vector per model state from ``z [B, T, d_latent]``, invariant to the order of units
+        within a layer: the mean of ``z`` over each layer's tokens, layers side by side
+        (``[B, L * d_latent]``; a single mean over all tokens probed worse); with pooling
+        ``"mean_std"`` also each layer's standard deviation over its tokens
+        (``[B, 2 * L * d_latent]``: means first), which keeps the spread of a layer's units that
+        a mean averages away."""
         n_layers = self.config.max_positions[1]
         onehot = F.one_hot(self.layer_of_token, n_layers).to(z.dtype)          # [T, L]
-        sums = torch.einsum("btd,tl->bld", z, onehot)                           # [B, L, d]
         counts = onehot.sum(0).clamp_min(1).view(1, n_layers, 1)
-        return (sums / counts).reshape(z.shape[0], -1)
+        mean = torch.einsum("btd,tl->bld", z, onehot) / counts                  # [B, L, d]
+        if self.config.pooling == "mean":
+            return mean.reshape(z.shape[0], -1)
+        second = torch.einsum("btd,tl->bld", z * z, onehot) / counts
+        std = (second - mean * mean).clamp_min(0).add(1e-8).sqrt()             # [B, L, d]
+        return torch.cat([mean.reshape(z.shape[0], -1), std.reshape(z.shape[0], -1)], 1)
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens [B, T, S]`` -> model embedding ``[B, L * d_latent]`` (per-layer means of ``z``)."""

@@ -172,3 +172,38 @@ def test_presets_sizes():
     sizes = {name: count_parameters(HyperRepAE(make_config(tok, name))) for name in PRESETS}
     assert sizes["tiny"] < 50_000
     assert sizes["default"] < 1_500_000
+
+
+def test_mean_std_pooling_recovers_a_planted_spread_that_a_mean_misses():
+    import numpy as np
+
+    from core.analysis.probes import ridge_probe
+
+    tok = Tokenizer(get_arch("cnn"))
+    model = _tiny(tok, pooling="mean_std")
+    plain = _tiny(tok)
+    d, layers = model.config.d_latent, model.layer_of_token
+    gen = torch.Generator().manual_seed(0)
+    n = 400
+    spread = torch.rand(n, generator=gen) + 0.1                  # the planted property, one per state
+    signs = torch.where(torch.rand(n, tok.n_tokens, d, generator=gen) < 0.5, -1.0, 1.0)
+    # every layer's tokens sit symmetrically at +-spread around one shared per-state offset: the
+    # per-layer means carry the offset only, the spread lives in the second moment
+    offset = torch.randn(n, 1, d, generator=gen)
+    z = offset + spread[:, None, None] * (signs - signs.mean(1, keepdim=True)) / signs.std(1, keepdim=True)
+    pooled, means = model.pool(z), plain.pool(z)
+    assert pooled.shape == (n, model.embedding_width) == (n, 2 * tok.max_positions[1] * d)
+    torch.testing.assert_close(pooled[:, : means.shape[1]], means)          # means first, the same as "mean"
+    x_mean, x_both, y = means.numpy(), pooled.numpy(), spread.numpy().astype(np.float64)
+    cut = (slice(0, 250), slice(250, 320), slice(320, n))
+    split = lambda x: [a for s in cut for a in (x[s], y[s])]  # noqa: E731
+    assert ridge_probe(*split(x_both)).score > 0.9
+    assert ridge_probe(*split(x_mean)).score < 0.3
+    idx = torch.arange(tok.n_tokens)                            # reversing each layer's tokens changes nothing
+    for layer in layers.unique():
+        where = torch.nonzero(layers == layer).ravel()
+        idx[where] = where.flip(0)
+    assert not torch.equal(idx, torch.arange(tok.n_tokens))
+    torch.testing.assert_close(model.pool(z[:, idx]), pooled, atol=1e-4, rtol=1e-4)
+    with pytest.raises(HyperVizError, match="pooling 'max'"):
+        _tiny(tok, pooling="max")
