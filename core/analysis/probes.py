@@ -29,8 +29,9 @@ from core.errors import HyperVizError
 
 #: Penalty grids, wide enough that neither feature set's choice sits at an edge on the zoos measured
 #: here (the chosen value at the edge means the best penalty may lie outside: ``at_grid_edge``).
-#: Ridge's penalty is on the sum of squared errors of ~10k standardised rows, so 1e6 is a strong one.
-DEFAULT_ALPHAS = np.logspace(6, -4, 21)
+#: Ridge's penalty is on the sum of squared errors of ~10k standardised rows, so 1e6 is a strong one;
+#: the grid ends at 0 (no penalty), beyond which there is nothing to try.
+DEFAULT_ALPHAS = np.append(np.logspace(6, -4, 21), 0.0)
 DEFAULT_CS = tuple(float(c) for c in np.logspace(-4, 4, 9))
 DEFAULT_ROUNDS = 300
 SPLITS = ("train", "val", "test")
@@ -67,9 +68,12 @@ class ProbeResult:
     @property
     def at_grid_edge(self) -> bool:
         """True when the chosen penalty is the smallest or largest of a grid of several values: the
-        best penalty may lie outside the grid, so the score may understate the features."""
+        best penalty may lie outside the grid, so the score may understate the features. A ridge
+        alpha of 0 (no penalty) is an end with nothing beyond it and is not flagged."""
         grid = [p for p, _ in self.val_curve]
-        return self.applicable and len(grid) > 1 and self.penalty in (min(grid), max(grid))
+        if not self.applicable or len(grid) < 2 or self.penalty == 0:
+            return False
+        return self.penalty in (min(grid), max(grid))
 
     def summary(self) -> str:
         """One line for tables and logs, e.g. ``r2 0.973 (val 0.970, alpha 1e-02, 700/150/150)``."""

@@ -237,3 +237,5 @@ def test_a_penalty_at_either_end_of_the_grid_is_flagged():
     strong = ridge_probe(*splits, alphas=[1e12, 1e11])           # both far too strong: the weaker end wins
     assert strong.penalty == 1e11 and strong.at_grid_edge and "at the grid edge" in strong.summary()
     assert not ridge_probe(*splits, alphas=[1e-2]).at_grid_edge  # one value is no grid
+    unpenalised = ridge_probe(*splits, alphas=[1e9, 0.0])        # nothing lies beyond no penalty at all
+    assert unpenalised.penalty == 0.0 and not unpenalised.at_grid_edge
