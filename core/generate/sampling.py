@@ -66,6 +66,18 @@ run: the most common optimizer / learning rate / weight decay of the selected mo
 that trained them), dropout 0, batch 32, the same data order for every model
 (:func:`finetune_recipe`, recorded in the run's metadata).
 
+Novelty and copies
+------------------
+Every sample is judged against the states it could have been copied from
+(:func:`core.generate.evaluate.novelty`): the weight-space distance to the nearest training-split
+state (``novelty_weight``) and to the nearest state of the *fitted region*, the selected states the
+sampler was fitted on (``novelty_region``); and its *functional* nearest neighbour among the
+training and fitted-region states (``nn_state_function``, the state whose test predictions it
+shares most, and that share, ``max_agreement``). A sample is a *copy* when it also makes that
+neighbour's mistakes: ``mistake_agreement >= COPY_THRESHOLD`` (the threshold and the figures
+behind it: :data:`core.generate.evaluate.COPY_THRESHOLD`). Each run stores ``copy_fraction``,
+``median_max_agreement`` and ``median_mistake_agreement`` in its metadata.
+
 Running a method
 ----------------
 :func:`sample_job` runs the steps of a run, one function each: :func:`prepare_run` (checks, the
@@ -95,6 +107,7 @@ from core.generate.evaluate import (
     Evaluation,
     TrainingReference,
     aligned_nearest_neighbours,
+    copy_summary,
     evaluate_weights,
     finetune_job,
     novelty,
@@ -542,6 +555,12 @@ DRAWS = {"kde": draw_kde, "best-of": draw_best_of, "noise": draw_noise, "random"
 DECODED = ("kde", "best-of")
 
 
+def fitted_region(setup: RunSetup) -> TrainingReference:
+    """The selected states the sampler is fitted on, as a reference for novelty."""
+    used = setup.selection.used
+    return TrainingReference(used, setup.used_weights, np.full(len(used), setup.activation), setup.ws.embeddings[used])
+
+
 def evaluate_samples(setup: RunSetup, weights: np.ndarray) -> tuple[Evaluation, Evaluation]:
     """Test (with every sample's predictions) and validation results of the samples."""
     args = (setup.arch, setup.task, weights, setup.activation)
@@ -551,12 +570,13 @@ def evaluate_samples(setup: RunSetup, weights: np.ndarray) -> tuple[Evaluation, 
 
 def judge_novelty(setup: RunSetup, weights: np.ndarray, test_predictions: np.ndarray,
                   reference: TrainingReference) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The samples' embeddings and their novelty against ``reference`` (:func:`core.generate.evaluate.novelty`)."""
+    """The samples' embeddings and their novelty against ``reference`` and the fitted region
+    (:func:`core.generate.evaluate.novelty`)."""
     from core.hyperrep.codec import encode_weights
 
     embeddings = encode_weights(setup.model, setup.arch, weights, setup.device, pooled=True).astype(np.float32)
     nov = novelty(setup.arch, setup.task, weights, setup.activation, reference, embeddings, setup.device,
-                  sample_predictions=test_predictions)
+                  sample_predictions=test_predictions, region=fitted_region(setup))
     return embeddings, nov
 
 
@@ -593,7 +613,7 @@ def run_arrays(setup: RunSetup, draw: Draw, test: Evaluation, val: Evaluation, e
 
 
 def run_meta(setup: RunSetup, draw: Draw, run_id: str, reference: TrainingReference, arrays: dict) -> dict:
-    """The run's provenance."""
+    """The run's provenance and its copy figures (:func:`core.generate.evaluate.copy_summary`)."""
     ws, sel, n = setup.ws, setup.selection, setup.n
     return {
         "run": run_id, "method": setup.method, "seed": setup.seed, "n": n,
@@ -603,6 +623,9 @@ def run_meta(setup: RunSetup, draw: Draw, run_id: str, reference: TrainingRefere
         "params": draw.params, **draw.extra,
         "finetune": {"epochs": setup.finetune, **setup.recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": setup.seed},
         "novelty_reference": f"{len(reference.state_index)} usable model states of the training split",
+        "region_reference": f"the {len(sel.used)} selected states the sampler was fitted on",
+        "functional_reference": "the training split's states and the fitted region's",
+        **copy_summary(arrays.get("mistake_agreement"), arrays.get("max_agreement")),
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "zoo_sha256": ws.zoo_sha256, "arch": setup.arch.to_dict(), "task": dict(setup.zoo.task),
         "autoencoder_epochs": ws.training.get("epochs_done"),
@@ -623,15 +646,20 @@ def store_run(setup: RunSetup, draw: Draw, arrays: dict, reference: TrainingRefe
 def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int = 0, bandwidth=None,
                finetune: int = 0, device: str | torch.device = "auto", *, zoo: Zoo | None = None,
                description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
-               rounds: int = 1, kde_mode: str = "joint", save: bool = True) -> Job[str]:
+               rounds: int = 1, kde_mode: str = "joint", save: bool = True,
+               reference: TrainingReference | None = None) -> Job[str]:
     """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
 
     Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
     Stored arrays (``ws.samples[run]["arrays"]``): ``weights [n, P]``, ``test_acc``, ``test_loss``,
     ``val_acc``, ``val_loss``, ``novelty_weight``, ``novelty_embedding``, ``agreement``,
-    ``nn_state`` / ``nn_state_embedding`` (rows of the states table), ``anchor_state`` (-1: none),
-    ``embeddings [n, d]``, ``coords_<projection> [n, 2]``, ``finetune_acc`` / ``finetune_loss [n, k]``
-    when ``finetune`` > 0, and ``selection`` (the selected rows). ``meta`` holds the provenance.
+    ``nn_state`` / ``nn_state_embedding`` (rows of the states table), ``max_agreement``,
+    ``mistake_agreement``, ``nn_state_function`` (the functional nearest neighbour),
+    ``novelty_region`` / ``nn_state_region`` (the nearest state of the fitted region),
+    ``anchor_state`` (-1: none), ``embeddings [n, d]``, ``coords_<projection> [n, 2]``,
+    ``finetune_acc`` / ``finetune_loss [n, k]`` when ``finetune`` > 0, and ``selection`` (the
+    selected rows). ``meta`` holds the provenance and the run's copy figures. ``reference``: the
+    workspace's :func:`training_reference`, to share its test predictions between runs.
     """
     setup = prepare_run(ws, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune, device=device,
                         zoo=zoo, description=description, sigma=sigma, oversample=oversample, rounds=rounds,
@@ -641,7 +669,7 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     yield steps(f"decoded {setup.n} models" if method in DECODED else f"{setup.n} models")
     test, val = evaluate_samples(setup, draw.weights)
     yield steps("evaluated", mean_test_acc=float(test.acc.mean()))
-    reference = training_reference(setup.ws, setup.zoo)
+    reference = reference if reference is not None else training_reference(setup.ws, setup.zoo)
     embeddings, nov = judge_novelty(setup, draw.weights, test.predictions, reference)
     yield steps("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
     arrays = run_arrays(setup, draw, test, val, embeddings, nov)
@@ -654,11 +682,14 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
 
 
 def run_summary(ws: Workspace, run_id: str) -> dict:
-    """The per-method entry of ``hyperviz sample --json`` for a stored run."""
+    """The per-method entry of ``hyperviz sample --json`` for a stored run. Runs stored before the
+    copy figures existed give None for ``copy_fraction``, ``median_max_agreement``,
+    ``median_mistake_agreement`` and ``median_novelty_region``."""
     if run_id not in ws.samples:
         raise HyperVizError(f"{ws.path}: no sampling run {run_id!r}")
-    a = ws.samples[run_id]["arrays"]
+    a, meta = ws.samples[run_id]["arrays"], ws.samples[run_id]["meta"]
     tuned = a.get("finetune_acc")
+    region = a.get("novelty_region")
     return {
         "run": run_id,
         "n": int(len(a["test_acc"])),
@@ -667,5 +698,7 @@ def run_summary(ws: Workspace, run_id: str) -> dict:
         "mean_test_acc_finetuned": float(np.mean(tuned[:, -1])) if tuned is not None and tuned.size else None,
         "median_novelty": float(np.median(a["novelty_weight"])),
         "median_novelty_embedding": float(np.median(a["novelty_embedding"])),
+        "median_novelty_region": float(np.median(region)) if region is not None and region.size else None,
         "mean_agreement": float(np.mean(a["agreement"])),
+        **copy_summary(a.get("mistake_agreement"), a.get("max_agreement"), meta.get("copy_threshold")),
     }
