@@ -126,12 +126,17 @@ def test_sample_text_and_no_finetuning(ws, capsys):
     assert code == 0 and "kde" in out and "samples use tanh" in out
 
 
-def test_sample_copy_columns(ws, capsys):
-    code, out, err = run(capsys, "sample", ws, "-n", "3", "--method", "random", "--device", "cpu", "-q", "--json")
+def test_sample_reconstruct_and_the_copy_columns(ws, capsys):
+    code, out, err = run(capsys, "sample", ws, "-n", "3", "--method", "reconstruct", "--method", "random",
+                         "--device", "cpu", "-q", "--json")
     assert code == 0, err
-    assert json.loads(out)["methods"]["random"]["copy_fraction"] == 0.0
-    code, out, _ = run(capsys, "sample", ws, "-n", "2", "--method", "noise", "--device", "cpu", "-q")
-    assert code == 0 and "copies" in out.splitlines()[1] and "r002_noise" in out
+    methods = json.loads(out)["methods"]
+    assert list(methods) == ["reconstruct", "random"] and methods["reconstruct"]["run"] == "r001_reconstruct"
+    assert methods["random"]["copy_fraction"] == 0.0
+    code, out, _ = run(capsys, "sample", ws, "-n", "2", "--method", "reconstruct", "--device", "cpu", "-q")
+    assert code == 0 and "copies" in out.splitlines()[1] and "r003_reconstruct" in out
+    code, _, err = run(capsys, "sample", ws, "--method", "copy", "--device", "cpu", "-q")
+    assert code == 2 and "reconstruct" in err
 
 
 def test_export_cli(ws, tmp_path, capsys):

@@ -23,6 +23,10 @@ Methods (:data:`METHODS`)
     validation loss). With ``rounds > 1`` the KDE is refitted on the kept codes and the draw is
     repeated (SANE's BOOT); the kept set is the best ``n`` of the previous kept set and the new
     candidates, so validation accuracy never drops from round to round.
+``reconstruct``
+    Baseline: the selected states' own latent codes decoded, no noise (the KDE at bandwidth 0):
+    what the autoencoder alone changes. Every selected state is decoded once, in random order,
+    before any is decoded twice (:func:`reconstruct_picks`); one selected state is enough.
 ``noise``
     Baseline: the selected states' own weights plus Gaussian noise. The anchor is a uniformly
     chosen selected state; every parametric layer (weight and bias) gets noise of standard
@@ -82,7 +86,7 @@ Running a method
 ----------------
 :func:`sample_job` runs the steps of a run, one function each: :func:`prepare_run` (checks, the
 selection, the autoencoder), the method's draw (:data:`DRAWS`: :func:`draw_kde`,
-:func:`draw_best_of`, :func:`draw_noise`, :func:`draw_random`),
+:func:`draw_best_of`, :func:`draw_reconstruct`, :func:`draw_noise`, :func:`draw_random`),
 :func:`evaluate_samples` (test and validation split), :func:`judge_novelty`,
 :func:`finetune_samples` (optional), :func:`place_samples` (every stored projection) and
 :func:`store_run` (``ws.samples[run_id]``). Run ids are ``r<NNN>_<method>`` (``r001_kde``,
@@ -121,7 +125,7 @@ from core.zoo.tasks import Task, get_task
 if TYPE_CHECKING:
     from core.hyperrep.autoencoder import HyperRepAE
 
-METHODS = ("kde", "best-of", "noise", "random")
+METHODS = ("kde", "best-of", "reconstruct", "noise", "random")
 MAX_SAMPLES = 100_000
 BANDWIDTH_RULES = ("scott", "silverman")
 DEFAULT_BANDWIDTH = 0.25
@@ -456,7 +460,7 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
     sel = make_selection(ws, zoo, rows, description)
     if method in ("kde", "best-of") and len(sel.used) < 2:
         raise HyperVizError(f"{method}: a density needs at least 2 selected model states of one activation; the selection has "
-                            f"{len(sel.used)} ({sel.activation}); select more, or use --method noise or random")
+                            f"{len(sel.used)} ({sel.activation}); select more, or use --method reconstruct, noise or random")
     return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used),
                     ws.autoencoder(dev), finetune_recipe(ws, zoo, sel.used), int(finetune), bw, kde_mode,
                     float(sigma), int(oversample), int(rounds))
@@ -527,6 +531,25 @@ def draw_best_of(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job
     return Draw(kept_w[:n], kept_anchor[:n], params, {"mean_val_acc_per_round": history})
 
 
+def reconstruct_picks(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Which of ``k`` selected states each of ``n`` reconstructions decodes: every state once in a
+    random order, again for more than ``k`` samples, so no state is used twice before all are used once."""
+    rounds = -(-n // k)
+    return np.concatenate([rng.permutation(k) for _ in range(rounds)])[:n]
+
+
+def draw_reconstruct(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``reconstruct``: the selected states' own codes decoded, no noise (the KDE at bandwidth 0,
+    with every selected state used as evenly as possible)."""
+    used = setup.selection.used
+    latents = encode_selection(setup)
+    yield steps(f"encoded {len(used)} selected states")
+    pick = reconstruct_picks(len(used), setup.n, rng)
+    params = {"n": setup.n, "latent_dims": int(np.prod(latents.shape[1:])),
+              "anchors": "every selected state once, in random order, before any twice"}
+    return Draw(decode(setup, latents[pick]), used[pick], params)
+
+
 def draw_noise(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
     """``noise``: selected states' weights plus per-layer Gaussian noise (:func:`_noise_baseline`)."""
     pick = rng.integers(0, len(setup.selection.used), size=setup.n)
@@ -550,9 +573,10 @@ def draw_random(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[
 
 
 #: The draw step of each method (:data:`METHODS`).
-DRAWS = {"kde": draw_kde, "best-of": draw_best_of, "noise": draw_noise, "random": draw_random}
+DRAWS = {"kde": draw_kde, "best-of": draw_best_of, "reconstruct": draw_reconstruct, "noise": draw_noise,
+         "random": draw_random}
 #: Methods whose samples come out of the decoder.
-DECODED = ("kde", "best-of")
+DECODED = ("kde", "best-of", "reconstruct")
 
 
 def fitted_region(setup: RunSetup) -> TrainingReference:

@@ -125,7 +125,8 @@ def register(sub) -> None:
                    help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
     p.add_argument("-n", type=int, default=100, help="samples per method (1..100000)")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="kde (default), best-of, noise or random; repeat for several")
+                   help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
+                        "random; repeat for several")
     p.add_argument("--finetune", type=int, default=0, metavar="K",
                    help="also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
     p.add_argument("--seed", type=int, default=0)

@@ -1,8 +1,10 @@
-"""Honest novelty in sampling runs: copies are flagged, the copy figures of a run mean what they
-say, the steps of a run on their own, runs stored before the figures."""
+"""Honest novelty in sampling runs: copies are flagged, the reconstruct baseline, the copy figures
+of a run mean what they say, the steps of a run on their own, runs stored before the figures."""
 import numpy as np
 import pytest
+import torch
 
+from core.generate import sampling
 from core.generate.evaluate import COPY_THRESHOLD, evaluate_weights, mistake_agreement
 from core.generate.sampling import (
     DRAWS,
@@ -11,12 +13,14 @@ from core.generate.sampling import (
     draw_noise,
     make_selection,
     prepare_run,
+    reconstruct_picks,
     run_summary,
     sample_job,
     state_weights,
     total_steps,
     training_reference,
 )
+from core.hyperrep.codec import decode_latents, encode_weights
 from core.hyperrep.workspace import load_workspace
 from core.progress import drive
 from core.zoo.store import read_zoo
@@ -87,8 +91,47 @@ def test_copy_figures_mean_what_they_say(ws):
     assert entry["median_novelty_region"] == np.median(a["novelty_region"])
 
 
+def test_reconstruct_decodes_the_selected_states_own_codes(ws):
+    zoo, cpu = read_zoo(ws.zoo_path), torch.device("cpu")
+    rows = trained_training_states(ws)
+    used = make_selection(ws, zoo, rows).used
+    run = drive(sample_job(ws, rows, "reconstruct", len(used), seed=1, device="cpu", zoo=zoo))
+    a, meta = ws.samples[run]["arrays"], ws.samples[run]["meta"]
+    assert run == "r001_reconstruct" and meta["method"] == "reconstruct"
+    np.testing.assert_array_equal(np.sort(a["anchor_state"]), used)                 # every selected state once
+    model = ws.autoencoder(cpu)
+    codes = encode_weights(model, zoo.arch, state_weights(ws, zoo, a["anchor_state"]), cpu, pooled=False)
+    np.testing.assert_allclose(a["weights"], decode_latents(model, zoo.arch, codes, cpu), rtol=1e-5, atol=1e-6)
+    for key in NEW_ARRAYS:
+        assert a[key].shape == (len(used),), key
+    assert set(NEW_META) <= set(load_workspace(ws.path).samples[run]["meta"])
+    # one state is enough: no density is fitted
+    assert drive(sample_job(ws, rows[:1], "reconstruct", 3, device="cpu", zoo=zoo, save=False)) == "r002_reconstruct"
+
+
+def test_reconstruct_with_an_exact_autoencoder_gives_its_anchors(ws, monkeypatch):
+    """With a codec that loses nothing, reconstructions are their anchors: near (distance 0) and copies."""
+    monkeypatch.setattr(sampling, "encode_selection", lambda setup: setup.used_weights[:, None, :])
+    monkeypatch.setattr(sampling, "decode", lambda setup, codes: np.asarray(codes).reshape(len(codes), -1))
+    zoo = read_zoo(ws.zoo_path)
+    run = drive(sample_job(ws, trained_training_states(ws), "reconstruct", 20, seed=3, device="cpu", zoo=zoo,
+                           save=False))
+    a = ws.samples[run]["arrays"]
+    np.testing.assert_array_equal(a["weights"], state_weights(ws, zoo, a["anchor_state"]))
+    np.testing.assert_array_equal(a["novelty_region"], 0.0)
+    np.testing.assert_array_equal(a["nn_state_region"], a["anchor_state"])
+    assert run_summary(ws, run)["copy_fraction"] == 1.0
+
+
+def test_reconstruct_picks_use_every_state_before_any_twice():
+    rng = np.random.default_rng(0)
+    picks = reconstruct_picks(3, 8, rng)
+    assert sorted(picks[:3]) == [0, 1, 2] and sorted(picks[3:6]) == [0, 1, 2] and len(picks) == 8
+    assert len(set(reconstruct_picks(5, 2, rng))) == 2 and len(set(reconstruct_picks(5, 5, rng))) == 5
+
+
 def test_every_method_has_a_draw_step_that_runs_alone(ws):
-    assert tuple(DRAWS) == METHODS
+    assert tuple(DRAWS) == METHODS and "reconstruct" in METHODS
     zoo = read_zoo(ws.zoo_path)
     setup = prepare_run(ws, trained_training_states(ws), "noise", 4, zoo=zoo, device="cpu", sigma=0.1)
     steps = Steps("noise", total_steps("noise"))
