@@ -4,9 +4,9 @@
 property and model hyperparameter, ``epoch``, ``model_id``, ``split``), runs each ``--method``
 (one stored run per method; see core.generate.sampling) and reports accuracy beside novelty and
 the share of copies (samples that make the mistakes of a state they were made from; see
-core.generate.evaluate.COPY_THRESHOLD). With
-``--finetune K`` every run is fine-tuned K epochs and a ``random`` initialisation baseline is run
-too (even when not asked for; its entry says so), so the comparison always exists.
+core.generate.evaluate.COPY_THRESHOLD). With ``--finetune K`` every run is fine-tuned K epochs
+and a ``random`` initialisation baseline is run too (even when not asked for; its entry says
+so), so the comparison always exists.
 
 ``export`` writes chosen samples as checkpoints with provenance (see core.generate.export). Sample ids are
 ``RUN:INDEX`` (e.g. ``r001_kde:3``); ``--samples`` takes a comma-separated list of ids, whole runs
