@@ -111,6 +111,8 @@ def test_sample_json_schema_with_finetuning(ws, capsys):
         for key in ("mean_test_acc", "max_test_acc", "mean_test_acc_finetuned", "median_novelty"):
             assert isinstance(entry[key], float), (name, key)
         assert 0 <= entry["mean_test_acc"] <= entry["max_test_acc"] <= 1 and entry["median_novelty"] >= 0
+        assert 0 <= entry["copy_fraction"] <= 1 and 0 <= entry["median_max_agreement"] <= 1, name
+        assert entry["median_novelty_region"] >= 0 and entry["copy_threshold"] > 0
     assert result["methods"]["random"]["added_as_baseline"] is True and "--finetune" in result["methods"]["random"]["note"]
     assert result["methods"]["kde"]["added_as_baseline"] is False
 
@@ -122,6 +124,19 @@ def test_sample_text_and_no_finetuning(ws, capsys):
     assert list(methods) == ["noise"] and methods["noise"]["mean_test_acc_finetuned"] is None
     code, out, _ = run(capsys, "sample", ws, "--where", "activation == 'tanh'", "-n", "2", "--device", "cpu", "-q")
     assert code == 0 and "kde" in out and "samples use tanh" in out
+
+
+def test_sample_reconstruct_and_the_copy_columns(ws, capsys):
+    code, out, err = run(capsys, "sample", ws, "-n", "3", "--method", "reconstruct", "--method", "random",
+                         "--device", "cpu", "-q", "--json")
+    assert code == 0, err
+    methods = json.loads(out)["methods"]
+    assert list(methods) == ["reconstruct", "random"] and methods["reconstruct"]["run"] == "r001_reconstruct"
+    assert methods["random"]["copy_fraction"] == 0.0
+    code, out, _ = run(capsys, "sample", ws, "-n", "2", "--method", "reconstruct", "--device", "cpu", "-q")
+    assert code == 0 and "copies" in out.splitlines()[1] and "r003_reconstruct" in out
+    code, _, err = run(capsys, "sample", ws, "--method", "copy", "--device", "cpu", "-q")
+    assert code == 2 and "reconstruct" in err
 
 
 def test_export_cli(ws, tmp_path, capsys):

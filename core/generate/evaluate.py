@@ -10,9 +10,16 @@ could be spread over machines.
 * :func:`nearest_neighbours` - for each query row the nearest reference row (Euclidean), in
   chunks: ``torch.cdist`` (matrix-product form, fast) proposes a few candidates, which are then
   re-ranked with exact float64 differences, so a query equal to a reference row is at distance 0.
+* :func:`functional_nearest_neighbours` - for each query model the reference model whose test
+  predictions it shares most often (prediction agreement), from int class arrays, in chunks;
+  :func:`mistake_agreement` - how alike two models' mistakes are, beyond chance.
 * :func:`novelty` - for every sample: L2 distance to the nearest *training* model state in weight
-  space, distance to the nearest training embedding, and how often its test predictions agree with
-  those of its weight-space nearest neighbour (Zeng et al. 2025: copies must be visible).
+  space, distance to the nearest training embedding, how often its test predictions agree with
+  those of its weight-space nearest neighbour, its *functional* nearest neighbour among the states
+  the generator learned from (highest agreement), that agreement and how alike their mistakes
+  are, and the weight-space distance to the nearest state of the fitted region. A sample is a copy
+  when that mistake agreement is at least :data:`COPY_THRESHOLD` (Zeng et al. 2025: copies must
+  be visible; weight distance to the zoo does not show them, shared mistakes do).
 * :func:`finetune_job` - k epochs of batched training from given weights, test accuracy after
   every epoch. All models of a call use one recipe (default :data:`FINETUNE`: Adam, lr 1e-3, no
   weight decay, no dropout; ``core.generate.sampling`` passes the selection's own recipe), batch 32, and
@@ -37,6 +44,26 @@ from core.zoo.tasks import Task
 FINETUNE: dict = {"optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "dropout": 0.0}
 FINETUNE_BATCH = 32
 _DATA_BATCH = 1024
+
+COPY_THRESHOLD = 0.5
+"""A sample is a *copy* when its :func:`mistake_agreement` with its functional nearest neighbour
+(the training or fitted-region state it agrees with most) is at least this.
+
+Measured on the default 512-model digits zoo (``zoo build --task digits --arch cnn --models 512
+--epochs 25 --seed 0``; 270 test inputs) with a default fit, against its 9,308 training-split
+states plus the fitted region (``--where "epoch == 25 and test_acc >= 0.9"``: 88 tanh states).
+Not copies by construction: the 73 held-out final states with test_acc >= 0.9 - independently
+trained models, mean accuracy 0.953 - reach mistake agreement median 0.24, 95th percentile 0.47,
+maximum 0.51 (4% at >= 0.5; all 154 held-out final states: 2%); random initialisations (150 per
+activation) median about 0, maximum 0.33. Copies: the ``noise`` baseline (sigma 0.05) has median
+0.72 and 91% at >= 0.5 (sigma 0.02: 99%; sigma 0.1: 51%). ``hyperviz sample`` there (100
+samples each, seed 0): noise 0.94 copies, random 0.00.
+
+Plain agreement cannot make this call: the independent models already agree with their nearest
+training state on a median 0.970 of the test inputs (53% at >= 0.97), the sigma-0.05 copies on
+0.989; random initialisations agree up to 1.0 with untrained states that predict the same
+constant class (24% of a ``random`` run at >= 0.97; with sigmoid 98%).
+"""
 
 
 def model_chunk(device: torch.device) -> int:
@@ -183,24 +210,151 @@ def aligned_nearest_neighbours(arch: ArchSpec, query, ref, device, exclude=None)
 
 @dataclass
 class TrainingReference:
-    """The model states novelty is measured against (the training split of the zoo)."""
+    """Model states to measure novelty against: the training split of the zoo, or a fitted region."""
 
     state_index: np.ndarray          # int [n]: rows of the workspace's states table
     weights: np.ndarray              # float32 [n, P]
     activations: np.ndarray          # str [n]
     embeddings: np.ndarray | None    # float32 [n, d]
+    predictions: np.ndarray | None = None   # int [n, n_test]: test-split predictions (reference_predictions)
+
+
+def reference_predictions(arch: ArchSpec, task: Task, reference: TrainingReference,
+                          device: str | torch.device = "cpu") -> np.ndarray:
+    """The test-split class predictions ``[n, n_test]`` of every state of ``reference``, evaluated
+    once and kept on it (``reference.predictions``), so several runs against one reference share them.
+    Stored in the smallest unsigned integer type that holds the classes (``uint8`` for <= 256)."""
+    if reference.predictions is None:
+        pred = evaluate_weights(arch, task, reference.weights, reference.activations, "test", device,
+                                predictions=True).predictions
+        reference.predictions = pred.astype(np.min_scalar_type(max(int(pred.max(initial=0)), 0)))
+    return reference.predictions
+
+
+@torch.no_grad()
+def functional_nearest_neighbours(query_predictions, reference_predictions, device: str | torch.device = "cpu",
+                                  chunk_elements: int = 1 << 24) -> tuple[np.ndarray, np.ndarray]:
+    """For each query model the reference model it agrees with most: ``(agreement [m], index [m])``.
+
+    ``query_predictions [m, t]`` and ``reference_predictions [n, t]`` are class predictions (ints
+    >= 0) on the same ``t`` inputs. Agreement is the fraction of inputs on which two models predict
+    the same class (float64, ``count / t`` exactly); ties go to the lowest reference index. The
+    counts come from one-hot matrix products (``[m, t*C] @ [t*C, n]``, exact: every partial sum is
+    a whole number below 2^24), in chunks of about ``chunk_elements`` matrix entries, so memory
+    stays bounded for any m and n (10k states x 1k samples x 270 inputs: a few seconds on a CPU).
+    """
+    dev = resolve_device(device)
+    q_all = torch.as_tensor(np.asarray(query_predictions, dtype=np.int64))
+    r_all = torch.as_tensor(np.asarray(reference_predictions, dtype=np.int64))
+    if q_all.dim() != 2 or r_all.dim() != 2 or q_all.shape[1] != r_all.shape[1]:
+        raise HyperVizError(f"prediction agreement: query {tuple(q_all.shape)} and reference {tuple(r_all.shape)} "
+                            "must be [models, inputs] over the same inputs")
+    m, (n, t) = q_all.shape[0], r_all.shape
+    if m and (n == 0 or t == 0):
+        raise HyperVizError("prediction agreement: no reference models or no inputs to compare")
+    if m == 0:
+        return np.zeros(0, np.float64), np.zeros(0, np.int64)
+    if int(min(q_all.min(), r_all.min())) < 0:
+        raise HyperVizError("prediction agreement: predictions must be class indices >= 0")
+    if t >= 1 << 24:
+        raise HyperVizError(f"prediction agreement: {t} inputs, at most {(1 << 24) - 1}")
+    n_classes = int(max(q_all.max(), r_all.max())) + 1
+    width = t * n_classes
+
+    def one_hot(p: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot(p.to(dev), n_classes).reshape(len(p), width).float()
+
+    ref_chunk = max(1, min(n, chunk_elements // (2 * width)))
+    q_chunk = max(1, min(m, chunk_elements // (width + ref_chunk)))
+    best = np.full(m, -1, np.int64)
+    best_i = np.zeros(m, np.int64)
+    for rs in range(0, n, ref_chunk):
+        r = one_hot(r_all[rs : rs + ref_chunk])                                   # [nr, t*C]
+        for qs in range(0, m, q_chunk):
+            counts = one_hot(q_all[qs : qs + q_chunk]) @ r.T                      # [mq, nr]: shared predictions
+            c, i = counts.max(1)                                                  # first maximum on ties
+            c = c.round().long().cpu().numpy()
+            better = c > best[qs : qs + len(c)]                                   # strictly: earlier chunks win ties
+            best[qs : qs + len(c)][better] = c[better]
+            best_i[qs : qs + len(c)][better] = i.cpu().numpy()[better] + rs
+    return best / t, best_i
+
+
+def mistake_agreement(predictions, other, labels) -> np.ndarray:
+    """How alike the mistakes of model pairs are, beyond chance: float64 ``[m]`` for the rows of
+    ``predictions [m, t]`` and ``other [m, t]`` (class predictions on ``t`` inputs whose true classes
+    are ``labels [t]``).
+
+    ``(p_o - p_e) / (1 - p_e)`` (Cohen's kappa, observed on the mistakes): ``p_o`` is the share of
+    the inputs that at least one of the two models gets wrong on which both predict the same class;
+    ``p_e`` is the agreement their overall class frequencies give by chance. Two accurate models
+    agree on almost every input whatever their history, so plain agreement says little about
+    copying; a copy makes the *same mistakes* (p-diff and Zeng et al. 2025 compare models by the
+    inputs they get wrong). The chance correction gives 0, not 1, to two untrained models that
+    predict one constant class, which share every mistake without one descending from the other.
+    1: identical mistakes; about 0: no more alike than chance; 0 when neither model makes a
+    mistake (nothing to judge by) or both predict one and the same class throughout.
+    """
+    a = np.asarray(predictions, dtype=np.int64)
+    b = np.asarray(other, dtype=np.int64)
+    y = np.asarray(labels, dtype=np.int64)
+    if a.shape != b.shape or a.ndim != 2 or a.shape[1] != len(y):
+        raise HyperVizError(f"mistake agreement: predictions {a.shape} and {b.shape} do not fit {len(y)} labels")
+    m, t = a.shape
+    out = np.zeros(m, np.float64)
+    if m == 0 or t == 0:
+        return out
+    if min(a.min(), b.min()) < 0:
+        raise HyperVizError("mistake agreement: predictions must be class indices >= 0")
+    classes = np.arange(int(max(a.max(), b.max())) + 1)
+    step = max(1, (1 << 22) // (t * len(classes)))                     # rows per chunk: bounded memory
+    for s in range(0, m, step):
+        p, q = a[s : s + step], b[s : s + step]
+        wrong = (p != y) | (q != y)                                    # [r, t]: inputs at least one gets wrong
+        n = wrong.sum(1)
+        p_o = ((p == q) & wrong).sum(1) / np.maximum(n, 1)
+        freq_p = (p[:, :, None] == classes).mean(1)                    # [r, C]: class frequencies over all inputs
+        freq_q = (q[:, :, None] == classes).mean(1)
+        p_e = (freq_p * freq_q).sum(1)
+        ok = (n > 0) & (p_e < 1.0 - 1e-12)
+        out[s : s + step][ok] = (p_o[ok] - p_e[ok]) / (1.0 - p_e[ok])
+    return out
+
+
+def _with_region(arch: ArchSpec, task: Task, reference: TrainingReference, region: TrainingReference | None,
+                 device) -> tuple[np.ndarray, np.ndarray]:
+    """States-table rows and test predictions of ``reference`` plus the ``region`` states not in it."""
+    index, pred = reference.state_index, reference_predictions(arch, task, reference, device)
+    extra = np.zeros(0, bool) if region is None else ~np.isin(region.state_index, index)
+    if not extra.any():
+        return index, pred
+    rest = TrainingReference(region.state_index[extra], region.weights[extra], region.activations[extra], None)
+    return np.concatenate([index, rest.state_index]), np.concatenate([pred, reference_predictions(arch, task, rest, device)])
 
 
 def novelty(arch: ArchSpec, task: Task, weights, activations, reference: TrainingReference,
-            embeddings=None, device: str | torch.device = "cpu", sample_predictions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+            embeddings=None, device: str | torch.device = "cpu", sample_predictions: np.ndarray | None = None,
+            region: TrainingReference | None = None) -> dict[str, np.ndarray]:
     """Novelty of the models ``weights [N, P]`` (run with ``activations``) against ``reference``.
 
     Weight-space distances are :func:`aligned_nearest_neighbours`, so a sample is not called novel
-    merely because its hidden units come in another order than its neighbour's.
-    Returns float64 ``novelty_weight`` (L2 to the nearest training state's weights),
-    ``agreement`` (fraction of test examples on which the model predicts what that neighbour
-    predicts), ``nn_state`` (the neighbour's row in the states table), and, with ``embeddings
-    [N, d]`` and reference embeddings, ``novelty_embedding`` / ``nn_state_embedding``.
+    merely because its hidden units come in another order than its neighbour's. Returns:
+
+    * ``novelty_weight`` (float64: L2 to the nearest ``reference`` state's weights), ``nn_state``
+      (that state's row in the states table) and ``agreement`` (the share of test examples on which
+      the model predicts what that neighbour predicts);
+    * ``nn_state_function``, ``max_agreement``, ``mistake_agreement``: the *functional* nearest
+      neighbour - among the reference states and the ``region`` states, i.e. every state the
+      generator learned from - is the state whose test predictions the model shares most often
+      (:func:`functional_nearest_neighbours`); ``max_agreement`` is that share and
+      ``mistake_agreement`` how alike their mistakes are (:func:`mistake_agreement`; a copy when
+      >= :data:`COPY_THRESHOLD`);
+    * with ``embeddings [N, d]`` and reference embeddings: ``novelty_embedding`` / ``nn_state_embedding``;
+    * with ``region`` (the states a sampler was fitted on): ``novelty_region`` / ``nn_state_region``,
+      the weight-space distance to the nearest of them and its row.
+
+    The test predictions of every reference (and region) state are computed once and kept on the
+    reference (:func:`reference_predictions`).
     """
     dev = resolve_device(device)
     w = np.asarray(weights, dtype=np.float32)
@@ -210,15 +364,38 @@ def novelty(arch: ArchSpec, task: Task, weights, activations, reference: Trainin
     out["nn_state"] = reference.state_index[nn].astype(np.int64)
     if sample_predictions is None:
         sample_predictions = evaluate_weights(arch, task, w, activations, "test", dev, predictions=True).predictions
-    uniq, inverse = np.unique(nn, return_inverse=True)
-    nn_pred = evaluate_weights(arch, task, reference.weights[uniq], reference.activations[uniq], "test", dev,
-                               predictions=True).predictions
-    out["agreement"] = (sample_predictions == nn_pred[inverse.reshape(-1)]).mean(1).astype(np.float64)
+    ref_pred = reference_predictions(arch, task, reference, dev)
+    out["agreement"] = (sample_predictions == ref_pred[nn]).mean(1).astype(np.float64)
+    func_index, func_pred = _with_region(arch, task, reference, region, dev)
+    agree, fnn = functional_nearest_neighbours(sample_predictions, func_pred, dev)
+    out["max_agreement"] = agree
+    out["nn_state_function"] = func_index[fnn].astype(np.int64)
+    out["mistake_agreement"] = mistake_agreement(sample_predictions, func_pred[fnn], task.split("test")[1].numpy())
     if embeddings is not None and reference.embeddings is not None:
         d_emb, nn_emb = nearest_neighbours(np.asarray(embeddings, np.float32), reference.embeddings, dev)
         out["novelty_embedding"] = d_emb
         out["nn_state_embedding"] = reference.state_index[nn_emb].astype(np.int64)
+    if region is not None:
+        d_reg, nn_reg = aligned_nearest_neighbours(arch, w, region.weights, dev)
+        out["novelty_region"] = d_reg
+        out["nn_state_region"] = region.state_index[nn_reg].astype(np.int64)
     return out
+
+
+def copy_summary(mistakes, max_agreement=None, threshold: float | None = None) -> dict:
+    """Per-run copy figures from the per-sample ``mistake_agreement`` (and ``max_agreement``) of
+    :func:`novelty`: ``copy_fraction`` (the share of samples whose mistake agreement with their
+    functional nearest neighbour is >= ``threshold``, default :data:`COPY_THRESHOLD`),
+    ``median_mistake_agreement``, ``median_max_agreement`` and the ``copy_threshold`` used. A figure
+    is None when its array is missing or empty (e.g. a run stored before they existed)."""
+    threshold = COPY_THRESHOLD if threshold is None else float(threshold)
+
+    def median(values):
+        return None if values is None or len(values) == 0 else float(np.median(np.asarray(values, np.float64)))
+
+    fraction = None if mistakes is None or len(mistakes) == 0 else float(np.mean(np.asarray(mistakes, np.float64) >= threshold))
+    return {"copy_fraction": fraction, "median_max_agreement": median(max_agreement),
+            "median_mistake_agreement": median(mistakes), "copy_threshold": threshold}
 
 
 # ---- fine-tuning -------------------------------------------------------------------------------

@@ -239,7 +239,8 @@ def export_samples(ws: Workspace, ids, out_dir: str | Path, formats=("safetensor
         items = []
         for index in indices:
             metrics = {"test_acc_run": arrays["test_acc"][index], "test_loss_run": arrays["test_loss"][index]}
-            for key in ("val_acc", "val_loss", "novelty_weight", "novelty_embedding", "agreement"):
+            for key in ("val_acc", "val_loss", "novelty_weight", "novelty_embedding", "agreement", "novelty_region",
+                        "max_agreement", "mistake_agreement"):
                 if key in arrays:
                     metrics[key] = arrays[key][index]
             if "finetune_acc" in arrays:
@@ -251,6 +252,8 @@ def export_samples(ws: Workspace, ids, out_dir: str | Path, formats=("safetensor
                 "params": meta.get("params", {}), "sampled": meta.get("time"),
                 "anchor_state": arrays["anchor_state"][index] if "anchor_state" in arrays else None,
                 "nn_state": arrays["nn_state"][index] if "nn_state" in arrays else None,
+                "nn_state_function": arrays["nn_state_function"][index] if "nn_state_function" in arrays else None,
+                "nn_state_region": arrays["nn_state_region"][index] if "nn_state_region" in arrays else None,
                 "autoencoder_epochs": meta.get("autoencoder_epochs"),
             }
             items.append((arrays["weights"][index], sample_name(run, index), metrics, provenance))

@@ -23,6 +23,10 @@ Methods (:data:`METHODS`)
     validation loss). With ``rounds > 1`` the KDE is refitted on the kept codes and the draw is
     repeated (SANE's BOOT); the kept set is the best ``n`` of the previous kept set and the new
     candidates, so validation accuracy never drops from round to round.
+``reconstruct``
+    Baseline: the selected states' own latent codes decoded, no noise (the KDE at bandwidth 0):
+    what the autoencoder alone changes. Every selected state is decoded once, in random order,
+    before any is decoded twice (:func:`reconstruct_picks`); one selected state is enough.
 ``noise``
     Baseline: the selected states' own weights plus Gaussian noise. The anchor is a uniformly
     chosen selected state; every parametric layer (weight and bias) gets noise of standard
@@ -66,19 +70,35 @@ run: the most common optimizer / learning rate / weight decay of the selected mo
 that trained them), dropout 0, batch 32, the same data order for every model
 (:func:`finetune_recipe`, recorded in the run's metadata).
 
+Novelty and copies
+------------------
+Every sample is judged against the states it could have been copied from
+(:func:`core.generate.evaluate.novelty`): the weight-space distance to the nearest training-split
+state (``novelty_weight``) and to the nearest state of the *fitted region*, the selected states the
+sampler was fitted on (``novelty_region``); and its *functional* nearest neighbour among the
+training and fitted-region states (``nn_state_function``, the state whose test predictions it
+shares most, and that share, ``max_agreement``). A sample is a *copy* when it also makes that
+neighbour's mistakes: ``mistake_agreement >= COPY_THRESHOLD`` (the threshold and the figures
+behind it: :data:`core.generate.evaluate.COPY_THRESHOLD`). Each run stores ``copy_fraction``,
+``median_max_agreement`` and ``median_mistake_agreement`` in its metadata.
+
 Running a method
 ----------------
-:func:`sample_job` draws, decodes, evaluates (test and validation split), measures novelty against
-the training split's states, optionally fine-tunes, places the samples in every stored projection,
-and stores the run in ``ws.samples[run_id]``. Run ids are ``r<NNN>_<method>`` (``r001_kde``,
+:func:`sample_job` runs the steps of a run, one function each: :func:`prepare_run` (checks, the
+selection, the autoencoder), the method's draw (:data:`DRAWS`: :func:`draw_kde`,
+:func:`draw_best_of`, :func:`draw_reconstruct`, :func:`draw_noise`, :func:`draw_random`),
+:func:`evaluate_samples` (test and validation split), :func:`judge_novelty`,
+:func:`finetune_samples` (optional), :func:`place_samples` (every stored projection) and
+:func:`store_run` (``ws.samples[run_id]``). Run ids are ``r<NNN>_<method>`` (``r001_kde``,
 ``r002_best_of``); sample ids are ``<run>:<index>`` (0-based), e.g. ``r002_best_of:7``.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -88,19 +108,24 @@ from core.errors import HyperVizError
 from core.generate.evaluate import (
     FINETUNE,
     FINETUNE_BATCH,
+    Evaluation,
     TrainingReference,
     aligned_nearest_neighbours,
+    copy_summary,
     evaluate_weights,
     finetune_job,
     novelty,
 )
 from core.hyperrep.workspace import Workspace, load_workspace
 from core.progress import Job, Progress
-from core.zoo.arch import INITS, init_vector
+from core.zoo.arch import INITS, ArchSpec, init_vector
 from core.zoo.store import Zoo, read_zoo
-from core.zoo.tasks import get_task
+from core.zoo.tasks import Task, get_task
 
-METHODS = ("kde", "best-of", "noise", "random")
+if TYPE_CHECKING:
+    from core.hyperrep.autoencoder import HyperRepAE
+
+METHODS = ("kde", "best-of", "reconstruct", "noise", "random")
 MAX_SAMPLES = 100_000
 BANDWIDTH_RULES = ("scott", "silverman")
 DEFAULT_BANDWIDTH = 0.25
@@ -342,19 +367,80 @@ def _random_baseline(arch, inits: np.ndarray, rng: np.random.Generator) -> np.nd
                      for init, seed in zip(inits, seeds)]) if len(inits) else np.zeros((0, arch.n_params), np.float32)
 
 
-def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int = 0, bandwidth=None,
-               finetune: int = 0, device: str | torch.device = "auto", *, zoo: Zoo | None = None,
-               description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
-               rounds: int = 1, kde_mode: str = "joint", save: bool = True) -> Job[str]:
-    """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
+# ---- the steps of a run ----------------------------------------------------------------------
+@dataclass
+class RunSetup:
+    """What one sampling run works with, checked and loaded once (:func:`prepare_run`)."""
 
-    Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
-    Stored arrays (``ws.samples[run]["arrays"]``): ``weights [n, P]``, ``test_acc``, ``test_loss``,
-    ``val_acc``, ``val_loss``, ``novelty_weight``, ``novelty_embedding``, ``agreement``,
-    ``nn_state`` / ``nn_state_embedding`` (rows of the states table), ``anchor_state`` (-1: none),
-    ``embeddings [n, d]``, ``coords_<projection> [n, 2]``, ``finetune_acc [n, k]`` when ``finetune``
-    > 0, and ``selection`` (the selected rows). ``meta`` holds the provenance.
-    """
+    ws: Workspace
+    zoo: Zoo
+    task: Task
+    device: torch.device
+    method: str
+    n: int
+    seed: int
+    selection: Selection
+    used_weights: np.ndarray         # float32 [k, P]: the selected states of the chosen activation
+    model: HyperRepAE                # the workspace's autoencoder, on ``device``
+    recipe: dict                     # fine-tuning recipe (finetune_recipe)
+    finetune: int = 0
+    bandwidth: str | float = DEFAULT_BANDWIDTH
+    kde_mode: str = "joint"
+    sigma: float = NOISE_SIGMA
+    oversample: int = OVERSAMPLE
+    rounds: int = 1
+
+    @property
+    def arch(self) -> ArchSpec:
+        return self.zoo.arch
+
+    @property
+    def activation(self) -> str:
+        return self.selection.activation
+
+
+@dataclass
+class Draw:
+    """What a method made: the samples' weights, the selected state behind each (-1: none), the
+    method's parameters and any further metadata for the run."""
+
+    weights: np.ndarray              # float32 [n, P]
+    anchor_state: np.ndarray         # int64 [n]: rows of ws.states
+    params: dict
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.weights = np.ascontiguousarray(self.weights, dtype=np.float32)
+        self.anchor_state = np.asarray(self.anchor_state, np.int64)
+
+
+class Steps:
+    """The numbered progress records of one run: ``steps(message)`` is the next one."""
+
+    def __init__(self, method: str, total: int) -> None:
+        self.method, self.total, self.done = method, total, 0
+
+    def __call__(self, message: str, **metrics) -> Progress:
+        self.done += 1
+        return Progress(self.done, self.total, f"{self.method}: {message}", metrics)
+
+    def within(self, width: int, record: Progress) -> Progress:
+        """A record of a sub-job that spans the next ``width`` steps."""
+        return Progress(self.done + record.done * width / record.total, self.total, f"{self.method}: {record.message}",
+                        record.metrics)
+
+
+def total_steps(method: str, rounds: int = 1, finetune: int = 0) -> int:
+    """Progress steps of a run: draw, models ready, evaluated, novelty, placed, stored; best-of
+    adds one per round, fine-tuning one per epoch."""
+    return 6 + (rounds if method == "best-of" else 0) + finetune
+
+
+def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: int = 0, bandwidth=None,
+                finetune: int = 0, device: str | torch.device = "auto", zoo: Zoo | None = None,
+                description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
+                rounds: int = 1, kde_mode: str = "joint") -> RunSetup:
+    """Check every argument (one-line errors), load what the run needs and make the selection."""
     check_method(method)
     n = check_n(n)
     if finetune < 0:
@@ -369,148 +455,265 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     ws.require("autoencoder")
     ws.require("embeddings")
     zoo = zoo if zoo is not None else read_zoo(ws.zoo_path)
-    arch, task = zoo.arch, get_task(zoo.task.get("name", "?"))
+    task = get_task(zoo.task.get("name", "?"))
     dev = resolve_device(device)
     sel = make_selection(ws, zoo, rows, description)
-    act = sel.activation
-    used_w = state_weights(ws, zoo, sel.used)
     if method in ("kde", "best-of") and len(sel.used) < 2:
         raise HyperVizError(f"{method}: a density needs at least 2 selected model states of one activation; the selection has "
-                            f"{len(sel.used)} ({act}); select more, or use --method noise or random")
-    rng = np.random.default_rng(seed)
-    steps = 6 + (rounds if method == "best-of" else 0) + finetune
-    step = 0
+                            f"{len(sel.used)} ({sel.activation}); select more, or use --method reconstruct, noise or random")
+    return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used),
+                    ws.autoencoder(dev), finetune_recipe(ws, zoo, sel.used), int(finetune), bw, kde_mode,
+                    float(sigma), int(oversample), int(rounds))
 
-    def progress(message: str, **metrics) -> Progress:
-        nonlocal step
-        step += 1
-        return Progress(step, steps, f"{method}: {message}", metrics)
 
-    recipe = finetune_recipe(ws, zoo, sel.used)
-    model = ws.autoencoder(dev)
-    from core.hyperrep.codec import decode_latents, encode_weights
+def encode_selection(setup: RunSetup) -> np.ndarray:
+    """Per-token latent codes ``[k, T, d_latent]`` of the selected states the density sees."""
+    from core.hyperrep.codec import encode_weights
 
-    params: dict = {"n": n}
-    extra: dict = {}
-    anchor_state = np.full(n, -1, np.int64)
-    if method in ("kde", "best-of"):
-        latents = encode_weights(model, arch, used_w, dev, pooled=False)             # [k, T, d]
-        yield progress(f"encoded {len(sel.used)} selected states")
-        sampler = KdeSampler(latents, bw, kde_mode)
-        params.update(bandwidth=bw if isinstance(bw, str) else float(bw), kde_mode=kde_mode,
-                      bandwidth_mean=float(sampler.h.mean()), latent_dims=int(sampler.latents.shape[1]))
-        if method == "kde":
-            z, anchors = sampler.sample(n, rng)
-            weights = decode_latents(model, arch, z, dev)
-            if kde_mode == "joint":
-                anchor_state = sel.used[anchors]
+    return encode_weights(setup.model, setup.arch, setup.used_weights, setup.device, pooled=False)
+
+
+def decode(setup: RunSetup, codes) -> np.ndarray:
+    from core.hyperrep.codec import decode_latents
+
+    return decode_latents(setup.model, setup.arch, codes, setup.device)
+
+
+def _kde_params(setup: RunSetup, sampler: KdeSampler) -> dict:
+    bw = setup.bandwidth
+    return {"n": setup.n, "bandwidth": bw if isinstance(bw, str) else float(bw), "kde_mode": setup.kde_mode,
+            "bandwidth_mean": float(sampler.h.mean()), "latent_dims": int(sampler.latents.shape[1])}
+
+
+def draw_kde(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``kde``: n codes from the density of the selected codes, decoded."""
+    latents = encode_selection(setup)
+    yield steps(f"encoded {len(setup.selection.used)} selected states")
+    sampler = KdeSampler(latents, setup.bandwidth, setup.kde_mode)
+    z, anchors = sampler.sample(setup.n, rng)
+    anchor_state = setup.selection.used[anchors] if setup.kde_mode == "joint" else np.full(setup.n, -1, np.int64)
+    return Draw(decode(setup, z), anchor_state, _kde_params(setup, sampler))
+
+
+def draw_best_of(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``best-of``: oversample with the KDE, keep the best n by validation accuracy; with
+    ``rounds > 1`` refit on the kept codes and repeat, the old best competing with the new."""
+    n, used, joint = setup.n, setup.selection.used, setup.kde_mode == "joint"
+    latents = encode_selection(setup)
+    yield steps(f"encoded {len(used)} selected states")
+    sampler = KdeSampler(latents, setup.bandwidth, setup.kde_mode)
+    params = {**_kde_params(setup, sampler), "oversample": setup.oversample, "rounds": setup.rounds}
+    kept_z = kept_w = kept_acc = kept_loss = kept_anchor = refit_anchor = None
+    history = []
+    for r in range(setup.rounds):
+        z, anchors = sampler.sample(setup.oversample * n, rng)
+        cand_w = decode(setup, z)
+        ev = evaluate_weights(setup.arch, setup.task, cand_w, setup.activation, "val", setup.device)
+        if joint:                                                                    # the selected state behind each code
+            cand_anchor = used[anchors] if refit_anchor is None else refit_anchor[anchors]
         else:
-            params.update(oversample=oversample, rounds=rounds)
-            kept_z = kept_w = kept_acc = kept_loss = kept_anchor = refit_anchor = None
-            history = []
-            for r in range(rounds):
-                z, anchors = sampler.sample(oversample * n, rng)
-                cand_w = decode_latents(model, arch, z, dev)
-                ev = evaluate_weights(arch, task, cand_w, act, "val", dev)
-                if kde_mode == "joint":                                              # the selected state behind each code
-                    cand_anchor = sel.used[anchors] if refit_anchor is None else refit_anchor[anchors]
-                else:
-                    cand_anchor = np.full(len(z), -1, np.int64)
-                if kept_z is not None:                                                # elitism: the old best compete too
-                    z, cand_w = np.concatenate([kept_z, z]), np.concatenate([kept_w, cand_w])
-                    acc, loss = np.concatenate([kept_acc, ev.acc]), np.concatenate([kept_loss, ev.loss])
-                    cand_anchor = np.concatenate([kept_anchor, cand_anchor])
-                else:
-                    acc, loss = ev.acc, ev.loss
-                order = np.lexsort((np.nan_to_num(loss, nan=np.inf), -acc))           # best val acc, then lower loss
-                keep = order[: max(n, 2)]
-                kept_z, kept_w, kept_acc, kept_loss, kept_anchor = z[keep], cand_w[keep], acc[keep], loss[keep], cand_anchor[keep]
-                history.append(float(kept_acc[:n].mean()))
-                yield progress(f"round {r + 1}/{rounds}: kept the best {n} of {len(order)} by validation accuracy",
-                               mean_val_acc=history[-1])
-                if r + 1 < rounds:
-                    sampler = KdeSampler(kept_z, bw, kde_mode)                         # BOOT: refit on the best
-                    refit_anchor = kept_anchor
-            weights, anchor_state = kept_w[:n], kept_anchor[:n]
-            extra["mean_val_acc_per_round"] = history
-    elif method == "noise":
-        pick = rng.integers(0, len(sel.used), size=n)
-        weights = _noise_baseline(used_w[pick], arch, sigma, rng)
-        anchor_state = sel.used[pick]
-        params.update(sigma=float(sigma), sigma_relative_to="each layer's weight std in the anchor")
-        yield progress("added noise to selected states")
-    else:
-        inits = np.asarray(zoo.models["init"]).astype(str)[ws.states[sel.used, 0]] if "init" in zoo.models \
-            else np.full(len(sel.used), "uniform")
-        inits = np.where(np.isin(inits, INITS), inits, "uniform")
-        chosen = inits[rng.integers(0, len(inits), size=n)]
-        weights = _random_baseline(arch, chosen, rng)
-        params.update(inits={str(k): int(v) for k, v in zip(*np.unique(chosen, return_counts=True))})
-        yield progress("initialised fresh models")
-    weights = np.ascontiguousarray(weights, dtype=np.float32)
-    yield progress(f"decoded {n} models" if method in ("kde", "best-of") else f"{n} models")
+            cand_anchor = np.full(len(z), -1, np.int64)
+        if kept_z is not None:                                                        # elitism: the old best compete too
+            z, cand_w = np.concatenate([kept_z, z]), np.concatenate([kept_w, cand_w])
+            acc, loss = np.concatenate([kept_acc, ev.acc]), np.concatenate([kept_loss, ev.loss])
+            cand_anchor = np.concatenate([kept_anchor, cand_anchor])
+        else:
+            acc, loss = ev.acc, ev.loss
+        order = np.lexsort((np.nan_to_num(loss, nan=np.inf), -acc))                   # best val acc, then lower loss
+        keep = order[: max(n, 2)]
+        kept_z, kept_w, kept_acc, kept_loss, kept_anchor = z[keep], cand_w[keep], acc[keep], loss[keep], cand_anchor[keep]
+        history.append(float(kept_acc[:n].mean()))
+        yield steps(f"round {r + 1}/{setup.rounds}: kept the best {n} of {len(order)} by validation accuracy",
+                    mean_val_acc=history[-1])
+        if r + 1 < setup.rounds:
+            sampler = KdeSampler(kept_z, setup.bandwidth, setup.kde_mode)             # BOOT: refit on the best
+            refit_anchor = kept_anchor
+    return Draw(kept_w[:n], kept_anchor[:n], params, {"mean_val_acc_per_round": history})
 
-    test = evaluate_weights(arch, task, weights, act, "test", dev, predictions=True)
-    val = evaluate_weights(arch, task, weights, act, "val", dev)
-    yield progress("evaluated", mean_test_acc=float(test.acc.mean()))
 
-    embeddings = encode_weights(model, arch, weights, dev, pooled=True)
-    ref = training_reference(ws, zoo)
-    nov = novelty(arch, task, weights, act, ref, embeddings, dev, sample_predictions=test.predictions)
-    yield progress("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
+def reconstruct_picks(k: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Which of ``k`` selected states each of ``n`` reconstructions decodes: every state once in a
+    random order, again for more than ``k`` samples, so no state is used twice before all are used once."""
+    rounds = -(-n // k)
+    return np.concatenate([rng.permutation(k) for _ in range(rounds)])[:n]
 
-    arrays: dict[str, np.ndarray] = {
-        "weights": weights, "test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss,
-        "novelty_weight": nov["novelty_weight"], "novelty_embedding": nov["novelty_embedding"],
-        "agreement": nov["agreement"], "nn_state": nov["nn_state"], "nn_state_embedding": nov["nn_state_embedding"],
-        "anchor_state": np.asarray(anchor_state, np.int64), "embeddings": embeddings.astype(np.float32),
-        "selection": sel.rows,
-    }
-    if finetune:
-        job = finetune_job(arch, task, weights, act, finetune, seed=seed, device=dev, config=recipe)
-        try:
-            while True:
-                record = next(job)
-                yield Progress(step + record.done * finetune / record.total, steps, f"{method}: {record.message}", record.metrics)
-        except StopIteration as stop:
-            tuned = stop.value
-        step += finetune
-        arrays["finetune_acc"] = tuned.acc
-        arrays["finetune_loss"] = tuned.loss
+
+def draw_reconstruct(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``reconstruct``: the selected states' own codes decoded, no noise (the KDE at bandwidth 0,
+    with every selected state used as evenly as possible)."""
+    used = setup.selection.used
+    latents = encode_selection(setup)
+    yield steps(f"encoded {len(used)} selected states")
+    pick = reconstruct_picks(len(used), setup.n, rng)
+    params = {"n": setup.n, "latent_dims": int(np.prod(latents.shape[1:])),
+              "anchors": "every selected state once, in random order, before any twice"}
+    return Draw(decode(setup, latents[pick]), used[pick], params)
+
+
+def draw_noise(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``noise``: selected states' weights plus per-layer Gaussian noise (:func:`_noise_baseline`)."""
+    pick = rng.integers(0, len(setup.selection.used), size=setup.n)
+    weights = _noise_baseline(setup.used_weights[pick], setup.arch, setup.sigma, rng)
+    yield steps("added noise to selected states")
+    return Draw(weights, setup.selection.used[pick],
+                {"n": setup.n, "sigma": setup.sigma, "sigma_relative_to": "each layer's weight std in the anchor"})
+
+
+def draw_random(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``random``: fresh initialisations, each with the init scheme of a uniformly chosen selected model."""
+    zoo, used = setup.zoo, setup.selection.used
+    inits = np.asarray(zoo.models["init"]).astype(str)[setup.ws.states[used, 0]] if "init" in zoo.models \
+        else np.full(len(used), "uniform")
+    inits = np.where(np.isin(inits, INITS), inits, "uniform")
+    chosen = inits[rng.integers(0, len(inits), size=setup.n)]
+    weights = _random_baseline(setup.arch, chosen, rng)
+    yield steps("initialised fresh models")
+    return Draw(weights, np.full(setup.n, -1, np.int64),
+                {"n": setup.n, "inits": {str(k): int(v) for k, v in zip(*np.unique(chosen, return_counts=True))}})
+
+
+#: The draw step of each method (:data:`METHODS`).
+DRAWS = {"kde": draw_kde, "best-of": draw_best_of, "reconstruct": draw_reconstruct, "noise": draw_noise,
+         "random": draw_random}
+#: Methods whose samples come out of the decoder.
+DECODED = ("kde", "best-of", "reconstruct")
+
+
+def fitted_region(setup: RunSetup) -> TrainingReference:
+    """The selected states the sampler is fitted on, as a reference for novelty."""
+    used = setup.selection.used
+    return TrainingReference(used, setup.used_weights, np.full(len(used), setup.activation), setup.ws.embeddings[used])
+
+
+def evaluate_samples(setup: RunSetup, weights: np.ndarray) -> tuple[Evaluation, Evaluation]:
+    """Test (with every sample's predictions) and validation results of the samples."""
+    args = (setup.arch, setup.task, weights, setup.activation)
+    return (evaluate_weights(*args, "test", setup.device, predictions=True),
+            evaluate_weights(*args, "val", setup.device))
+
+
+def judge_novelty(setup: RunSetup, weights: np.ndarray, test_predictions: np.ndarray,
+                  reference: TrainingReference) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The samples' embeddings and their novelty against ``reference`` and the fitted region
+    (:func:`core.generate.evaluate.novelty`)."""
+    from core.hyperrep.codec import encode_weights
+
+    embeddings = encode_weights(setup.model, setup.arch, weights, setup.device, pooled=True).astype(np.float32)
+    nov = novelty(setup.arch, setup.task, weights, setup.activation, reference, embeddings, setup.device,
+                  sample_predictions=test_predictions, region=fitted_region(setup))
+    return embeddings, nov
+
+
+def finetune_samples(setup: RunSetup, weights: np.ndarray, steps: Steps) -> Job[dict[str, np.ndarray]]:
+    """``finetune_acc`` / ``finetune_loss [n, K]`` after K epochs with the run's recipe (nothing for K = 0)."""
+    if not setup.finetune:
+        return {}
+    job = finetune_job(setup.arch, setup.task, weights, setup.activation, setup.finetune, seed=setup.seed,
+                       device=setup.device, config=setup.recipe)
+    try:
+        while True:
+            yield steps.within(setup.finetune, next(job))
+    except StopIteration as stop:
+        tuned = stop.value
+    steps.done += setup.finetune
+    return {"finetune_acc": tuned.acc, "finetune_loss": tuned.loss}
+
+
+def place_samples(ws: Workspace, embeddings: np.ndarray) -> dict[str, np.ndarray]:
+    """``coords_<projection> [n, 2]``: the samples placed in every stored map."""
     from core.analysis.maps import stored_projection
 
-    for name in sorted(ws.projections):
-        arrays[f"coords_{name}"] = stored_projection(ws, name).placer(train_emb=ws.embeddings).place(embeddings)
-    yield progress(f"placed in {', '.join(sorted(ws.projections)) or 'no'} map(s)")
+    return {f"coords_{name}": stored_projection(ws, name).placer(train_emb=ws.embeddings).place(embeddings)
+            for name in sorted(ws.projections)}
 
-    run_id = next_run_id(ws, method)
-    meta = {
-        "run": run_id, "method": method, "seed": int(seed), "n": n,
+
+def run_arrays(setup: RunSetup, draw: Draw, test: Evaluation, val: Evaluation, embeddings: np.ndarray,
+               nov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The per-sample arrays a run stores (see :func:`sample_job`)."""
+    return {
+        "weights": draw.weights, "test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss,
+        **nov, "anchor_state": draw.anchor_state, "embeddings": embeddings, "selection": setup.selection.rows,
+    }
+
+
+def run_meta(setup: RunSetup, draw: Draw, run_id: str, reference: TrainingReference, arrays: dict) -> dict:
+    """The run's provenance and its copy figures (:func:`core.generate.evaluate.copy_summary`)."""
+    ws, sel, n = setup.ws, setup.selection, setup.n
+    return {
+        "run": run_id, "method": setup.method, "seed": setup.seed, "n": n,
         "selection": sel.description, "selection_size": int(len(sel.rows)), "selection_used": int(len(sel.used)),
-        "activation": act, "activation_counts": sel.activation_counts,
+        "activation": sel.activation, "activation_counts": sel.activation_counts,
         "activation_policy": "majority activation of the selection; other activations left out of the fit",
-        "params": params, **extra,
-        "finetune": {"epochs": int(finetune), **recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": int(seed)},
-        "novelty_reference": f"{len(ref.state_index)} usable model states of the training split",
+        "params": draw.params, **draw.extra,
+        "finetune": {"epochs": setup.finetune, **setup.recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": setup.seed},
+        "novelty_reference": f"{len(reference.state_index)} usable model states of the training split",
+        "region_reference": f"the {len(sel.used)} selected states the sampler was fitted on",
+        "functional_reference": "the training split's states and the fitted region's",
+        **copy_summary(arrays.get("mistake_agreement"), arrays.get("max_agreement")),
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "zoo_sha256": ws.zoo_sha256, "arch": arch.to_dict(), "task": dict(zoo.task),
+        "zoo_sha256": ws.zoo_sha256, "arch": setup.arch.to_dict(), "task": dict(setup.zoo.task),
         "autoencoder_epochs": ws.training.get("epochs_done"),
         "projections": sorted(ws.projections),
         "sample_ids": f"{run_id}:0 .. {run_id}:{n - 1}",
     }
-    ws.samples[run_id] = {"meta": meta, "arrays": arrays}
+
+
+def store_run(setup: RunSetup, draw: Draw, arrays: dict, reference: TrainingReference, save: bool = True) -> str:
+    """Put the run into ``ws.samples`` under the next run id (and save the workspace); its id."""
+    run_id = next_run_id(setup.ws, setup.method)
+    setup.ws.samples[run_id] = {"meta": run_meta(setup, draw, run_id, reference, arrays), "arrays": arrays}
     if save:
-        ws.save()
-    yield progress(f"stored run {run_id}")
+        setup.ws.save()
+    return run_id
+
+
+def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int = 0, bandwidth=None,
+               finetune: int = 0, device: str | torch.device = "auto", *, zoo: Zoo | None = None,
+               description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
+               rounds: int = 1, kde_mode: str = "joint", save: bool = True,
+               reference: TrainingReference | None = None) -> Job[str]:
+    """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
+
+    Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
+    Stored arrays (``ws.samples[run]["arrays"]``): ``weights [n, P]``, ``test_acc``, ``test_loss``,
+    ``val_acc``, ``val_loss``, ``novelty_weight``, ``novelty_embedding``, ``agreement``,
+    ``nn_state`` / ``nn_state_embedding`` (rows of the states table), ``max_agreement``,
+    ``mistake_agreement``, ``nn_state_function`` (the functional nearest neighbour),
+    ``novelty_region`` / ``nn_state_region`` (the nearest state of the fitted region),
+    ``anchor_state`` (-1: none), ``embeddings [n, d]``, ``coords_<projection> [n, 2]``,
+    ``finetune_acc`` / ``finetune_loss [n, k]`` when ``finetune`` > 0, and ``selection`` (the
+    selected rows). ``meta`` holds the provenance and the run's copy figures. ``reference``: the
+    workspace's :func:`training_reference`, to share its test predictions between runs.
+    """
+    setup = prepare_run(ws, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune, device=device,
+                        zoo=zoo, description=description, sigma=sigma, oversample=oversample, rounds=rounds,
+                        kde_mode=kde_mode)
+    steps = Steps(method, total_steps(method, setup.rounds, setup.finetune))
+    draw = yield from DRAWS[method](setup, np.random.default_rng(seed), steps)
+    yield steps(f"decoded {setup.n} models" if method in DECODED else f"{setup.n} models")
+    test, val = evaluate_samples(setup, draw.weights)
+    yield steps("evaluated", mean_test_acc=float(test.acc.mean()))
+    reference = reference if reference is not None else training_reference(setup.ws, setup.zoo)
+    embeddings, nov = judge_novelty(setup, draw.weights, test.predictions, reference)
+    yield steps("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
+    arrays = run_arrays(setup, draw, test, val, embeddings, nov)
+    arrays.update((yield from finetune_samples(setup, draw.weights, steps)))
+    arrays.update(place_samples(setup.ws, embeddings))
+    yield steps(f"placed in {', '.join(sorted(setup.ws.projections)) or 'no'} map(s)")
+    run_id = store_run(setup, draw, arrays, reference, save)
+    yield steps(f"stored run {run_id}")
     return run_id
 
 
 def run_summary(ws: Workspace, run_id: str) -> dict:
-    """The per-method entry of ``hyperviz sample --json`` for a stored run."""
+    """The per-method entry of ``hyperviz sample --json`` for a stored run. Runs stored before the
+    copy figures existed give None for ``copy_fraction``, ``median_max_agreement``,
+    ``median_mistake_agreement`` and ``median_novelty_region``."""
     if run_id not in ws.samples:
         raise HyperVizError(f"{ws.path}: no sampling run {run_id!r}")
-    a = ws.samples[run_id]["arrays"]
+    a, meta = ws.samples[run_id]["arrays"], ws.samples[run_id]["meta"]
     tuned = a.get("finetune_acc")
+    region = a.get("novelty_region")
     return {
         "run": run_id,
         "n": int(len(a["test_acc"])),
@@ -519,5 +722,7 @@ def run_summary(ws: Workspace, run_id: str) -> dict:
         "mean_test_acc_finetuned": float(np.mean(tuned[:, -1])) if tuned is not None and tuned.size else None,
         "median_novelty": float(np.median(a["novelty_weight"])),
         "median_novelty_embedding": float(np.median(a["novelty_embedding"])),
+        "median_novelty_region": float(np.median(region)) if region is not None and region.size else None,
         "mean_agreement": float(np.mean(a["agreement"])),
+        **copy_summary(a.get("mistake_agreement"), a.get("max_agreement"), meta.get("copy_threshold")),
     }

@@ -2,9 +2,11 @@
 
 ``sample`` selects model states with ``--where`` (the workspace's state table: every state
 property and model hyperparameter, ``epoch``, ``model_id``, ``split``), runs each ``--method``
-(one stored run per method; see core.generate.sampling) and reports accuracy beside novelty. With
-``--finetune K`` every run is fine-tuned K epochs and a ``random`` initialisation baseline is run
-too (even when not asked for; its entry says so), so the comparison always exists.
+(one stored run per method; see core.generate.sampling) and reports accuracy beside novelty and
+the share of copies (samples that make the mistakes of a state they were made from; see
+core.generate.evaluate.COPY_THRESHOLD). With ``--finetune K`` every run is fine-tuned K epochs
+and a ``random`` initialisation baseline is run too (even when not asked for; its entry says
+so), so the comparison always exists.
 
 ``export`` writes chosen samples as checkpoints with provenance (see core.generate.export). Sample ids are
 ``RUN:INDEX`` (e.g. ``r001_kde:3``); ``--samples`` takes a comma-separated list of ids, whole runs
@@ -20,7 +22,14 @@ RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune wa
 
 
 def cmd_sample(args) -> int:
-    from core.generate.sampling import check_n, parse_bandwidth, run_summary, sample_job, selection_summary
+    from core.generate.sampling import (
+        check_n,
+        parse_bandwidth,
+        run_summary,
+        sample_job,
+        selection_summary,
+        training_reference,
+    )
     from core.hyperrep.workspace import load_workspace
     from core.zoo.store import read_zoo
 
@@ -43,9 +52,11 @@ def cmd_sample(args) -> int:
     summary = {"selection": selection_summary(ws, zoo, rows, args.device), "methods": {}}
     summary["selection"]["where"] = args.where
     description = f"where {args.where} ({len(rows)} model states)"
+    reference = training_reference(ws, zoo)            # its test predictions are computed once for every method
     for method in methods:
         run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
-                                 device=args.device, zoo=zoo, description=description), f"sample {method}", args.quiet)
+                                 device=args.device, zoo=zoo, description=description, reference=reference),
+                      f"sample {method}", args.quiet)
         entry = run_summary(ws, run)
         entry["added_as_baseline"] = method in added
         if method in added:
@@ -59,15 +70,22 @@ def cmd_sample(args) -> int:
     print(f"selection: {sel['n']} model states, mean test acc {fmt(sel['mean_test_acc']).strip()}, "
           f"median nearest-neighbour distance {fmt(sel['median_nn_distance']).strip()} "
           f"(activations {sel['activation_counts']}; samples use {sel['activation']})")
-    print(f"{'method':<9} {'run':<14} {'n':>6} {'mean acc':>9} {'max acc':>8} {'tuned':>7} {'novelty':>8} {'agree':>6}")
+    print(f"{'method':<11} {'run':<17} {'n':>6} {'mean acc':>9} {'max acc':>8} {'tuned':>7} {'novelty':>8} "
+          f"{'region':>7} {'agree':>6} {'max agr':>8} {'mistakes':>8} {'copies':>7}")
     for method, e in summary["methods"].items():
         star = " *" if e["added_as_baseline"] else ""
-        print(f"{method:<9} {e['run']:<14} {e['n']:>6} {fmt(e['mean_test_acc']):>9} {fmt(e['max_test_acc']):>8} "
-              f"{fmt(e['mean_test_acc_finetuned']):>7} {fmt(e['median_novelty']):>8} {fmt(e['mean_agreement']):>6}{star}")
+        print(f"{method:<11} {e['run']:<17} {e['n']:>6} {fmt(e['mean_test_acc']):>9} {fmt(e['max_test_acc']):>8} "
+              f"{fmt(e['mean_test_acc_finetuned']):>7} {fmt(e['median_novelty']):>8} {fmt(e['median_novelty_region']):>7} "
+              f"{fmt(e['mean_agreement']):>6} {fmt(e['median_max_agreement']):>8} {fmt(e['median_mistake_agreement']):>8} "
+              f"{fmt(e['copy_fraction']):>7}{star}")
     if added:
         print(f"* {RANDOM_NOTE}")
-    print("novelty: median L2 distance in weight space to the nearest training model state; "
-          "agree: share of test predictions equal to that neighbour's")
+    threshold = next(iter(summary["methods"].values()))["copy_threshold"]
+    print("novelty: median L2 distance in weight space to the nearest training model state; region: to the nearest\n"
+          "  selected state the sampler was fitted on; agree: share of test predictions equal to the novelty neighbour's\n"
+          "max agr: median share of test predictions equal to the functional nearest neighbour's (the training or region\n"
+          "  state agreeing most); mistakes: median chance-corrected agreement with it on the inputs either gets wrong;\n"
+          f"  copies: share of samples whose mistakes agree >= {threshold:g}")
     return 0
 
 
@@ -107,7 +125,8 @@ def register(sub) -> None:
                    help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
     p.add_argument("-n", type=int, default=100, help="samples per method (1..100000)")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="kde (default), best-of, noise or random; repeat for several")
+                   help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
+                        "random; repeat for several")
     p.add_argument("--finetune", type=int, default=0, metavar="K",
                    help="also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
     p.add_argument("--seed", type=int, default=0)
