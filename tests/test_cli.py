@@ -65,3 +65,33 @@ def test_python_dash_m_and_bad_arguments(tmp_path):
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
     done = subprocess.run([sys.executable, "-m", "hyperviz", "zoo", "build", "--models", "0", "--out", "x.h5"], capture_output=True, text=True)
     assert done.returncode == 2 and "must be >= 1" in done.stderr
+
+
+TINY_GRID = {"activation": ["relu"], "optimizer": ["adam"], "lr": [0.01], "init": ["kaiming_normal"],
+             "weight_decay": [0.0], "dropout": [0.0]}
+
+
+@pytest.fixture(scope="module")
+def tiny_zoo(tmp_path_factory):
+    """A complete 2-model, 1-epoch zoo built through the CLI; tests copy it before changing anything."""
+    root = tmp_path_factory.mktemp("tiny_zoo")
+    (root / "grid.json").write_text(json.dumps(TINY_GRID))
+    out = root / "zoo.h5"
+    assert main(["zoo", "build", "--models", "2", "--epochs", "1", "--grid", str(root / "grid.json"),
+                 "--out", str(out), "--device", "cpu", "-q"]) == 0
+    return out
+
+
+def test_output_into_a_closed_pipe_is_quiet(tiny_zoo):
+    """`hyperviz zoo info z.h5 | head -1`: the reader has gone before the output is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "hyperviz", "zoo", "info", str(tiny_zoo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 1 and err == ""
+
+
+def test_error_lines_escape_control_characters_and_cut_long_values(tmp_path, capsys):
+    code, _, err = run(capsys, "zoo", "info", str(tmp_path / ("x\n\x1b[31m" + "y" * 100_000)))
+    assert code == 2 and err.count("\n") == 1 and "\x1b" not in err
+    assert "x\\n\\x1b[31m" in err and len(err) < 1200 and "characters)" in err
