@@ -41,7 +41,8 @@ their saved order; safetensors files do not store one, so their keys are put in 
 ``.pt`` files and Model Zoos checkpoints are loaded with ``torch.load(weights_only=True)``; a file
 that needs arbitrary unpickling is refused, never loaded another way. Everything is read and
 checked in memory before :func:`core.zoo.store.write_zoo` writes ``out`` atomically, so a failed
-import leaves no file and an existing ``out`` untouched.
+import leaves no file and an existing ``out`` untouched. A file already at ``out`` (a zoo, a
+workspace, anything) is refused before anything is read, unless ``overwrite`` is given.
 """
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.errors import HyperVizError
+from core.errors import HyperVizError, shown
 from core.jsonfile import read_json_object
 from core.progress import Job, Progress
 from core.zoo.arch import ArchSpec, recognise, state_dict_to_vector
-from core.zoo.store import STATE_COLUMNS, Zoo, write_zoo
+from core.zoo.store import STATE_COLUMNS, Zoo, describe_file, write_zoo
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,21 @@ _TABLE_KEYS = ("file", "model_id", "epoch")
 _NEEDS_CODE = re.compile(r"GLOBAL|add_safe_globals|allowlisted|reduce for|unrecognized function")
 
 
-def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path | None = None) -> Job[Path]:
+def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path | None = None,
+                   overwrite: bool = False) -> Job[Path]:
     """Read the models under ``src`` (either layout), write them as a zoo file at ``out``.
 
     Yields one :class:`Progress` per model and one for the write; returns the written path.
     ``arch_spec_path`` names a JSON :class:`ArchSpec` for architectures hyperviz does not know.
+    Anything already at ``out`` is refused unless ``overwrite`` (a folder always is).
     """
     src, out = Path(src), Path(out)
+    existing = describe_file(out)
+    if existing == "a folder":
+        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
+    if existing is not None and not overwrite:
+        raise HyperVizError(f"{shown(out)}: already exists, {existing}; not replaced (pass --overwrite to replace it, "
+                            "or choose another --out)")
     spec = _read_spec(Path(arch_spec_path)) if arch_spec_path is not None else None
     kind = detect_format(src)
     if kind == "modelzoos":

@@ -18,9 +18,9 @@ from core.zoo.store import STATE_COLUMNS, read_zoo
 from tests.modelzoos_layout import INDICES_DROPOUT, INDICES_PLAIN, MZ, mz_params, mz_state, result_line, write_model
 
 
-def _run(src, out, spec=None):
+def _run(src, out, spec=None, overwrite=False):
     records = []
-    path = drive(import_zoo_job(src, out, spec), on_progress=records.append)
+    path = drive(import_zoo_job(src, out, spec, overwrite=overwrite), on_progress=records.append)
     return path, records
 
 
@@ -218,9 +218,9 @@ class Payload:
         return (_side_effect, ("ran",))
 
 
-def _assert_one_line_error(src, out, match, spec=None):
+def _assert_one_line_error(src, out, match, spec=None, overwrite=False):
     with pytest.raises(HyperVizError, match=match) as err:
-        _run(src, out, spec)
+        _run(src, out, spec, overwrite)
     assert "\n" not in str(err.value)
     return str(err.value)
 
@@ -256,6 +256,7 @@ def test_bad_sources(tmp_path):
 
 
 def test_mismatched_shapes_nan_weights_and_bad_result_lines(modelzoo, tmp_path):
+    """A failed import leaves the file at --out as it was, even when it was allowed to replace it."""
     root, states = modelzoo
     out = tmp_path / "zoo.h5"
     out.write_bytes(b"an earlier zoo")
@@ -265,22 +266,22 @@ def test_mismatched_shapes_nan_weights_and_bad_result_lines(modelzoo, tmp_path):
     wrong = OrderedDict(good)
     wrong["module_list.9.weight"] = torch.zeros(21, 36)
     torch.save(wrong, ckpt)
-    message = _assert_one_line_error(root, out, r"parameter shapes .*21x36.* differ from .*20x36")
+    message = _assert_one_line_error(root, out, overwrite=True, match=r"parameter shapes .*21x36.* differ from .*20x36")
     assert str(ckpt) in message
 
     bad = OrderedDict(good)
     bad["module_list.3.bias"] = bad["module_list.3.bias"].clone()
     bad["module_list.3.bias"][2] = math.inf
     torch.save(bad, ckpt)
-    assert str(ckpt) in _assert_one_line_error(root, out, r"1 weights are NaN or infinite")
+    assert str(ckpt) in _assert_one_line_error(root, out, overwrite=True, match=r"1 weights are NaN or infinite")
     torch.save(good, ckpt)
 
     result = root / "trial_b_seed=2" / "result.json"
     lines = result.read_text().splitlines()
     result.write_text("\n".join(lines[:3] + ['{"train_acc": 0.5, "test_'] + lines[3:]))
-    _assert_one_line_error(root, out, rf"{result}: line 4 is not valid JSON")
+    _assert_one_line_error(root, out, overwrite=True, match=rf"{result}: line 4 is not valid JSON")
     result.unlink()
-    _assert_one_line_error(root, out, r"trial_b_seed=2: no result.json")
+    _assert_one_line_error(root, out, overwrite=True, match=r"trial_b_seed=2: no result.json")
     assert out.read_bytes() == b"an earlier zoo"
     assert not out.with_name("zoo.h5.partial").exists()
 
