@@ -83,6 +83,8 @@ PARAMS_COLUMNS = {
 RESULT_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 _CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")
+#: Epochs are stored as int32 (docs/zoo-format.md): an imported epoch must be in 0 .. MAX_EPOCH.
+MAX_EPOCH = 2**31 - 1
 _TABLE_KEYS = ("file", "model_id", "epoch")
 # what torch's weights-only unpickler says when a file asks to import or call something
 _NEEDS_CODE = re.compile(r"GLOBAL|add_safe_globals|allowlisted|reduce for|unrecognized function")
@@ -250,7 +252,10 @@ def _checkpoint_dirs(model_dir: Path) -> dict[int, Path]:
     for p in model_dir.iterdir():
         m = _CHECKPOINT_DIR.fullmatch(p.name)
         if m and p.is_dir():
-            epoch = int(m.group(1))
+            digits = m.group(1).lstrip("0") or "0"
+            if len(digits) > len(str(MAX_EPOCH)) or int(digits) > MAX_EPOCH:
+                raise HyperVizError(f"{shown(p)}: epoch {shown(digits, 40)} is out of range (0..{MAX_EPOCH})")
+            epoch = int(digits)
             if epoch in found:
                 raise HyperVizError(f"{model_dir}: both {found[epoch].name} and {p.name} hold epoch {epoch}")
             found[epoch] = p
@@ -498,8 +503,24 @@ def _read_table(path: Path) -> list[dict]:
 
 def _epoch_of(value, table: Path, file: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise HyperVizError(f"{table}: epoch {value!r} of {file!r} is not an integer")
+        raise HyperVizError(f"{shown(table)}: epoch {shown(repr(value), 40)} of {shown(repr(file))} is not an integer")
+    if not 0 <= value <= MAX_EPOCH:
+        raise HyperVizError(f"{shown(table)}: epoch {shown(int(value), 40)} of {shown(repr(file))} is out of range (0..{MAX_EPOCH})")
     return int(value)
+
+
+def _inside(src: Path, table: Path, name: str) -> Path:
+    """``src / name`` when that file lies inside ``src`` (links resolved); an absolute or ``../``
+    name, or a link that leads out, is a one-line error: an import reads only its source folder."""
+    path = src / name
+    try:
+        inside = path.resolve().is_relative_to(src.resolve())
+    except (OSError, RuntimeError, ValueError):           # a link loop, a NUL byte, a name too long
+        inside = False
+    if not inside:
+        raise HyperVizError(f"{shown(table)}: file {shown(repr(name))} is outside {shown(src)} "
+                            "(only files inside the source folder are imported)")
+    return path
 
 
 def _import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
@@ -508,6 +529,8 @@ def _import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
     if table is None:
         raise HyperVizError(f"{src}: no properties table (properties.csv or properties.json with a 'file' column)")
     rows = _read_table(table)
+    for row in rows:
+        _inside(src, table, row["file"])
     missing = [row["file"] for row in rows if not (src / row["file"]).is_file()]
     if missing:
         raise HyperVizError(f"{table}: {len(missing)} listed file(s) do not exist in {src}, first {missing[0]!r}")
