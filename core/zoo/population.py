@@ -332,7 +332,7 @@ def finished_build(spec: ZooSpec, out: str | Path, overwrite: bool = False) -> b
     if recorded is not None:
         what = f"a zoo built with other arguments ({'; '.join(spec_differences(spec, recorded))})"
     elif what == "a hyperviz zoo":
-        what = "a zoo that zoo build did not make (imported, or without a recorded spec)"
+        what = "a zoo without a build spec of its own (imported, incomplete or damaged)"
     raise HyperVizError(f"{shown(out)}: already exists, {what}; not replaced (pass --overwrite to replace it, "
                         "or choose another --out)")
 
