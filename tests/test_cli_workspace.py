@@ -161,7 +161,14 @@ def test_export_cli(ws, tmp_path, capsys):
     (["sample", "{ws}", "-n", "0"], "-n 0: must be at least 1"),
     (["sample", "{ws}", "-n", "100001"], "at most 100000"),
     (["sample", "{ws}", "--bandwidth", "wide"], "bandwidth 'wide'"),
-    (["sample", "{ws}", "--finetune", "-1"], "--finetune -1"),
+    (["sample", "{ws}", "--finetune", "-1"], "argument --finetune: -1 must be >= 0"),
+    (["sample", "{ws}", "--finetune", "1000000000"], "argument --finetune: 1000000000 must be <= 1000"),
+    (["sample", "{ws}", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+    (["project", "{ws}", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+    (["sample", "{ws}", "--where", "test_acc > " + "9" * 400], "a number is too large to compare"),
+    (["probe", "{ws}", "--where", "test_acc in [0, " + "9" * 400 + "]"], "a number is too large to compare"),
+    (["probe", "{ws}", "--where", "test_acc > " + "9" * 5000], "a number has too many digits"),
+    (["sample", "{ws}", "-n", "9" * 400], "at most 100000"),
     (["sample", "{ws}", "--where", "model_id == 'm00000' and epoch == 2"], "at least 2 selected model states"),
     (["sample", "{tmp}/missing.h5"], "no such workspace"),
     (["probe", "{ws}", "--where", "epoch > 99"], "selects none of the 36 model states"),
@@ -175,6 +182,13 @@ def test_bad_input_is_one_line_with_exit_2(ws, tmp_path, capsys, argv, message):
         else run(capsys, *[a.format(ws=ws, tmp=tmp_path) for a in argv])
     assert code == 2
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("where", ["acc\x1b[31m\n > 0.5", "test_acc > 0.5 and " + "x" * 100_000, "\x00" * 3])
+def test_where_text_in_an_error_is_escaped_and_cut(ws, capsys, where):
+    code, _, err = run(capsys, "probe", ws, "--where", where, "--no-reconstruction", "-q")
+    assert code == 2 and err.startswith('error: --where "') and err.count("\n") == 1
+    assert "\x1b" not in err and "\x00" not in err and len(err) < 1100 and "Traceback" not in err
 
 
 def test_export_unknown_ids(ws, tmp_path, capsys):

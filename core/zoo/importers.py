@@ -41,7 +41,8 @@ their saved order; safetensors files do not store one, so their keys are put in 
 ``.pt`` files and Model Zoos checkpoints are loaded with ``torch.load(weights_only=True)``; a file
 that needs arbitrary unpickling is refused, never loaded another way. Everything is read and
 checked in memory before :func:`core.zoo.store.write_zoo` writes ``out`` atomically, so a failed
-import leaves no file and an existing ``out`` untouched.
+import leaves no file and an existing ``out`` untouched. A file already at ``out`` (a zoo, a
+workspace, anything) is refused before anything is read, unless ``overwrite`` is given.
 """
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.errors import HyperVizError
+from core.errors import HyperVizError, shown
 from core.jsonfile import read_json_object
 from core.progress import Job, Progress
 from core.zoo.arch import ArchSpec, recognise, state_dict_to_vector
-from core.zoo.store import STATE_COLUMNS, Zoo, write_zoo
+from core.zoo.store import STATE_COLUMNS, Zoo, describe_file, write_zoo
 
 log = logging.getLogger(__name__)
 
@@ -82,18 +83,28 @@ PARAMS_COLUMNS = {
 RESULT_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 _CHECKPOINT_DIR = re.compile(r"checkpoint_(\d+)")
+#: Epochs are stored as int32 (docs/zoo-format.md): an imported epoch must be in 0 .. MAX_EPOCH.
+MAX_EPOCH = 2**31 - 1
 _TABLE_KEYS = ("file", "model_id", "epoch")
 # what torch's weights-only unpickler says when a file asks to import or call something
 _NEEDS_CODE = re.compile(r"GLOBAL|add_safe_globals|allowlisted|reduce for|unrecognized function")
 
 
-def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path | None = None) -> Job[Path]:
+def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path | None = None,
+                   overwrite: bool = False) -> Job[Path]:
     """Read the models under ``src`` (either layout), write them as a zoo file at ``out``.
 
     Yields one :class:`Progress` per model and one for the write; returns the written path.
     ``arch_spec_path`` names a JSON :class:`ArchSpec` for architectures hyperviz does not know.
+    Anything already at ``out`` is refused unless ``overwrite`` (a folder always is).
     """
     src, out = Path(src), Path(out)
+    existing = describe_file(out)
+    if existing == "a folder":
+        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
+    if existing is not None and not overwrite:
+        raise HyperVizError(f"{shown(out)}: already exists, {existing}; not replaced (pass --overwrite to replace it, "
+                            "or choose another --out)")
     spec = _read_spec(Path(arch_spec_path)) if arch_spec_path is not None else None
     kind = detect_format(src)
     if kind == "modelzoos":
@@ -241,7 +252,10 @@ def _checkpoint_dirs(model_dir: Path) -> dict[int, Path]:
     for p in model_dir.iterdir():
         m = _CHECKPOINT_DIR.fullmatch(p.name)
         if m and p.is_dir():
-            epoch = int(m.group(1))
+            digits = m.group(1).lstrip("0") or "0"
+            if len(digits) > len(str(MAX_EPOCH)) or int(digits) > MAX_EPOCH:
+                raise HyperVizError(f"{shown(p)}: epoch {shown(digits, 40)} is out of range (0..{MAX_EPOCH})")
+            epoch = int(digits)
             if epoch in found:
                 raise HyperVizError(f"{model_dir}: both {found[epoch].name} and {p.name} hold epoch {epoch}")
             found[epoch] = p
@@ -489,8 +503,24 @@ def _read_table(path: Path) -> list[dict]:
 
 def _epoch_of(value, table: Path, file: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
-        raise HyperVizError(f"{table}: epoch {value!r} of {file!r} is not an integer")
+        raise HyperVizError(f"{shown(table)}: epoch {shown(repr(value), 40)} of {shown(repr(file))} is not an integer")
+    if not 0 <= value <= MAX_EPOCH:
+        raise HyperVizError(f"{shown(table)}: epoch {shown(int(value), 40)} of {shown(repr(file))} is out of range (0..{MAX_EPOCH})")
     return int(value)
+
+
+def _inside(src: Path, table: Path, name: str) -> Path:
+    """``src / name`` when that file lies inside ``src`` (links resolved); an absolute or ``../``
+    name, or a link that leads out, is a one-line error: an import reads only its source folder."""
+    path = src / name
+    try:
+        inside = path.resolve().is_relative_to(src.resolve())
+    except (OSError, RuntimeError, ValueError):           # a link loop, a NUL byte, a name too long
+        inside = False
+    if not inside:
+        raise HyperVizError(f"{shown(table)}: file {shown(repr(name))} is outside {shown(src)} "
+                            "(only files inside the source folder are imported)")
+    return path
 
 
 def _import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
@@ -499,6 +529,8 @@ def _import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
     if table is None:
         raise HyperVizError(f"{src}: no properties table (properties.csv or properties.json with a 'file' column)")
     rows = _read_table(table)
+    for row in rows:
+        _inside(src, table, row["file"])
     missing = [row["file"] for row in rows if not (src / row["file"]).is_file()]
     if missing:
         raise HyperVizError(f"{table}: {len(missing)} listed file(s) do not exist in {src}, first {missing[0]!r}")

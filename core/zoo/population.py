@@ -9,10 +9,23 @@ zoo file, resuming an interrupted build.
 
 Each model has its own seed, which fixes its initialisation, the order it sees the training data
 in, and its dropout masks, so the same spec gives the same zoo.
+
+**A finished build is finished.** The zoo file records the spec it was built from
+(``meta/source`` = ``{"zoo_spec": ...}``). Building a spec onto a path that already holds the
+complete zoo of that same spec does nothing (:func:`finished_build`); a path that holds anything
+else (a zoo of another spec, an imported zoo, a workspace, any other file) is refused unless
+``overwrite`` is given, and even then it is replaced only when the new zoo is complete.
+
+**Limits** (checked before anything is trained): at most :data:`MAX_MODELS` models,
+:data:`MAX_EPOCHS` epochs, seeds in ``0 .. MAX_SEED``, and the weights (models x checkpoints x
+parameters x 4 bytes) at most :data:`MAX_ZOO_BYTES` and no more than the free disk space where the
+zoo is written.
 """
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,12 +34,12 @@ import numpy as np
 import torch
 
 from core.device import resolve_device
-from core.errors import HyperVizError
+from core.errors import HyperVizError, shown
 from core.jsonfile import read_json_object
 from core.progress import Job, Progress
 from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, split_params
 from core.zoo.batched import batched_forward, batched_loss_and_correct
-from core.zoo.store import STATE_COLUMNS, ZooWriter
+from core.zoo.store import STATE_COLUMNS, ZooWriter, describe_file, open_zoo_file
 from core.zoo.tasks import Task, get_task
 
 OPTIMIZERS = ("adam", "sgd")
@@ -44,6 +57,21 @@ DEFAULT_GRID: dict[str, list] = {
     "dropout": [0.0, 0.3],
 }
 _ALLOWED = {"activation": ACTIVATIONS, "init": INITS, "optimizer": OPTIMIZERS}
+
+#: The most models one zoo holds (each needs a config in memory while the zoo is built).
+MAX_MODELS = 1_000_000
+#: The most training epochs per model (one checkpoint is stored per epoch).
+MAX_EPOCHS = 10_000
+#: The largest training batch and chunk of models trained together.
+MAX_BATCH = 1_000_000
+#: Seeds are 0 .. MAX_SEED (numpy and torch generators both take them).
+MAX_SEED = 2**32 - 1
+#: The most bytes of weights one zoo file may hold: 1 TiB.
+MAX_ZOO_BYTES = 2**40
+#: The command-line option for each spec field, for messages that name what differs.
+SPEC_OPTIONS = {"task": "--task", "arch": "--arch", "n_models": "--models", "epochs": "--epochs",
+                "batch_size": "--batch-size", "seed": "--seed", "grid": "--grid", "mode": "--mode",
+                "chunk_size": "--chunk-size"}
 
 
 @dataclass(frozen=True)
@@ -63,14 +91,13 @@ class ZooSpec:
     chunk_size: int = 64     # models trained together; part of the spec since dropout masks are drawn per chunk
 
     def __post_init__(self) -> None:
-        if self.n_models < 1:
-            raise HyperVizError(f"--models {self.n_models}: need at least one model")
-        if self.epochs < 0:
-            raise HyperVizError(f"--epochs {self.epochs}: must be >= 0")
-        if self.batch_size < 1:
-            raise HyperVizError(f"batch size {self.batch_size}: must be >= 1")
-        if self.chunk_size < 1:
-            raise HyperVizError(f"chunk size {self.chunk_size}: must be >= 1")
+        for name, low, high in (("n_models", 1, MAX_MODELS), ("epochs", 0, MAX_EPOCHS), ("batch_size", 1, MAX_BATCH),
+                                ("chunk_size", 1, MAX_BATCH), ("seed", 0, MAX_SEED)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise HyperVizError(f"{SPEC_OPTIONS[name]} {shown(value, 40)}: must be a whole number")
+            if not low <= value <= high:
+                raise HyperVizError(f"{SPEC_OPTIONS[name]} {value}: must be in {low}..{high}")
         if self.mode not in ("grid", "random"):
             raise HyperVizError(f"grid mode {self.mode!r}: expected grid or random")
         check_grid(self.grid, "grid")
@@ -258,12 +285,108 @@ def train_loop_one(arch: ArchSpec, task: Task, config: dict, epochs: int, batch_
 
 
 # ---- building a zoo file -----------------------------------------------------------------
-def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "auto") -> Job[Path]:
-    """Train every model of ``spec`` and write the zoo to ``out`` (resuming a partial build)."""
+def recorded_spec(path: str | Path) -> dict | None:
+    """The zoo spec a complete zoo file at ``path`` was built from; None for anything else (an
+    imported zoo, an incomplete or damaged zoo, another kind of file)."""
+    try:
+        with open_zoo_file(path) as f:
+            source = json.loads(f["meta/source"][()])
+    except (HyperVizError, OSError, KeyError, ValueError, TypeError):
+        return None
+    spec = source.get("zoo_spec") if isinstance(source, dict) else None
+    return spec if isinstance(spec, dict) else None
+
+
+def spec_differences(spec: ZooSpec, recorded: dict) -> list[str]:
+    """What differs between ``spec`` and a recorded spec, as options: ``["--models 16, not 32"]``
+    (this spec's value first, the recorded one after "not")."""
+    mine = json.loads(json.dumps(spec.to_dict()))
+    out = []
+    for key in sorted(set(mine) | set(recorded), key=lambda k: list(SPEC_OPTIONS).index(k) if k in SPEC_OPTIONS else 99):
+        if mine.get(key) != recorded.get(key):
+            option = SPEC_OPTIONS.get(key, key)
+            out.append(f"{option}: another hyperparameter grid" if key == "grid"
+                       else f"{option} {shown(mine.get(key), 40)}, not {shown(recorded.get(key), 40)}")
+    return out
+
+
+def finished_build(spec: ZooSpec, out: str | Path, overwrite: bool = False) -> bool:
+    """True when ``out`` already holds the complete zoo of exactly ``spec`` (there is nothing to do).
+
+    False when nothing is at ``out``, or (with ``overwrite``) something else is: the build goes
+    ahead and replaces it once the new zoo is complete. Without ``overwrite`` anything else at
+    ``out`` (a zoo built from other arguments, an imported zoo, a workspace, any other file) is
+    a one-line :class:`HyperVizError` that names what is there; a folder is refused always.
+    """
+    out = Path(out)
+    what = describe_file(out)
+    if what is None:
+        return False
+    if what == "a folder":
+        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
+    recorded = recorded_spec(out) if what == "a hyperviz zoo" else None
+    if recorded is not None and recorded == json.loads(json.dumps(spec.to_dict())):
+        return True
+    if overwrite:
+        return False
+    if recorded is not None:
+        what = f"a zoo built with other arguments ({'; '.join(spec_differences(spec, recorded))})"
+    elif what == "a hyperviz zoo":
+        what = "a zoo without a build spec of its own (imported, incomplete or damaged)"
+    raise HyperVizError(f"{shown(out)}: already exists, {what}; not replaced (pass --overwrite to replace it, "
+                        "or choose another --out)")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # unreachable
+
+
+def check_zoo_size(spec: ZooSpec, out: str | Path) -> int:
+    """The bytes of weights ``spec`` stores (models x checkpoints x parameters x 4); a one-line
+    error when that is above :data:`MAX_ZOO_BYTES` or above the free disk space at ``out``
+    (counting what an interrupted build of it already wrote there)."""
+    out = Path(out)
+    n_params = spec.arch_spec().n_params
+    need = spec.n_models * (spec.epochs + 1) * n_params * 4
+    what = (f"{spec.n_models} models x {spec.epochs + 1} checkpoints x {n_params} parameters x 4 bytes "
+            f"= {_size(need)} of weights")
+    if need > MAX_ZOO_BYTES:
+        raise HyperVizError(f"--models {spec.n_models} --epochs {spec.epochs}: {what}, more than the "
+                            f"{_size(MAX_ZOO_BYTES)} one zoo may hold")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+        partial = out.with_name(out.name + ".partial")
+        free += partial.stat().st_size if partial.is_file() else 0
+    except OSError:
+        return need                               # cannot tell; the writability check speaks for the folder
+    if need > free:
+        raise HyperVizError(f"--models {spec.n_models} --epochs {spec.epochs}: {what}, but only {_size(free)} "
+                            f"are free in {shown(folder)}")
+    return need
+
+
+def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "auto",
+                  overwrite: bool = False) -> Job[Path]:
+    """Train every model of ``spec`` and write the zoo to ``out`` (resuming a partial build).
+
+    Returns at once when ``out`` is already the complete zoo of ``spec``; refuses to replace
+    anything else there unless ``overwrite`` (see :func:`finished_build`).
+    """
     arch, task, dev = spec.arch_spec(), get_task(spec.task), resolve_device(device)
     if tuple(arch.input_shape) != tuple(task.input_shape) or arch.n_classes != task.n_classes:
         raise HyperVizError(f"architecture {arch.name!r} (input {arch.input_shape}, {arch.n_classes} classes) "
                             f"does not fit task {task.name!r} (input {task.input_shape}, {task.n_classes} classes)")
+    if finished_build(spec, out, overwrite):
+        yield Progress(1, 1, "already complete")
+        return Path(out)
+    check_zoo_size(spec, out)
     configs = model_configs(spec)
     chunks = chunk_plan(configs, spec.chunk_size)
     models = {key: np.array([c[key] for c in configs]) for key in configs[0]}

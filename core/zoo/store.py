@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from core.errors import HyperVizError
+from core.errors import HyperVizError, shown
 from core.zoo.arch import ArchSpec
 
 FORMAT = "hyperviz-zoo"
@@ -226,28 +227,76 @@ def _text(value) -> str:
 
 
 # ---- reading -----------------------------------------------------------------------------
+def check_regular_file(path: str | Path, what: str = "file") -> Path:
+    """``path`` when it is a regular file (or a link to one); else a one-line error. Checked before
+    anything opens it: a FIFO would block the reader forever, a device never ends."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise HyperVizError(f"{shown(path)}: no such file") from None
+    except OSError as exc:                        # name too long, not a directory, permission denied
+        raise HyperVizError(f"{shown(path)}: cannot be opened ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise HyperVizError(f"{shown(path)}: a folder, not a {what}")
+    if not stat.S_ISREG(mode):
+        raise HyperVizError(f"{shown(path)}: not a regular file (a FIFO, device or socket), so not a {what}")
+    return path
+
+
+def describe_file(path: str | Path) -> str | None:
+    """What is at ``path``, for a message that refuses to replace it: None when nothing is there,
+    else "a hyperviz zoo", "a hyperviz workspace" (any hyperviz format), "an HDF5 file that is not
+    from hyperviz", "a file that is not HDF5", "a folder" or "not a regular file (...)".
+    Reads only the file's attributes, and never opens anything but a regular file."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise HyperVizError(f"{shown(path)}: cannot be checked ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a FIFO, device or socket)"
+    try:
+        with h5py.File(path, "r") as f:
+            kind = f.attrs.get("format")
+    except OSError:
+        return "a file that is not HDF5"
+    if isinstance(kind, bytes):
+        kind = kind.decode(errors="replace")
+    if isinstance(kind, str) and kind.startswith("hyperviz-"):
+        return f"a hyperviz {shown(kind[len('hyperviz-'):], 40)}"
+    return "an HDF5 file that is not from hyperviz"
+
+
 def open_zoo_file(path: str | Path) -> h5py.File:
     """Open a zoo file for reading, with one-line errors for missing, damaged or foreign files."""
     path = Path(path)
-    if not path.exists():
-        if _partial(path).exists():
-            raise HyperVizError(f"{path}: not found, but {_partial(path).name} is: the build was interrupted; re-run it to resume")
-        raise HyperVizError(f"{path}: no such file")
+    if not os.path.lexists(path) and os.path.lexists(_partial(path)):   # (False for a name too long)
+        raise HyperVizError(f"{shown(path)}: not found, but {shown(_partial(path).name)} is: the build was interrupted; re-run it to resume")
+    check_regular_file(path, "zoo file")
     try:
         f = h5py.File(path, "r")
     except OSError:
-        raise HyperVizError(f"{path}: not a readable HDF5 file (truncated or not a zoo)") from None
+        raise HyperVizError(f"{shown(path)}: not a readable HDF5 file (truncated or not a zoo)") from None
     try:
         if f.attrs.get("format") != FORMAT:
-            raise HyperVizError(f"{path}: an HDF5 file, but not a hyperviz zoo (no format={FORMAT!r} attribute)")
-        version = int(f.attrs.get("schema_version", -1))
+            raise HyperVizError(f"{shown(path)}: an HDF5 file, but not a hyperviz zoo (no format={FORMAT!r} attribute)")
+        try:
+            version = int(f.attrs.get("schema_version", -1))
+        except (TypeError, ValueError):
+            version = -1
         if version != SCHEMA_VERSION:
-            raise HyperVizError(f"{path}: zoo schema version {version}, this hyperviz reads version {SCHEMA_VERSION}")
+            raise HyperVizError(f"{shown(path)}: zoo schema version {shown(f.attrs.get('schema_version'), 40)}, "
+                                f"this hyperviz reads version {SCHEMA_VERSION}")
         if not f.attrs.get("complete", False):
-            raise HyperVizError(f"{path}: incomplete zoo file (written by an interrupted build)")
+            raise HyperVizError(f"{shown(path)}: incomplete zoo file (written by an interrupted build)")
         for name in ("weights", "epochs", "present", "states", "models", "meta/arch"):
             if name not in f:
-                raise HyperVizError(f"{path}: damaged zoo file, {name!r} is missing")
+                raise HyperVizError(f"{shown(path)}: damaged zoo file, {name!r} is missing")
     except HyperVizError:
         f.close()
         raise
@@ -256,16 +305,23 @@ def open_zoo_file(path: str | Path) -> h5py.File:
 
 def read_zoo(path: str | Path) -> Zoo:
     """Load a whole zoo file into memory."""
+    return _read_zoo(path, weights=True)
+
+
+def _read_zoo(path: str | Path, weights: bool) -> Zoo:
+    """The zoo in ``path``; with ``weights=False`` the weights are a zero-copy placeholder of the
+    right shape (for summaries that need every table but not the bulk of the file)."""
     with open_zoo_file(path) as f:
         try:
-            arch = ArchSpec.from_json(_text(f["meta/arch"][()]), source=f"{path}: meta/arch")
+            arch = ArchSpec.from_json(_text(f["meta/arch"][()]), source=f"{shown(path)}: meta/arch")
             models = {}
             for name in f["models"]:
                 values = f["models"][name][()]
                 models[name] = np.array([_text(v) for v in values]) if values.dtype.kind == "O" else values
+            ds = f["weights"]
             return Zoo(
                 arch=arch,
-                weights=f["weights"][()],
+                weights=ds[()] if weights else np.broadcast_to(np.zeros((), np.float32), ds.shape),
                 epochs=f["epochs"][()],
                 states={name: f["states"][name][()] for name in f["states"]},
                 models=models,
@@ -274,7 +330,7 @@ def read_zoo(path: str | Path) -> Zoo:
                 present=f["present"][()].astype(bool),
             )
         except (OSError, KeyError, ValueError) as exc:
-            raise HyperVizError(f"{path}: damaged zoo file ({exc})") from None
+            raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc)})") from None
 
 
 def zoo_hash(path: str | Path) -> str:
@@ -284,8 +340,9 @@ def zoo_hash(path: str | Path) -> str:
 
 
 def zoo_info(path: str | Path) -> dict:
-    """A JSON-able summary: sizes, architecture, task, hyperparameters and property ranges."""
-    zoo = read_zoo(path)
+    """A JSON-able summary: sizes, architecture, task, hyperparameters and property ranges (read
+    without loading the weights, so it is quick on a large zoo)."""
+    zoo = _read_zoo(path, weights=False)
     info = {
         "path": str(path),
         "models": zoo.n_models,

@@ -1,7 +1,7 @@
 """``hyperviz bench ...``: speed figures measured in one run."""
 from __future__ import annotations
 
-from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json, run_job
+from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json, run_job, seed
 
 
 def cmd_bench_zoo(args) -> int:
@@ -106,7 +106,7 @@ def register(sub):
     p.add_argument("--candidates", help="comma-separated names (default: all; see core.analysis.ablation)")
     p.add_argument("--preset", choices=["tiny", "default"], default="default")
     p.add_argument("--epochs", type=positive_int, help="training epochs per candidate (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_probe)
 

@@ -1,10 +1,26 @@
-"""What every subcommand shares: progress bars, JSON output, argument types."""
+"""What every subcommand shares: progress bars, JSON output, argument types, output checks.
+
+Numeric options are parsed by :func:`int_range` / :func:`float_range` types, so a value outside
+its documented range is a one-line argument error before anything runs; every ``--seed`` is a
+:func:`seed` (0 .. SEED_MAX). :func:`check_writable` fails a command whose output cannot be
+written before it does any work.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import stat
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+from core.errors import HyperVizError, shown
+
+#: Seeds are 0 .. SEED_MAX: what numpy's and torch's generators (and UMAP's random_state) all take.
+SEED_MAX = 2**32 - 1
 
 
 class ProgressBar:
@@ -66,30 +82,102 @@ def selected_rows(ws, zoo, where: str):
     a bad expression or an empty selection is a one-line :class:`HyperVizError`."""
     import numpy as np
 
-    from core.errors import HyperVizError
     from core.generate.sampling import selection_table
-    from hyperviz.model.where import parse_where
+    from hyperviz.model.where import WhereError, parse_where
 
     table = selection_table(ws, zoo)
     try:
         mask = np.asarray(parse_where(where, table.keys()).evaluate(table), dtype=bool)
-    except ValueError as exc:                     # WhereError, SelectionError: one line each
-        message = str(exc).splitlines()[0]
-        raise HyperVizError(message if message.startswith("--where") else f'--where "{where}": {message}') from None
+    except WhereError as exc:
+        raise HyperVizError(f'--where "{shown(exc.text)}": {shown(exc.problem)} at position {exc.position}') from None
+    except OverflowError:                         # a number beyond float range (e.g. 400 digits) in a comparison
+        raise HyperVizError(f'--where "{shown(where)}": a number is too large to compare (at most about 1.8e308)') from None
+    except ValueError as exc:                     # SelectionError, or a number with more than 4300 digits
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "digits" in message and "integer string conversion" in message:
+            message = "a number has too many digits"
+        raise HyperVizError(message if message.startswith("--where") else f'--where "{shown(where)}": {shown(message)}') from None
     rows = np.flatnonzero(mask)
     if rows.size == 0:
-        raise HyperVizError(f'--where "{where}": selects none of the {len(mask)} model states')
+        raise HyperVizError(f'--where "{shown(where)}": selects none of the {len(mask)} model states')
     return rows
 
 
-def positive_int(text: str) -> int:
+def int_range(low: int, high: int | None = None, name: str = "integer"):
+    """An argparse type: a whole number in ``low .. high`` (no upper bound when ``high`` is None)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:                        # also a number of more than 4300 digits
+            raise argparse.ArgumentTypeError(f"{shown(text, 40)} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{shown(value, 40)} must be >= {low}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{shown(value, 40)} must be <= {high}")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def float_range(low: float, high: float, low_open: bool = False, name: str = "number"):
+    """An argparse type: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``);
+    nan and infinities are refused."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{shown(text, 40)} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{shown(text, 40)} is not a finite number")
+        if value < low or (low_open and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"{shown(text, 40)} must be in {'(' if low_open else '['}{low:g}, {high:g}]")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+#: The type of every ``--seed``: 0 .. SEED_MAX.
+seed = int_range(0, SEED_MAX, "seed")
+#: The type of counts that must be at least one (no upper bound of its own).
+positive_int = int_range(1, None, "positive_int")
+
+
+def check_writable(path, what: str = "--out", folder: bool = False) -> Path:
+    """Fail before any work when a command could not write its output ``path``: a one-line
+    :class:`HyperVizError` naming the path when it is a folder where a file belongs (or the
+    reverse), not a regular file, or in a folder where no file can be created (missing folders
+    are judged by the nearest one that exists, since commands create the rest). Checked by
+    creating and removing a probe file, which also holds for root, read-only mounts and /proc.
+    ``what`` names the option (``--out``), or "" for a positional workspace."""
+    path = Path(path)
+    label = f"{what} {shown(path)}" if what else shown(path)
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return value
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:                        # not a directory, name too long, permission denied
+        raise HyperVizError(f"{label}: cannot be written ({exc.strerror})") from None
+    if mode is not None:
+        if folder and not stat.S_ISDIR(mode):
+            raise HyperVizError(f"{label}: not a folder")
+        if not folder and stat.S_ISDIR(mode):
+            raise HyperVizError(f"{label}: a folder, not a file")
+        if not folder and not stat.S_ISREG(mode):
+            raise HyperVizError(f"{label}: not a regular file (a FIFO, device or socket)")
+    place = path if folder else path.parent
+    while not os.path.lexists(place) and place != place.parent:
+        place = place.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".hyperviz-write-check-", dir=place)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise HyperVizError(f"{label}: cannot create files in {shown(place)} ({exc.strerror})") from None
+    return path
 
 
 def add_common(p: argparse.ArgumentParser, device: bool = False, json_flag: bool = True) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+from hyperviz.commands.common import seed as seed_type
 
 #: Where the bundled demo lives in a source checkout (main.py opens it when given no workspace).
 DEMO_DIR = Path(__file__).resolve().parents[2] / "assets" / "demo"
@@ -127,6 +128,6 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=10, help="training epochs per zoo model")
     p.add_argument("--preset", choices=["tiny", "default"], default="default", help="autoencoder size")
     p.add_argument("--ae-epochs", type=positive_int, default=10, help="autoencoder training epochs")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_type, default=0)
     add_common(p)
     p.set_defaults(func=cmd_demo_build)

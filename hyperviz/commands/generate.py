@@ -16,9 +16,20 @@ from __future__ import annotations
 
 import math
 
-from hyperviz.commands.common import add_common, positive_int, print_json, run_job, selected_rows
+from hyperviz.commands.common import (
+    add_common,
+    check_writable,
+    int_range,
+    positive_int,
+    print_json,
+    run_job,
+    seed,
+    selected_rows,
+)
 
 RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune was given"
+#: The most fine-tuning epochs ``sample --finetune`` takes (zoo models train for tens of epochs).
+MAX_FINETUNE = 1000
 
 
 def cmd_sample(args) -> int:
@@ -33,6 +44,7 @@ def cmd_sample(args) -> int:
     from core.hyperrep.workspace import load_workspace
     from core.zoo.store import read_zoo
 
+    check_writable(args.workspace, what="")
     n = check_n(args.n)
     bandwidth = parse_bandwidth(args.bandwidth)
     if args.finetune < 0:
@@ -93,6 +105,7 @@ def cmd_export(args) -> int:
     from core.generate.export import export_samples, resolve_sample_ids
     from core.hyperrep.workspace import load_workspace
 
+    check_writable(args.out, folder=True)
     ws = load_workspace(args.workspace, check_zoo=False)
     ids = resolve_sample_ids(ws, args.samples)
     if args.best:
@@ -127,9 +140,9 @@ def register(sub) -> None:
     p.add_argument("--method", action="append", choices=METHODS,
                    help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
                         "random; repeat for several")
-    p.add_argument("--finetune", type=int, default=0, metavar="K",
-                   help="also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--finetune", type=int_range(0, MAX_FINETUNE), default=0, metavar="K",
+                   help=f"0..{MAX_FINETUNE}: also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--bandwidth", help="KDE bandwidth: a number relative to each latent dimension's std (default 0.25), scott or silverman")
     add_common(p, device=True)
     p.set_defaults(func=cmd_sample)

@@ -3,13 +3,23 @@ from __future__ import annotations
 
 import math
 
-from hyperviz.commands.common import add_common, positive_int, print_json, run_job, selected_rows
+from hyperviz.commands.common import (
+    add_common,
+    check_writable,
+    float_range,
+    positive_int,
+    print_json,
+    run_job,
+    seed,
+    selected_rows,
+)
 
 
 def cmd_fit(args) -> int:
     from core.hyperrep.fit import fit_job
     from core.hyperrep.workspace import load_workspace
 
+    check_writable(args.out)
     path = run_job(fit_job(args.zoo, args.out, preset=args.preset, epochs=args.epochs, device=args.device,
                            seed=args.seed, lr=args.lr), "fit", args.quiet)
     ws = load_workspace(path, check_zoo=False)
@@ -29,6 +39,7 @@ def cmd_embed(args) -> int:
     from core.hyperrep.embed import embed_job
     from core.hyperrep.workspace import load_workspace
 
+    check_writable(args.workspace, what="")
     path = run_job(embed_job(args.workspace, device=args.device), "embed", args.quiet)
     ws = load_workspace(path, check_zoo=False)
     if args.json:
@@ -41,6 +52,7 @@ def cmd_embed(args) -> int:
 def cmd_project(args) -> int:
     from core.analysis.maps import project_job
 
+    check_writable(args.workspace, what="")
     path = run_job(project_job(args.workspace, method=args.method, n_neighbors=args.neighbors, min_dist=args.min_dist,
                                seed=args.seed), f"project ({args.method})", args.quiet)
     if args.json:
@@ -127,8 +139,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="workspace file to create or resume")
     p.add_argument("--preset", choices=["tiny", "default"], default="default")
     p.add_argument("--epochs", type=positive_int, help="training epochs (default: the preset's)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr", type=float_range(0, 1, low_open=True), help="peak learning rate, in (0, 1] (default: the preset's)")
+    p.add_argument("--seed", type=seed, default=0)
     add_common(p, device=True)
     p.set_defaults(func=cmd_fit)
 
@@ -142,7 +154,7 @@ def register(sub) -> None:
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
     p.add_argument("--neighbors", type=positive_int, default=15, help="UMAP n_neighbors")
     p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     add_common(p)
     p.set_defaults(func=cmd_project)
 

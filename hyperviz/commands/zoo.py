@@ -1,36 +1,50 @@
-"""``hyperviz zoo build | import | info``: model zoos."""
+"""``hyperviz zoo build | import | info``: model zoos.
+
+``zoo build`` on a path that already holds the complete zoo of the same arguments does nothing
+and says so (``already_complete`` in ``--json``); an interrupted build of the same arguments
+resumes. Neither ``zoo build`` nor ``zoo import`` replaces anything else that is already at
+``--out`` (a zoo of other arguments, a workspace, any file) unless ``--overwrite`` is given.
+"""
 from __future__ import annotations
 
-from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+from hyperviz.commands.common import SEED_MAX, add_common, check_writable, int_range, print_json, run_job, seed
 
 
 def cmd_zoo_build(args) -> int:
-    from core.zoo.population import DEFAULT_GRID, ZooSpec, build_zoo_job, load_grid
+    from core.device import resolve_device
+    from core.zoo.population import DEFAULT_GRID, ZooSpec, build_zoo_job, finished_build, load_grid
 
     grid = load_grid(args.grid) if args.grid else dict(DEFAULT_GRID)
-    from core.device import resolve_device
-
     device = resolve_device(args.device)
     chunk = args.chunk_size or (64 if device.type == "cpu" else 2048)
     spec = ZooSpec(task=args.task, arch=args.arch, n_models=args.models, epochs=args.epochs, batch_size=args.batch_size,
                    seed=args.seed, grid=grid, mode=args.mode, chunk_size=chunk)
-    path = run_job(build_zoo_job(spec, args.out, device), "zoo build", args.quiet)
-    return _report_zoo(path, args)
+    if finished_build(spec, args.out, args.overwrite):
+        return _report_zoo(args.out, args, already_complete=True)
+    check_writable(args.out)
+    path = run_job(build_zoo_job(spec, args.out, device, overwrite=args.overwrite), "zoo build", args.quiet)
+    return _report_zoo(path, args, already_complete=False)
 
 
 def cmd_zoo_import(args) -> int:
     from core.zoo.importers import import_zoo_job
 
-    path = run_job(import_zoo_job(args.src, args.out, args.arch_spec), "zoo import", args.quiet)
+    check_writable(args.out)
+    path = run_job(import_zoo_job(args.src, args.out, args.arch_spec, overwrite=args.overwrite), "zoo import", args.quiet)
     return _report_zoo(path, args)
 
 
-def _report_zoo(path, args) -> int:
+def _report_zoo(path, args, already_complete: bool | None = None) -> int:
     from core.zoo.store import zoo_info
 
     info = zoo_info(path)
+    if already_complete is not None:
+        info["already_complete"] = already_complete
     if args.json:
         print_json(info)
+    elif already_complete:
+        print(f"{path}: already complete, built with these arguments ({info['models']} models x {info['checkpoints']} "
+              f"checkpoints, content hash {info['content_sha256'][:16]}); nothing to do")
     else:
         print(f"wrote {path}: {info['models']} models x {info['checkpoints']} checkpoints, {info['parameters']} parameters")
         if "final_test_acc" in info:
@@ -60,18 +74,26 @@ def cmd_zoo_info(args) -> int:
 
 
 def register(sub) -> None:
+    from core.zoo.population import MAX_BATCH, MAX_EPOCHS, MAX_MODELS, MAX_ZOO_BYTES
+
     zoo = sub.add_parser("zoo", help="build, import and inspect model zoos").add_subparsers(dest="zoo_command", required=True)
-    p = zoo.add_parser("build", help="train a population of models and store it as a zoo file")
+    p = zoo.add_parser("build", help="train a population of models and store it as a zoo file "
+                                     "(a finished build of the same arguments returns at once)")
     p.add_argument("--task", default="digits")
     p.add_argument("--arch", default="cnn", help="cnn or mlp")
-    p.add_argument("--models", type=positive_int, default=512)
-    p.add_argument("--epochs", type=positive_int, default=25)
-    p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--models", type=int_range(1, MAX_MODELS), default=512,
+                   help=f"1..{MAX_MODELS}; models x checkpoints x parameters x 4 bytes must fit in {MAX_ZOO_BYTES // 2**40} TiB "
+                        "and in the free disk space")
+    p.add_argument("--epochs", type=int_range(1, MAX_EPOCHS), default=25, help=f"1..{MAX_EPOCHS}")
+    p.add_argument("--batch-size", type=int_range(1, MAX_BATCH), default=32, help=f"1..{MAX_BATCH}")
+    p.add_argument("--seed", type=seed, default=0, help=f"0..{SEED_MAX}")
     p.add_argument("--grid", help="JSON file: hyperparameter -> list of values (missing keys use the default grid)")
     p.add_argument("--mode", choices=["grid", "random"], default="grid", help="cycle the grid, or draw per model")
-    p.add_argument("--chunk-size", type=positive_int, help="models trained together (default 64 on CPU, 2048 on GPU)")
+    p.add_argument("--chunk-size", type=int_range(1, MAX_BATCH),
+                   help="models trained together (default 64 on CPU, 2048 on GPU); part of what makes the zoo")
     p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace what is at --out (a zoo of other arguments, any other file) once the new zoo is complete")
     add_common(p, device=True)
     p.set_defaults(func=cmd_zoo_build)
 
@@ -79,6 +101,7 @@ def register(sub) -> None:
     p.add_argument("src")
     p.add_argument("--out", required=True)
     p.add_argument("--arch-spec", help="JSON architecture spec, for architectures hyperviz does not recognise")
+    p.add_argument("--overwrite", action="store_true", help="replace a file already at --out once the import is complete")
     add_common(p)
     p.set_defaults(func=cmd_zoo_import)
 

@@ -18,9 +18,9 @@ from core.zoo.store import STATE_COLUMNS, read_zoo
 from tests.modelzoos_layout import INDICES_DROPOUT, INDICES_PLAIN, MZ, mz_params, mz_state, result_line, write_model
 
 
-def _run(src, out, spec=None):
+def _run(src, out, spec=None, overwrite=False):
     records = []
-    path = drive(import_zoo_job(src, out, spec), on_progress=records.append)
+    path = drive(import_zoo_job(src, out, spec, overwrite=overwrite), on_progress=records.append)
     return path, records
 
 
@@ -218,9 +218,9 @@ class Payload:
         return (_side_effect, ("ran",))
 
 
-def _assert_one_line_error(src, out, match, spec=None):
+def _assert_one_line_error(src, out, match, spec=None, overwrite=False):
     with pytest.raises(HyperVizError, match=match) as err:
-        _run(src, out, spec)
+        _run(src, out, spec, overwrite)
     assert "\n" not in str(err.value)
     return str(err.value)
 
@@ -256,6 +256,7 @@ def test_bad_sources(tmp_path):
 
 
 def test_mismatched_shapes_nan_weights_and_bad_result_lines(modelzoo, tmp_path):
+    """A failed import leaves the file at --out as it was, even when it was allowed to replace it."""
     root, states = modelzoo
     out = tmp_path / "zoo.h5"
     out.write_bytes(b"an earlier zoo")
@@ -265,22 +266,22 @@ def test_mismatched_shapes_nan_weights_and_bad_result_lines(modelzoo, tmp_path):
     wrong = OrderedDict(good)
     wrong["module_list.9.weight"] = torch.zeros(21, 36)
     torch.save(wrong, ckpt)
-    message = _assert_one_line_error(root, out, r"parameter shapes .*21x36.* differ from .*20x36")
+    message = _assert_one_line_error(root, out, overwrite=True, match=r"parameter shapes .*21x36.* differ from .*20x36")
     assert str(ckpt) in message
 
     bad = OrderedDict(good)
     bad["module_list.3.bias"] = bad["module_list.3.bias"].clone()
     bad["module_list.3.bias"][2] = math.inf
     torch.save(bad, ckpt)
-    assert str(ckpt) in _assert_one_line_error(root, out, r"1 weights are NaN or infinite")
+    assert str(ckpt) in _assert_one_line_error(root, out, overwrite=True, match=r"1 weights are NaN or infinite")
     torch.save(good, ckpt)
 
     result = root / "trial_b_seed=2" / "result.json"
     lines = result.read_text().splitlines()
     result.write_text("\n".join(lines[:3] + ['{"train_acc": 0.5, "test_'] + lines[3:]))
-    _assert_one_line_error(root, out, rf"{result}: line 4 is not valid JSON")
+    _assert_one_line_error(root, out, overwrite=True, match=rf"{result}: line 4 is not valid JSON")
     result.unlink()
-    _assert_one_line_error(root, out, r"trial_b_seed=2: no result.json")
+    _assert_one_line_error(root, out, overwrite=True, match=r"trial_b_seed=2: no result.json")
     assert out.read_bytes() == b"an earlier zoo"
     assert not out.with_name("zoo.h5.partial").exists()
 
@@ -303,3 +304,54 @@ def test_csv_naming_missing_files(tmp_path):
     (src / "junk.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{broken}")
     (src / "properties.csv").write_text("file\njunk.safetensors\n")
     _assert_one_line_error(src, tmp_path / "zoo.h5", r"junk.safetensors: not a readable safetensors file")
+
+
+def test_epochs_out_of_range_are_one_line(modelzoo, tmp_path):
+    root, _ = modelzoo
+    model = root / "trial_a_seed=1"
+    for name in ("checkpoint_99999999999", "checkpoint_" + "9" * 240):
+        big = model / name
+        big.mkdir()
+        (big / "checkpoints").write_bytes((model / "checkpoint_2" / "checkpoints").read_bytes())
+        message = _assert_one_line_error(root, tmp_path / "zoo.h5", r"checkpoint_9+.*: epoch 9+.* is out of range \(0\.\.2147483647\)")
+        assert len(message) < 600
+        (big / "checkpoints").unlink()
+        big.rmdir()
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    sd = build_module(KNOWN_ARCHS["cnn"]).state_dict()
+    save_file({k: t.contiguous() for k, t in sd.items()}, src / "a.safetensors")
+    for epoch in ("99999999999", "-1"):
+        (src / "properties.csv").write_text(f"file,epoch\na.safetensors,{epoch}\n")
+        _assert_one_line_error(src, tmp_path / "zoo.h5", rf"properties.csv: epoch {epoch} of 'a.safetensors' is out of range")
+    assert not (tmp_path / "zoo.h5").exists()
+
+
+def test_files_outside_the_source_folder_are_refused(tmp_path):
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    sd = build_module(KNOWN_ARCHS["cnn"]).state_dict()
+    save_file({k: t.contiguous() for k, t in sd.items()}, src / "a.safetensors")
+    save_file({k: t.contiguous() for k, t in sd.items()}, tmp_path / "outside.safetensors")
+    (src / "link.safetensors").symlink_to(tmp_path / "outside.safetensors")
+    for name in ("../outside.safetensors", str(tmp_path / "outside.safetensors"), "link.safetensors"):
+        (src / "properties.csv").write_text(f"file,test_acc\na.safetensors,0.5\n{name},0.4\n")
+        message = _assert_one_line_error(src, tmp_path / "zoo.h5", r"properties.csv: file '.*' is outside .*ckpts "
+                                                                   r"\(only files inside the source folder are imported\)")
+        assert repr(name) in message
+    (src / "properties.csv").write_text("file,test_acc\na.safetensors,0.5\n./a.safetensors,0.4\n")
+    assert read_zoo(_run(src, tmp_path / "zoo.h5")[0]).n_models == 2                # inside, if spelled oddly
+
+
+def test_an_existing_output_is_kept_unless_overwrite(tmp_path):
+    src = tmp_path / "ckpts"
+    src.mkdir()
+    sd = build_module(KNOWN_ARCHS["cnn"]).state_dict()
+    save_file({k: t.contiguous() for k, t in sd.items()}, src / "a.safetensors")
+    (src / "properties.csv").write_text("file,test_acc\na.safetensors,0.5\n")
+    out = tmp_path / "zoo.h5"
+    out.write_bytes(b"a workspace, say")
+    _assert_one_line_error(src, out, r"zoo\.h5: already exists, a file that is not HDF5; not replaced \(pass --overwrite")
+    assert out.read_bytes() == b"a workspace, say"
+    assert read_zoo(_run(src, out, overwrite=True)[0]).n_models == 1
+    _assert_one_line_error(src, tmp_path, r"a folder; the zoo must be written to a file", overwrite=True)

@@ -6,7 +6,18 @@ import torch
 from core.errors import HyperVizError
 from core.progress import drive
 from core.zoo.arch import KNOWN_ARCHS
-from core.zoo.population import ZooSpec, build_zoo_job, check_grid, chunk_plan, load_grid, model_configs, train_chunk
+from core.zoo.population import (
+    MAX_ZOO_BYTES,
+    ZooSpec,
+    build_zoo_job,
+    check_grid,
+    check_zoo_size,
+    chunk_plan,
+    finished_build,
+    load_grid,
+    model_configs,
+    train_chunk,
+)
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
 
@@ -84,6 +95,58 @@ def test_interrupted_build_resumes_and_gives_the_same_zoo(tmp_path):
     np.testing.assert_array_equal(zoo.states["test_acc"], reference.states["test_acc"])
 
 
+def test_a_finished_build_is_finished_and_other_files_are_kept(tmp_path):
+    spec = tiny_spec(n_models=2, epochs=1)
+    out = tmp_path / "zoo.h5"
+    drive(build_zoo_job(spec, out, "cpu"))
+    before, mtime = out.read_bytes(), out.stat().st_mtime_ns
+    assert finished_build(spec, out)
+    records = []
+    assert drive(build_zoo_job(spec, out, "cpu"), on_progress=records.append) == out
+    assert [r.message for r in records] == ["already complete"]               # nothing trained
+    with pytest.raises(HyperVizError, match=r"zoo\.h5: already exists, a zoo built with other arguments "
+                                            r"\(--models 3, not 2; --seed 1, not 0\); not replaced \(pass --overwrite"):
+        drive(build_zoo_job(tiny_spec(n_models=3, epochs=1, seed=1), out, "cpu"))
+    assert not finished_build(tiny_spec(n_models=3, epochs=1), out, overwrite=True)
+    for name, content in (("ws.h5", None), ("notes.txt", b"my notes")):
+        other = tmp_path / name
+        if content is None:                                                    # a workspace-like HDF5 file
+            import h5py
+
+            with h5py.File(other, "w") as f:
+                f.attrs["format"] = "hyperviz-workspace"
+        else:
+            other.write_bytes(content)
+        kept = other.read_bytes()
+        with pytest.raises(HyperVizError, match="a hyperviz workspace" if content is None else "a file that is not HDF5"):
+            drive(build_zoo_job(spec, other, "cpu"))
+        assert other.read_bytes() == kept
+    with pytest.raises(HyperVizError, match="a folder"):
+        finished_build(spec, tmp_path, overwrite=True)
+    assert out.read_bytes() == before and out.stat().st_mtime_ns == mtime
+    assert not (tmp_path / "zoo.h5.partial").exists()
+
+
+def test_overwrite_replaces_a_zoo_of_other_arguments_when_the_new_one_is_complete(tmp_path):
+    out = tmp_path / "zoo.h5"
+    drive(build_zoo_job(tiny_spec(n_models=2, epochs=1), out, "cpu"))
+    drive(build_zoo_job(tiny_spec(n_models=3, epochs=1), out, "cpu", overwrite=True))
+    assert read_zoo(out).n_models == 3 and finished_build(tiny_spec(n_models=3, epochs=1), out)
+
+
+def test_zoo_size_limits(tmp_path, monkeypatch):
+    huge = ZooSpec(n_models=1_000_000, epochs=1000)
+    assert huge.n_models * 1001 * huge.arch_spec().n_params * 4 > MAX_ZOO_BYTES
+    with pytest.raises(HyperVizError, match=r"--models 1000000 --epochs 1000: .* TiB of weights, more than the 1\.0 TiB"):
+        check_zoo_size(huge, tmp_path / "z.h5")
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: shutil._ntuple_diskusage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(HyperVizError, match=r"but only 1000 bytes are free in "):
+        drive(build_zoo_job(tiny_spec(), tmp_path / "deep" / "z.h5", "cpu"))
+    assert not (tmp_path / "deep").exists()
+
+
 def test_bad_grids_and_specs(tmp_path):
     with pytest.raises(HyperVizError, match="unknown hyperparameters"):
         check_grid({"momentum": [0.9]}, "g.json")
@@ -95,7 +158,13 @@ def test_bad_grids_and_specs(tmp_path):
         load_grid(bad)
     with pytest.raises(HyperVizError, match="no such grid file"):
         load_grid(tmp_path / "missing.json")
-    with pytest.raises(HyperVizError, match="at least one model"):
+    with pytest.raises(HyperVizError, match=r"--models 0: must be in 1\.\.1000000"):
         ZooSpec(n_models=0)
+    with pytest.raises(HyperVizError, match=r"--seed -1: must be in 0\.\.4294967295"):
+        ZooSpec(seed=-1)
+    with pytest.raises(HyperVizError, match=r"--epochs 10001: must be in 0\.\.10000"):
+        ZooSpec(epochs=10_001)
+    with pytest.raises(HyperVizError, match="--models 2.5: must be a whole number"):
+        ZooSpec(n_models=2.5)
     with pytest.raises(HyperVizError, match="does not fit task"):
         drive(build_zoo_job(tiny_spec(arch="modelzoo_cnn"), tmp_path / "x.h5", "cpu"))

@@ -1,11 +1,13 @@
 """The HDF5 zoo file: round trip, content hash, and damaged or foreign files."""
+import os
+
 import h5py
 import numpy as np
 import pytest
 
 from core.errors import HyperVizError
 from core.zoo.arch import KNOWN_ARCHS
-from core.zoo.store import Zoo, open_zoo_file, read_zoo, write_zoo, zoo_hash, zoo_info
+from core.zoo.store import Zoo, describe_file, open_zoo_file, read_zoo, write_zoo, zoo_hash, zoo_info
 
 
 def make_zoo(n_models=4, n_ckpt=3, seed=0) -> Zoo:
@@ -95,3 +97,17 @@ def test_missing_truncated_foreign_and_incomplete_files(tmp_path):
     (tmp_path / "p.h5.partial").write_bytes(b"")
     with pytest.raises(HyperVizError, match="interrupted"):
         read_zoo(tmp_path / "p.h5")
+
+
+def test_only_regular_files_are_opened(tmp_path):
+    fifo = tmp_path / "fifo.h5"
+    os.mkfifo(fifo)                         # opening it for reading would wait for a writer forever
+    with pytest.raises(HyperVizError, match=r"fifo\.h5: not a regular file \(a FIFO, device or socket\), so not a zoo file"):
+        read_zoo(fifo)
+    with pytest.raises(HyperVizError, match=r": a folder, not a zoo file"):
+        read_zoo(tmp_path)
+    with pytest.raises(HyperVizError, match=r"cannot be opened \(File name too long\)"):
+        read_zoo(tmp_path / ("x" * 300))
+    assert describe_file(fifo) == "not a regular file (a FIFO, device or socket)"
+    assert describe_file(tmp_path / "none.h5") is None and describe_file(tmp_path) == "a folder"
+    assert describe_file(write_zoo(tmp_path / "z.h5", make_zoo())) == "a hyperviz zoo"
