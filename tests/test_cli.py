@@ -233,7 +233,8 @@ def test_a_read_only_folder_fails_before_the_build(tmp_path, capsys):
 def test_a_fifo_as_zoo_or_workspace_is_refused_not_waited_on(tmp_path):
     fifo = tmp_path / "pipe.h5"
     os.mkfifo(fifo)
-    for argv in (["zoo", "info", str(fifo)], ["embed", str(fifo)], ["fit", str(fifo), "--out", str(tmp_path / "w.h5")]):
+    for argv in (["zoo", "info", str(fifo)], ["embed", str(fifo)], ["fit", str(fifo), "--out", str(tmp_path / "w.h5")],
+                 ["probe", str(fifo)], ["export", str(fifo), "--out", str(tmp_path / "out")]):
         done = subprocess.run([sys.executable, "-m", "hyperviz", *argv], capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
         assert str(fifo) in done.stderr and "not a regular file" in done.stderr

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from core.errors import HyperVizError
-from core.zoo.store import zoo_hash
+from core.zoo.store import check_regular_file, zoo_hash
 
 FORMAT = "hyperviz-workspace"
 SCHEMA_VERSION = 1
@@ -140,6 +140,7 @@ def load_workspace(path: str | Path, check_zoo: bool = True) -> Workspace:
     path = Path(path)
     if not path.exists():
         raise HyperVizError(f"{path}: no such workspace")
+    check_regular_file(path, "workspace")               # a FIFO would block the reader forever
     try:
         f = h5py.File(path, "r")
     except OSError:
