@@ -246,8 +246,8 @@ def check_regular_file(path: str | Path, what: str = "file") -> Path:
 
 def describe_file(path: str | Path) -> str | None:
     """What is at ``path``, for a message that refuses to replace it: None when nothing is there,
-    else "a hyperviz zoo", "a hyperviz workspace" (any hyperviz format), "an HDF5 file that is not
-    from hyperviz", "a file that is not HDF5", "a folder" or "not a regular file (...)".
+    else "a hyperviz zoo", "a hyperviz workspace" (any hyperviz format), "an HDF5 file that is
+    not from hyperviz", "a file that is not HDF5", "a folder" or "not a regular file (...)".
     Reads only the file's attributes, and never opens anything but a regular file."""
     path = Path(path)
     try:
