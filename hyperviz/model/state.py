@@ -22,7 +22,6 @@ tests all take the same path.
 from __future__ import annotations
 
 import json
-import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperviz.model.columns import ID_COLUMNS, column_kind, coord_columns
 from hyperviz.model.selection import (
     And,
     Everything,
@@ -47,14 +47,8 @@ from hyperviz.model.selection import (
     summary,
 )
 
-log = logging.getLogger(__name__)
-
 BOOKMARKS_FORMAT = "hyperviz-bookmarks"
 BOOKMARKS_VERSION = 1
-#: Columns that identify rows rather than describe them: never offered for colour or brushing.
-ID_COLUMNS = frozenset({"row", "model", "checkpoint", "model_id", "seed"})
-#: Numeric columns with at most this many distinct values are coloured like categories.
-MAX_DISCRETE_VALUES = 8
 #: Text columns with more distinct values than this are not offered for colour (no legend fits).
 MAX_CATEGORIES = 24
 #: Masks of recently evaluated predicates kept (by value), so undo/redo and combined selections
@@ -101,20 +95,6 @@ class StateSignals:
 
 # --- pure helpers -----------------------------------------------------------------------------
 
-def coord_columns(method: str) -> tuple[str, str]:
-    """Table columns holding the map coordinates of ``method``: ``("umap_x", "umap_y")``."""
-    return f"{method}_x", f"{method}_y"
-
-
-def column_kind(values: np.ndarray) -> str:
-    """``"continuous"``, ``"discrete"`` (numbers with few distinct values) or ``"categorical"`` (text)."""
-    values = np.asarray(values)
-    if values.dtype.kind in "USO":
-        return "categorical"
-    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    return "discrete" if len(np.unique(finite)) <= MAX_DISCRETE_VALUES else "continuous"
-
-
 def range_terms(selection: Predicate) -> dict[str, tuple[float | None, float | None]]:
     """The ``Range`` terms of the selection's top-level AND: ``{column: (lo, hi)}``."""
     parts = selection.parts if isinstance(selection, And) else (selection,)
@@ -142,34 +122,6 @@ def _bound(value: Any) -> float | None:
         return None
     value = float(value)
     return None if math.isinf(value) or math.isnan(value) else value
-
-
-def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
-    """One row per embedded model state of a loaded workspace and its zoo.
-
-    Columns: ``row`` (0..n-1), ``model`` (zoo row), ``checkpoint`` (zoo column), every property of
-    :func:`core.analysis.report.state_properties` (epoch, losses, accuracies, ggap, hyperparameters),
-    ``split`` (train/val/test, by model) and ``<method>_x`` / ``<method>_y`` for every stored map.
-    """
-    from core.analysis.report import state_properties
-
-    if ws.states is None:
-        raise SelectionError(f"{ws.path}: no embedded model states yet (run `hyperviz embed {ws.path}`)")
-    states = np.asarray(ws.states)
-    n = len(states)
-    table: dict[str, np.ndarray] = {"row": np.arange(n), "model": states[:, 0].astype(np.int64),
-                                    "checkpoint": states[:, 1].astype(np.int64)}
-    table.update(state_properties(zoo, states))
-    if ws.split is not None:
-        table["split"] = np.asarray(ws.split)[states[:, 0]]
-    for method, projection in ws.projections.items():
-        coords = np.asarray(projection["coords"], dtype=np.float64)
-        if coords.shape == (n, 2):
-            x, y = coord_columns(method)
-            table[x], table[y] = coords[:, 0], coords[:, 1]
-        else:
-            log.warning("%s: projection %s has %s coordinates for %d states; skipped", ws.path, method, coords.shape, n)
-    return table
 
 
 # --- the state ----------------------------------------------------------------------------------

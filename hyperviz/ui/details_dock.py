@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model.formatting import format_value
 from hyperviz.model.state import AppState
-from hyperviz.ui.scatter_view import format_value
 
 CURVES = (("train_acc", "#0072B2", "train"), ("val_acc", "#009E73", "val"), ("test_acc", "#D55E00", "test"))
 

@@ -1,19 +1,20 @@
 """The generate dock: sample new models from the selected region, list them, export them.
 
-"Sample" runs :func:`core.generate.sampling.sample_job` in the background on a copy of the workspace (the
-job stores its run and saves only when it completes, so a cancelled run leaves the workspace as it
-was). Sampled models appear in the map as stars coloured by test accuracy and in a sortable table
-(accuracy, fine-tuned accuracy, novelty, provenance). Chosen rows go to :func:`core.generate.export.export_samples`.
+"Sample" runs :func:`hyperviz.model.jobs.sample_job` in the background on a copy of the workspace
+(the job stores its run and saves only when it completes, so a cancelled run leaves the workspace
+as it was). Sampled models appear in the map as stars coloured by test accuracy and in a sortable
+table (accuracy, fine-tuned accuracy, novelty, provenance). Chosen rows go to
+:func:`hyperviz.model.jobs.export_job`.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model import jobs
 from hyperviz.model.state import AppState
 from hyperviz.ui.resources import icon
 
@@ -22,17 +23,6 @@ METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (v
 COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-tuned", "finetune_acc"),
            ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("novelty (z)", "novelty_embedding"),
            ("agreement", "agreement"), ("anchor", None))
-
-
-def sample_gui_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
-                   description: str, bookmarks: list[dict]):
-    """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)`` (a core-style job)."""
-    from core.generate.sampling import sample_job
-
-    copy = dataclasses.replace(ws, samples=dict(ws.samples), bookmarks=list(bookmarks))
-    run = yield from sample_job(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
-                                device="auto", zoo=zoo, description=description)
-    return run, copy.samples
 
 
 class _Sortable(QtWidgets.QTableWidgetItem):
@@ -218,8 +208,8 @@ class GeneratePanel(QtWidgets.QWidget):
         description = self.state.selection.describe()
         self.handle = self._start(
             f"Sample {n} ({method})",
-            lambda _cancel: sample_gui_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
-                                           self.finetune.value(), description, bookmarks),
+            lambda _cancel: jobs.sample_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
+                                            self.finetune.value(), description, bookmarks),
             on_progress=self._on_progress, on_finished=self._on_finished, on_failed=self._on_failed,
             on_cancelled=self._on_cancelled, uses_torch=True)
         self._update_buttons()
@@ -302,21 +292,12 @@ class GeneratePanel(QtWidgets.QWidget):
         self.export(ids, values["folder"], values["formats"], values["overwrite"])
 
     def export(self, ids: list[tuple[str, int]], folder: str, formats, overwrite: bool = False):
-        """Write the sampled models ``ids`` with :func:`core.generate.export.export_samples` in the background."""
+        """Write the sampled models ``ids`` with :func:`hyperviz.model.jobs.export_job` in the background."""
         session = self._session()
         if session is None or not ids:
             return None
         ws = session.ws
-
-        def job(_cancel):
-            from core.generate.export import export_samples
-            from core.progress import Progress
-
-            yield Progress(0, 1, f"exporting {len(ids)} model(s)")
-            written = export_samples(ws, ids, folder, formats=list(formats), overwrite=overwrite)
-            yield Progress(1, 1, "exported")
-            return written
-
-        return self._start(f"Export {len(ids)} model(s)", job, uses_torch=True,
+        return self._start(f"Export {len(ids)} model(s)",
+                           lambda _cancel: jobs.export_job(ws, ids, folder, formats, overwrite), uses_torch=True,
                            on_finished=lambda paths: self.message.emit(f"Exported {len(paths)} model(s) to {folder}"),
                            on_failed=lambda m: self.message.emit(f"Export failed: {m.splitlines()[0]}"))

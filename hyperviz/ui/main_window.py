@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model import jobs
 from hyperviz.model.selection import Everything, SelectionError
 from hyperviz.model.state import AppState
+from hyperviz.model.workspace import Session, sample_table
 from hyperviz.ui import job_dialogs
-from hyperviz.ui.colours import BrushTables
+from hyperviz.ui.brush_tables import BrushTables
 from hyperviz.ui.details_dock import DetailsPanel, DetailsScroll
 from hyperviz.ui.generate_dock import GeneratePanel
 from hyperviz.ui.jobs import JobHandle, JobRunner
@@ -26,7 +28,6 @@ from hyperviz.ui.property_panel import PropertyPanel
 from hyperviz.ui.resources import icon
 from hyperviz.ui.scatter_view import MapView
 from hyperviz.ui.selection_panel import SelectionPanel
-from hyperviz.ui.session import Session, load_session_job, sample_table
 from hyperviz.ui.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Load a workspace in the background; the map shows it when ``loaded`` fires."""
         path = Path(path)
         self.show_message(f"Opening {path.name}…")
-        return self.start_job(f"Open {path.name}", lambda _cancel: load_session_job(path),
+        return self.start_job(f"Open {path.name}", lambda _cancel: jobs.load_session_job(path),
                               on_finished=lambda session: self._session_loaded(session, keep_selection),
                               on_failed=self._open_failed)
 
@@ -309,7 +310,7 @@ class MainWindow(QtWidgets.QMainWindow):
         v = dialog.values()
         self.show_dock(self.jobs_dock)
         self.start_job(f"Build zoo ({v['models']} models)",
-                       lambda _c: job_dialogs.build_zoo_job(v["models"], v["epochs"], v["arch"], v["seed"], v["out"]),
+                       lambda _c: jobs.build_zoo_job(v["models"], v["epochs"], v["arch"], v["seed"], v["out"]),
                        on_finished=lambda path: self._zoo_ready(path), uses_torch=True)
 
     def import_zoo_dialog(self) -> None:
@@ -318,7 +319,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         v = dialog.values()
         self.show_dock(self.jobs_dock)
-        self.start_job("Import zoo", lambda _c: job_dialogs.import_zoo_job(v["src"], v["out"]),
+        self.start_job("Import zoo", lambda _c: jobs.import_zoo_job(v["src"], v["out"]),
                        on_finished=lambda path: self._zoo_ready(path), uses_torch=True)
 
     def _zoo_ready(self, path) -> None:
@@ -334,7 +335,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.training.start(f"Training an autoencoder ({v['preset']}, {v['epochs']} epochs) on {Path(v['zoo']).name}")
         self.show_dock(self.training_dock)
         self.start_job("Train autoencoder",
-                       lambda _c: job_dialogs.train_workspace_job(v["zoo"], v["out"], v["preset"], v["epochs"]),
+                       lambda _c: jobs.train_workspace_job(v["zoo"], v["out"], v["preset"], v["epochs"]),
                        on_progress=self.training.add, on_finished=lambda path: self.open_workspace(path),
                        uses_torch=True)
 
@@ -350,7 +351,7 @@ class MainWindow(QtWidgets.QMainWindow):
         path = str(self.session.path)
         self.show_dock(self.jobs_dock)
         return self.start_job(f"{method.upper()} map",
-                              lambda cancel: job_dialogs.project_job(path, method, n_neighbors, min_dist, seed, cancel),
+                              lambda cancel: jobs.project_job(path, method, n_neighbors, min_dist, seed, cancel),
                               on_finished=lambda _p: self.reload_workspace())
 
     # ---- files -----------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The probe dock: how well does the hyper-representation predict each property, beside s(W)?
 
-"Compute" runs :func:`core.analysis.report.probe_workspace` in the background (through the window's
+"Compute" runs :func:`hyperviz.model.jobs.probe_job` in the background (through the window's
 job runner), on every model state or only on those shown (the property filters) or selected in
 the map: "how well is epoch predicted among the trained models?" is a brush and a click. The
 table lists the test score per property for each feature set (a hyper-rep cell's tooltip holds its
@@ -17,6 +17,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model import jobs
+
 FEATURES = (("hyperrep", "hyper-rep", "#0072B2"), ("sw", "s(W)", "#E69F00"), ("sw_trees", "s(W) trees", "#009E73"))
 #: Table headers (short: the dock is narrow; the scores come first) and their tooltips.
 COLUMNS = (("property", "the zoo's name of the property"),
@@ -31,20 +33,6 @@ METRIC_LABELS = {"r2": "R²", "accuracy": "accuracy"}
 
 #: Which model states the probes use: (label, AppState mask attribute or None for all).
 SUBSETS = (("all model states", None), ("the shown states", "visible_mask"), ("the selected states", "selected_mask"))
-
-
-def probe_job(ws, zoo, rows=None, ceiling: bool = False):
-    """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job);
-    ``ceiling`` adds the tree probes on s(W)."""
-    from core.analysis.report import baseline_differences, probe_workspace
-    from core.progress import Progress
-
-    extra = " and gradient-boosted trees on s(W)" if ceiling else ""
-    yield Progress(0, 1, f"fitting linear probes (hyper-representation and s(W)){extra}")
-    results = probe_workspace(ws, zoo, rows, ceiling=ceiling)
-    differences = baseline_differences(results, ws.states)
-    yield Progress(1, 1, "probes done")
-    return results, differences
 
 
 class _NumberItem(QtWidgets.QTableWidgetItem):
@@ -142,7 +130,7 @@ class ProbePanel(QtWidgets.QWidget):
         self.probed = f"{label} ({count:,})"
         self.status.setText(f"Computing probes on {self.probed} in the background…")
         ws, zoo, ceiling = session.ws, session.zoo, self.ceiling.isChecked()
-        self.handle = self._start("Probes", lambda _cancel: probe_job(ws, zoo, rows, ceiling),
+        self.handle = self._start("Probes", lambda _cancel: jobs.probe_job(ws, zoo, rows, ceiling),
                                   on_finished=self.set_results,
                                   on_failed=self._failed, on_cancelled=self._cancelled, uses_torch=False)
 
@@ -161,13 +149,12 @@ class ProbePanel(QtWidgets.QWidget):
             item.setData([], [])
         self.diagonal.setData([], [])
 
-    def set_results(self, outcome: tuple[dict, dict]) -> None:
-        """Fill the table from the probe job's ``(results, differences)``: results are
+    def set_results(self, outcome: tuple[dict, dict, str]) -> None:
+        """Fill the table from the probe job's ``(results, differences, comparison)``: results are
         ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}`` (a feature set they lack,
-        e.g. the trees, shows as "–"), differences the hyper-rep minus s(W) intervals."""
-        from core.analysis.report import comparison_sentence
-
-        results, differences = outcome
+        e.g. the trees, shows as "–"), differences the hyper-rep minus s(W) intervals, comparison
+        the sentence that says where either side is ahead."""
+        results, differences, sentence = outcome
         self.results, self.differences = results, differences
         self.compute_button.setEnabled(True)
         self.table.setSortingEnabled(False)
@@ -194,7 +181,6 @@ class ProbePanel(QtWidgets.QWidget):
             self.table.item(i, N_COLUMN).setText(str(first.n_test))
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        sentence = comparison_sentence(differences)
         self.status.setText(f"Probed {self.probed}. {sentence[0].upper()}{sentence[1:]}.")
         self.status.setToolTip("Hover a hyper-rep score for its difference from s(W); choose a property to see "
                                "predicted against true values on the test models.")

@@ -7,7 +7,7 @@ across its epochs, and markers for the focused and hovered state.
 
 Mouse: wheel zooms; a left drag pans, or draws a box / lasso when that tool is active (the tool is
 sticky; the middle button always pans); Shift adds, Ctrl/Alt subtracts, Shift+Ctrl intersects.
-Gestures become predicates in :mod:`hyperviz.ui.brush`; the view only renders the state.
+Gestures become predicates in :mod:`hyperviz.model.brush`; the view only renders the state.
 """
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from hyperviz.model.brush import TOOLS, Modifiers, gesture_selection
+from hyperviz.model.colours import ColourCoding, colour_coding
+from hyperviz.model.formatting import format_value
 from hyperviz.model.state import AppState, coord_columns
-from hyperviz.ui.brush import TOOLS, Modifiers, gesture_selection
+from hyperviz.ui.brush_tables import BrushTables, category_colour
 from hyperviz.ui.coded_scatter import CodedScatter
-from hyperviz.ui.colours import BrushTables, ColourCoding, category_colour, colour_coding
 
 SELECTION_PEN = "#1b1b1b"
 FOCUS_COLOUR = "#D55E00"
@@ -39,15 +41,6 @@ def marker_size(n: int, presentation: bool = False) -> float:
     """Point size in pixels: smaller for bigger maps, larger in presentation mode."""
     size = float(np.clip(12.5 - 1.5 * math.log10(max(n, 1)), 4.0, 9.0))
     return size * (1.6 if presentation else 1.0)
-
-
-def format_value(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return "-"
-        return f"{value:.3g}" if abs(value) < 1e-2 or abs(value) >= 1e4 else f"{value:.3f}".rstrip("0").rstrip(".")
-    return str(value)
 
 
 @contextlib.contextmanager

@@ -1,18 +1,14 @@
 """The selection dock: the count ("47 / 412"), what the selection means, statistics, bookmarks."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model.formatting import format_stat
 from hyperviz.model.selection import SelectionError, summary
 from hyperviz.model.state import SUMMARY_COLUMNS, AppState
-
-
-def _fmt(value: float) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
 
 
 class SelectionPanel(QtWidgets.QWidget):
@@ -111,7 +107,8 @@ class SelectionPanel(QtWidgets.QWidget):
         self.count.setText(state.count_label())
         text = state.selection.describe() if state.has_selection else "nothing selected (draw a box or lasso, or brush a range)"
         if state.filters:
-            shown = " and ".join(f"{k} in [{_fmt(lo) if lo is not None else '-inf'}, {_fmt(hi) if hi is not None else 'inf'}]"
+            shown = " and ".join(f"{k} in [{format_stat(lo) if lo is not None else '-inf'}, "
+                                 f"{format_stat(hi) if hi is not None else 'inf'}]"
                                  for k, (lo, hi) in state.filters.items())
             text += f"\nshown: {shown}"
         self.description.setText(text)
@@ -127,7 +124,8 @@ class SelectionPanel(QtWidgets.QWidget):
         self.stats.setFixedHeight(row_height * (len(columns) + 1) + 6)
         for i, column in enumerate(columns):
             s, a = selected[column], everything[column]
-            cells = [column, f"{_fmt(s['mean'])}  ({_fmt(s['min'])} – {_fmt(s['max'])})", _fmt(a["mean"])]
+            cells = [column, f"{format_stat(s['mean'])}  ({format_stat(s['min'])} – {format_stat(s['max'])})",
+                     format_stat(a["mean"])]
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if j:

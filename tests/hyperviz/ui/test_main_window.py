@@ -69,7 +69,7 @@ def test_box_and_lasso_through_the_api(window):
     assert window.selection_panel.count.text() == f"{expected.sum()} / {N}"
 
     lasso = [(x0, y0), (x1, y0), (x1, y1)]                     # a triangle: Ctrl subtracts it
-    from hyperviz.ui.brush import Modifiers
+    from hyperviz.model.brush import Modifiers
 
     assert view.apply_gesture("lasso", lasso, Modifiers(ctrl=True))
     triangle = Polygon(*coord_columns("umap"), tuple(lasso)).evaluate(state.table)
@@ -361,13 +361,13 @@ def test_quick_tour_steps(window, qtbot):
 
 
 def test_training_job_shows_its_loss_and_opens_the_new_workspace(window, qtbot, tmp_path, workspace_path):
-    from hyperviz.ui import job_dialogs
+    from hyperviz.model import jobs
 
     out = tmp_path / "trained.h5"
     zoo = str(workspace_path.parent / "zoo.h5")
     window.training.start("training")
     handle = window.start_job("Train autoencoder",
-                              lambda _c: job_dialogs.train_workspace_job(zoo, str(out), "tiny", 2),
+                              lambda _c: jobs.train_workspace_job(zoo, str(out), "tiny", 2),
                               on_progress=window.training.add, on_finished=lambda p: window.open_workspace(p),
                               uses_torch=True)
     with qtbot.waitSignal(window.loaded, timeout=300_000):

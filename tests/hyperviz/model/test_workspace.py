@@ -1,7 +1,7 @@
 """The private copy of the bundled demo: made once, refreshed only when the bundled files change."""
 import os
 
-from hyperviz.ui.session import writable_demo
+from hyperviz.model.workspace import writable_demo
 
 
 def test_user_changes_survive_and_a_new_bundle_replaces_the_copy(tmp_path):

@@ -1,18 +1,23 @@
-"""The loaded workspace behind the window: workspace + zoo + the table the state shows.
+"""The workspace open in the app, as loaded: the workspace, its zoo and the table the state shows.
 
-:func:`load_session_job` is a core-style job (yields progress, returns a :class:`Session`) that the
-window runs through :mod:`hyperviz.ui.jobs`, so reading files and importing torch never block the
-event loop. Nothing here imports Qt.
+A background job (:func:`hyperviz.model.jobs.load_session_job`) reads a workspace and its zoo
+into a :class:`Session`; :func:`sample_table` lays out its sampled models for the map, and
+:func:`writable_demo` gives the app a private copy of the bundled demo to open. Nothing here
+imports Qt or core.
 """
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hyperviz.model.state import coord_columns, table_from_workspace
+from hyperviz.model.columns import coord_columns
+
+SAMPLE_METRICS = ("test_acc", "val_acc", "novelty_weight", "novelty_embedding", "agreement", "anchor_state", "nn_state")
 
 
 @dataclass
@@ -27,32 +32,6 @@ class Session:
     @property
     def title(self) -> str:
         return self.path.name
-
-
-def load_session_job(path: str | Path):
-    """Read a workspace and its zoo; returns a :class:`Session` (a core job: yields Progress)."""
-    from core.progress import Progress
-
-    path = Path(path)
-    yield Progress(0, 3, f"reading {path.name}")
-    from core.errors import HyperVizError
-    from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
-
-    ws = load_workspace(path)
-    yield Progress(1, 3, f"reading zoo {ws.zoo_path.name}")
-    zoo = read_zoo(ws.zoo_path)
-    yield Progress(2, 3, "building the table")
-    if ws.states is None or ws.embeddings is None:
-        raise HyperVizError(f"{path}: no embeddings yet; run `hyperviz embed {path}` (or Jobs > Train autoencoder)")
-    if not ws.projections:
-        raise HyperVizError(f"{path}: no stored map yet; run `hyperviz project {path} --method pca`")
-    table = table_from_workspace(ws, zoo)
-    yield Progress(3, 3, "loaded")
-    return Session(path=path, ws=ws, zoo=zoo, table=table)
-
-
-SAMPLE_METRICS = ("test_acc", "val_acc", "novelty_weight", "novelty_embedding", "agreement", "anchor_state", "nn_state")
 
 
 def sample_table(ws, projections: list[str]) -> dict[str, np.ndarray]:
@@ -96,9 +75,6 @@ def writable_demo(src_dir: str | Path, dst_dir: str | Path) -> Path:
     bundled files unchanged. The copy is refreshed only when the *bundled* files changed since it
     was made (a new hyperviz version), never because the user's work changed the copy.
     """
-    import json
-    import shutil
-
     src_dir, dst_dir = Path(src_dir), Path(dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
     marker = dst_dir / "bundled.json"
