@@ -93,8 +93,8 @@ def bench_gui(points: int = 100_000, background_s: float = 12.0, umap_points: in
     from hyperviz.model.selection import Polygon
     from hyperviz.model.state import AppState
     from hyperviz.ui.jobs import JobRunner
+    from hyperviz.ui.map_view import MapView
     from hyperviz.ui.property_panel import PropertyPanel
-    from hyperviz.ui.scatter_view import MapView
     from hyperviz.ui.selection_panel import SelectionPanel
 
     say = on_status or (lambda text: None)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from hyperviz.model.colours import ColourCoding, colour_coding
 from hyperviz.model.columns import ID_COLUMNS, column_kind, coord_columns
 from hyperviz.model.selection import (
     And,
@@ -200,6 +201,7 @@ class AppState:
         self._kinds: dict[str, str] = {}
         self._masks: dict[Predicate, np.ndarray] = {}
         self._filter_cache: np.ndarray | None = None
+        self._coding: ColourCoding | None = None
 
     # ---- loading ---------------------------------------------------------------------------
     def set_table(self, table: Mapping[str, np.ndarray], source: str = "", bookmarks: Sequence[dict] = (),
@@ -229,6 +231,7 @@ class AppState:
             self.bookmarks = [dict(b) for b in bookmarks]
         self._masks = {}
         self._filter_cache = None
+        self._coding = None
         self.samples = {}
         self.signals.emit("table")
 
@@ -308,7 +311,15 @@ class AppState:
             raise SelectionError(f"unknown column '{column}' (known: {', '.join(self.colourable())})")
         if column != self.colour_by:
             self.colour_by = column
+            self._coding = None
             self.signals.emit("colour", column)
+
+    def colour_coding(self) -> ColourCoding | None:
+        """How the map colours its points: :func:`hyperviz.model.colours.colour_coding` of the
+        colour column, computed once per table and column (None without a table or colour)."""
+        if self._coding is None and self.colour_by is not None and self.n:
+            self._coding = colour_coding(self.colour_by, self.table[self.colour_by])
+        return self._coding
 
     # ---- filters -------------------------------------------------------------------------------
     def set_filter(self, column: str, lo: float | None, hi: float | None) -> None:

@@ -22,11 +22,11 @@ from hyperviz.ui.details_dock import DetailsPanel, DetailsScroll
 from hyperviz.ui.generate_dock import GeneratePanel
 from hyperviz.ui.jobs import JobHandle, JobRunner
 from hyperviz.ui.jobs_panel import JobsPanel, TrainingPanel
+from hyperviz.ui.map_view import MapView
 from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.probe_dock import ProbePanel
 from hyperviz.ui.property_panel import PropertyPanel
 from hyperviz.ui.resources import icon
-from hyperviz.ui.scatter_view import MapView
 from hyperviz.ui.selection_panel import SelectionPanel
 from hyperviz.ui.settings import Settings
 

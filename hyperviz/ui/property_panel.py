@@ -17,11 +17,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from hyperviz.model.brush import Modifiers, combine_mode
+from hyperviz.model.brush import combine_mode
 from hyperviz.model.formatting import range_text
 from hyperviz.model.histogram import histogram_bins
 from hyperviz.model.selection import InSet
 from hyperviz.model.state import AppState
+from hyperviz.ui.modifiers import modifiers
 
 ALL_BRUSH = pg.mkBrush("#d9dde3")
 SELECTED_BRUSH = pg.mkBrush("#3a78c2")
@@ -152,10 +153,7 @@ class CategoryBars:
     def clicked(self, event, x: float) -> None:
         i = int(round(x))
         if event.button() == QtCore.Qt.MouseButton.LeftButton and 0 <= i < len(self.levels):
-            mods = event.modifiers()
-            mode = combine_mode(Modifiers(shift=bool(mods & QtCore.Qt.KeyboardModifier.ShiftModifier),
-                                          ctrl=bool(mods & QtCore.Qt.KeyboardModifier.ControlModifier),
-                                          alt=bool(mods & QtCore.Qt.KeyboardModifier.AltModifier)))
+            mode = combine_mode(modifiers(event.modifiers()))
             self._on_click(self.column, str(self.levels[i]), mode)
 
 

@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtWidgets
 from core.progress import Progress
 from hyperviz.model.selection import Polygon, Range
 from hyperviz.model.state import coord_columns
-from hyperviz.ui.scatter_view import FADED_OPACITY
+from hyperviz.ui.map_layers import FADED_OPACITY
 from tests.hyperviz.ui.conftest import N_CKPT, N_MODELS
 
 N = N_MODELS * N_CKPT
