@@ -199,6 +199,7 @@ class AppState:
         self.bookmarks: list[dict] = []
         self.samples: dict[str, np.ndarray] = {}       # one row per sampled model (see set_samples)
         self._kinds: dict[str, str] = {}
+        self._colourable: list[str] | None = None
         self._masks: dict[Predicate, np.ndarray] = {}
         self._filter_cache: np.ndarray | None = None
         self._coding: ColourCoding | None = None
@@ -216,7 +217,7 @@ class AppState:
         if any(len(col) != n for col in table.values()):
             raise SelectionError("table columns differ in length")
         self.table, self.n, self.source = table, n, source
-        self._kinds = {}
+        self._kinds, self._colourable = {}, None
         self.projections = sorted({name[:-2] for name in table if name.endswith("_x") and name[:-2] + "_y" in table},
                                   key=lambda m: (m != "umap", m))
         if self.projection not in self.projections:
@@ -273,17 +274,30 @@ class AppState:
 
     def colourable(self) -> list[str]:
         """Properties the map can be coloured by (text columns only with a legend-sized set of values)."""
-        out = []
-        for column in self.properties():
-            values = self.table[column]
-            if self.kind(column) == "categorical" and len(np.unique(values)) > MAX_CATEGORIES:
-                continue
-            out.append(column)
-        return out
+        if self._colourable is None:
+            self._colourable = [c for c in self.properties()
+                                if self.kind(c) != "categorical" or len(np.unique(self.table[c])) <= MAX_CATEGORIES]
+        return list(self._colourable)
 
     def numeric_properties(self) -> list[str]:
         """Properties with numbers (the ones that get a histogram and a range brush)."""
         return [c for c in self.properties() if self.kind(c) != "categorical"]
+
+    def projection_choices(self) -> list[tuple[str, str]]:
+        """The maps to choose from, as ``(label, method)``: what the map chooser offers."""
+        return [(method.upper(), method) for method in self.projections]
+
+    def colour_choices(self) -> list[tuple[str, str]]:
+        """The properties to colour by, as ``(label, column)``: what the colour chooser offers."""
+        return [(column, column) for column in self.colourable()]
+
+    def bounds(self, column: str) -> tuple[float, float] | None:
+        """``(min, max)`` of a numeric column's finite values, or None (no such column, no rows, no numbers)."""
+        if self.n == 0 or column not in self.table or self.kind(column) == "categorical":
+            return None
+        values = np.asarray(self.table[column], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        return (float(finite.min()), float(finite.max())) if finite.size else None
 
     def coords(self, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(x [n], y [n])`` of every row in map ``method`` (default: the shown map)."""

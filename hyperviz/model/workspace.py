@@ -1,7 +1,11 @@
-"""The workspace open in the app, as loaded: the workspace, its zoo and the table the state shows.
+"""The workspace open in the app: what was loaded with it, and the results of the jobs run on it.
 
 A background job (:func:`hyperviz.model.jobs.load_session_job`) reads a workspace and its zoo
-into a :class:`Session`; :func:`sample_table` lays out its sampled models for the map, and
+into a :class:`Session`; :meth:`OpenWorkspace.show` then puts its table in the
+:class:`~hyperviz.model.state.AppState` in one batch. Results of jobs run on the open workspace
+come back through here too: a finished sampling run's samples (:meth:`OpenWorkspace.store_samples`,
+shown by the state's ``samples`` signal) and the probes (:class:`ProbeResults`, with its own
+``changed`` signal), so no widget keeps results and no window writes into the workspace itself.
 :func:`writable_demo` gives the app a private copy of the bundled demo to open. Nothing here
 imports Qt or core.
 """
@@ -16,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hyperviz.model.columns import coord_columns
+from hyperviz.model.state import AppState, Signal
 
 SAMPLE_METRICS = ("test_acc", "val_acc", "novelty_weight", "novelty_embedding", "agreement", "anchor_state", "nn_state")
 
@@ -32,6 +37,67 @@ class Session:
     @property
     def title(self) -> str:
         return self.path.name
+
+
+class ProbeResults:
+    """The probes last computed on the open workspace; ``changed()`` fires when they are set or cleared.
+
+    ``results`` is ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}`` (see
+    :func:`core.analysis.report.probe_workspace`), ``differences`` the hyper-rep minus s(W)
+    intervals, ``comparison`` where either side is ahead, in words
+    (:func:`core.analysis.report.comparison_sentence`), ``probed`` what they were computed on
+    (e.g. "the selected states (1,204)").
+    """
+
+    def __init__(self) -> None:
+        self.results: dict | None = None
+        self.differences: dict = {}
+        self.comparison = ""
+        self.probed = ""
+        self.changed = Signal()
+
+    def set(self, results: dict, differences: dict, comparison: str, probed: str) -> None:
+        self.results, self.differences, self.comparison, self.probed = results, differences, comparison, probed
+        self.changed.emit()
+
+    def clear(self) -> None:
+        self.results, self.differences, self.comparison, self.probed = None, {}, "", ""
+        self.changed.emit()
+
+
+class OpenWorkspace:
+    """The app's open workspace (``session`` is None until one is opened) and its job results."""
+
+    def __init__(self, state: AppState) -> None:
+        self.state = state
+        self.session: Session | None = None
+        self.probes = ProbeResults()
+
+    @property
+    def ws(self):
+        """The open :class:`core.hyperrep.workspace.Workspace`, or None."""
+        return None if self.session is None else self.session.ws
+
+    @property
+    def zoo(self):
+        """The open workspace's :class:`core.zoo.store.Zoo`, or None."""
+        return None if self.session is None else self.session.zoo
+
+    def show(self, session: Session, keep_selection: bool = False) -> None:
+        """Make ``session`` the open workspace: its table and samples in the state (one batch), no probes yet."""
+        self.session = session
+        with self.state.batch():
+            self.state.set_table(session.table, source=str(session.path), bookmarks=session.ws.bookmarks,
+                                 keep_selection=keep_selection)
+            self.state.set_samples(sample_table(session.ws, self.state.projections))
+        self.probes.clear()
+
+    def store_samples(self, samples: dict) -> None:
+        """A finished sampling run's samples of the workspace (the job already saved them): keep and show them."""
+        if self.session is None:
+            return
+        self.session.ws.samples = samples
+        self.state.set_samples(sample_table(self.session.ws, self.state.projections))
 
 
 def sample_table(ws, projections: list[str]) -> dict[str, np.ndarray]:

@@ -21,7 +21,7 @@ from hyperviz.model.brush import combine_mode
 from hyperviz.model.formatting import range_text
 from hyperviz.model.histogram import histogram_bins
 from hyperviz.model.selection import InSet
-from hyperviz.model.state import AppState
+from hyperviz.ui.context import AppContext
 from hyperviz.ui.modifiers import modifiers
 
 ALL_BRUSH = pg.mkBrush("#d9dde3")
@@ -163,9 +163,11 @@ class PropertyPanel(QtWidgets.QScrollArea):
     The plots are built just after a table arrives (a zero-delay timer), so the map is drawn first.
     """
 
-    def __init__(self, state: AppState, parent=None) -> None:
+    WATCHES = ("table", "selection", "filters")
+
+    def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
-        self.state = state
+        self.state = state = context.state
         self.setWidgetResizable(True)
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -190,10 +192,15 @@ class PropertyPanel(QtWidgets.QScrollArea):
         layout.addWidget(self.canvas, 1)
         self.setWidget(body)
         self._pending = False
-        state.signals.table.connect(self._schedule_rebuild)
-        state.signals.selection.connect(self._refresh)
-        state.signals.filters.connect(self._refresh)
+        state.signals.watch(self.WATCHES, self.refresh)
         self._rebuild()
+
+    def refresh(self, changed: frozenset) -> None:
+        """A new table rebuilds the plots (soon); a selection or filter change recounts them."""
+        if "table" in changed:
+            self._schedule_rebuild()
+        else:
+            self._recount()
 
     def _schedule_rebuild(self) -> None:
         self.plots, self.titles = {}, {}
@@ -224,9 +231,9 @@ class PropertyPanel(QtWidgets.QScrollArea):
             row += 3
             self.plots[column], self.titles[column] = plot, title
         self.canvas.setMinimumHeight(len(self.plots) * (PLOT_HEIGHT + 20))
-        self._refresh()
+        self._recount()
 
-    def _refresh(self) -> None:
+    def _recount(self) -> None:
         if self.state.n == 0 or not self.plots:
             return
         visible = self.state.visible_mask
