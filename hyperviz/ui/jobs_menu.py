@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtWidgets
 
 from hyperviz.model import jobs
 from hyperviz.ui import job_dialogs
@@ -20,11 +20,10 @@ from hyperviz.ui.menus import action
 ACCEPTED = QtWidgets.QDialog.DialogCode.Accepted
 
 
-class JobsMenu(QtCore.QObject):
+class JobsMenu:
     """The Jobs menu of ``window`` (a :class:`~hyperviz.ui.main_window.MainWindow`)."""
 
     def __init__(self, window) -> None:
-        super().__init__(window)
         self.window = window
         self.context = window.context
         self.last_zoo = ""                    # the zoo built or imported last, offered for training
