@@ -80,8 +80,8 @@ def default_workspace() -> Path | None:
     """A writable copy of the bundled demo workspace (None when assets/demo is missing)."""
     from PySide6 import QtCore
 
+    from hyperviz.model.workspace import writable_demo
     from hyperviz.ui.resources import DEMO_DIR, DEMO_WORKSPACE
-    from hyperviz.ui.session import writable_demo
 
     if not DEMO_WORKSPACE.exists():
         return None

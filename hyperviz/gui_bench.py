@@ -92,17 +92,21 @@ def bench_gui(points: int = 100_000, background_s: float = 12.0, umap_points: in
     from hyperviz.app import make_app
     from hyperviz.model.selection import Polygon
     from hyperviz.model.state import AppState
+    from hyperviz.model.workspace import OpenWorkspace
+    from hyperviz.ui.context import AppContext
     from hyperviz.ui.jobs import JobRunner
+    from hyperviz.ui.map_view import MapView
     from hyperviz.ui.property_panel import PropertyPanel
-    from hyperviz.ui.scatter_view import MapView
     from hyperviz.ui.selection_panel import SelectionPanel
 
     say = on_status or (lambda text: None)
     app = make_app([])
     state = AppState()
+    runner = JobRunner(min_interval_s=0.05)
+    context = AppContext(state, OpenWorkspace(state), runner)
     window = QtWidgets.QWidget()
     layout = QtWidgets.QHBoxLayout(window)
-    view, panel, selection = MapView(state), PropertyPanel(state), SelectionPanel(state)
+    view, panel, selection = MapView(state), PropertyPanel(context), SelectionPanel(context)
     for widget in (panel, view, selection):
         layout.addWidget(widget)
     window.resize(1500, 900)
@@ -138,7 +142,6 @@ def bench_gui(points: int = 100_000, background_s: float = 12.0, umap_points: in
         f"recolour {max(recolour.values()) * 1e3:.0f} ms, repaint {repaint_s * 1e3:.0f} ms")
 
     # ---- stalls while background jobs run -------------------------------------------------
-    runner = JobRunner(min_interval_s=0.05)
     gaps: list[float] = []
     last = [time.perf_counter()]
 

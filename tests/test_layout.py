@@ -1,4 +1,5 @@
-"""Architecture rules: core never imports Qt or the app; the console entry points exist."""
+"""Architecture rules: core never imports Qt or the app; hyperviz/ui holds views only; the console entry points exist."""
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,14 @@ def test_no_source_file_in_core_mentions_qt():
             stripped = line.strip()
             if stripped.startswith(("import ", "from ")):
                 assert not any(q in stripped for q in ("PySide6", "pyqtgraph", "hyperviz")), f"{path.name}: {stripped}"
+
+
+def test_every_ui_module_imports_qt():
+    """hyperviz/ui is the views: logic without Qt belongs in hyperviz/model, where the views share it."""
+    for path in sorted((ROOT / "hyperviz" / "ui").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        body = ast.parse(path.read_text()).body
+        imported = {alias.name for node in body if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in body if isinstance(node, ast.ImportFrom) and node.module}
+        assert {name.split(".")[0] for name in imported} & {"PySide6", "pyqtgraph"}, f"{path.name} does not import Qt"

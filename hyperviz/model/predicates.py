@@ -56,7 +56,7 @@ def format_name(name: str) -> str:
     return f"`{name}`"
 
 
-def format_value(value: Value) -> str:
+def format_literal(value: Value) -> str:
     """A literal as written in an expression: "quoted" text, 3, 0.001, 1e-05, inf."""
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -232,11 +232,11 @@ class Range(Predicate):
     def describe(self) -> str:
         name = format_name(self.column)
         if self.lo is not None and self.hi is None:
-            return f"{name} >= {format_value(self.lo)}"
+            return f"{name} >= {format_literal(self.lo)}"
         if self.hi is not None and self.lo is None:
-            return f"{name} <= {format_value(self.hi)}"
-        lo = "-inf" if self.lo is None else format_value(self.lo)
-        hi = "inf" if self.hi is None else format_value(self.hi)
+            return f"{name} <= {format_literal(self.hi)}"
+        lo = "-inf" if self.lo is None else format_literal(self.lo)
+        hi = "inf" if self.hi is None else format_literal(self.hi)
         return f"{name} in [{lo}, {hi}]"
 
 
@@ -275,7 +275,7 @@ class Compare(Predicate):
         return _OPS[self.op](x, self.value) & ~np.isnan(x)
 
     def describe(self) -> str:
-        return f"{format_name(self.column)} {self.op} {format_value(self.value)}"
+        return f"{format_name(self.column)} {self.op} {format_literal(self.value)}"
 
 
 def _value_tuple(values: Iterable[Any], what: str) -> tuple[Value, ...]:
@@ -318,7 +318,7 @@ class InSet(Predicate):
         return _membership(table, self.column, self.values)
 
     def describe(self) -> str:
-        return f"{format_name(self.column)} in ({', '.join(map(format_value, self.values))})"
+        return f"{format_name(self.column)} in ({', '.join(map(format_literal, self.values))})"
 
 
 @_register("ids")
@@ -340,7 +340,7 @@ class Ids(Predicate):
     def describe(self) -> str:
         if len(self.ids) > self._SHOWN:
             return f"{format_name(self.column)} in {len(self.ids)} picked ids"
-        return f"{format_name(self.column)} in ({', '.join(map(format_value, self.ids))})"
+        return f"{format_name(self.column)} in ({', '.join(map(format_literal, self.ids))})"
 
 
 @_register("polygon")

@@ -30,8 +30,8 @@ from hyperviz.model.predicates import (
     Table,
     Value,
     Xor,
+    format_literal,
     format_name,
-    format_value,
     n_rows,
     predicate_from_dict,
 )
@@ -39,7 +39,7 @@ from hyperviz.model.predicates import (
 __all__ = [
     "And", "Compare", "Everything", "Ids", "InSet", "Not", "Nothing", "Or", "Polygon",
     "Predicate", "Range", "SelectionError", "Table", "Value", "Xor", "format_name",
-    "format_value", "n_rows", "predicate_from_dict",
+    "format_literal", "n_rows", "predicate_from_dict",
     "MODES", "combine", "SelectionHistory", "summary", "count_label",
 ]
 

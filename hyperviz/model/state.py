@@ -3,10 +3,15 @@
 :class:`AppState` holds the loaded table of model states (one row per embedded state: its
 properties, its hyperparameters and its coordinates in every stored map), the chosen map and
 colour, the filters, the ONE selection (with undo/redo), the model in focus and the bookmarks.
-Views take the state in their constructor and ``connect`` to its :class:`Signal`\\ s; the state
+Views take the state in their constructor and subscribe to its :class:`StateSignals`; the state
 never knows the views. Every change goes through a method here, so brushing, undo, bookmarks and
 tests all take the same path.
 
+* **Signals** - one per aspect (``selection``, ``filters``, ...) for widgets bound to one value,
+  and ``changed`` with the names of the aspects that changed, for views that draw several:
+  ``signals.watch(aspects, redraw)``. :meth:`AppState.batch` holds the signals back while several
+  aspects change (napari's ``EventedModel.update``, glue's ``delay_callback``), so a view watching
+  several redraws once for a bookmark, which changes map, colour, filters and selection at once.
 * **Selection** - an immutable predicate (``hyperviz.model.selection``) on a
   :class:`~hyperviz.model.selection.SelectionHistory`. Map brushes are polygons over the
   coordinate columns of a map (``umap_x``, ``umap_y``), so a lasso drawn on UMAP still means the
@@ -21,15 +26,17 @@ tests all take the same path.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hyperviz.model.colours import ColourCoding, colour_coding
+from hyperviz.model.columns import ID_COLUMNS, column_kind, coord_columns
 from hyperviz.model.selection import (
     And,
     Everything,
@@ -47,14 +54,8 @@ from hyperviz.model.selection import (
     summary,
 )
 
-log = logging.getLogger(__name__)
-
 BOOKMARKS_FORMAT = "hyperviz-bookmarks"
 BOOKMARKS_VERSION = 1
-#: Columns that identify rows rather than describe them: never offered for colour or brushing.
-ID_COLUMNS = frozenset({"row", "model", "checkpoint", "model_id", "seed"})
-#: Numeric columns with at most this many distinct values are coloured like categories.
-MAX_DISCRETE_VALUES = 8
 #: Text columns with more distinct values than this are not offered for colour (no legend fits).
 MAX_CATEGORIES = 24
 #: Masks of recently evaluated predicates kept (by value), so undo/redo and combined selections
@@ -85,7 +86,14 @@ class Signal:
 
 
 class StateSignals:
-    """What can change. Each signal's arguments are in its comment."""
+    """What can change: one signal per aspect (its arguments in the comment), and ``changed``.
+
+    ``changed(aspects)`` fires once after each change with the names of the aspects that changed
+    (a frozenset), or once after a :meth:`batch` of changes; the aspect signals fire just before
+    it. ``view`` is a request, not a change of the state: a bookmark asks the map to show a range.
+    """
+
+    ASPECTS = ("table", "projection", "colour", "filters", "selection", "current", "bookmarks", "samples")
 
     def __init__(self) -> None:
         self.table = Signal()        # () a new table: everything changed
@@ -96,24 +104,52 @@ class StateSignals:
         self.current = Signal()      # (row or None)
         self.bookmarks = Signal()    # ()
         self.samples = Signal()      # ()
+        self.changed = Signal()      # (frozenset of aspect names) after a change or a batch of changes
         self.view = Signal()         # ([[x0, x1], [y0, y1]]) a bookmark asks the map to show this range
+        self._depth = 0
+        self._held: dict[str, tuple] = {}
+
+    def emit(self, aspect: str, *args: Any) -> None:
+        """Announce that ``aspect`` changed: now, or when the batch under way ends."""
+        if self._depth:
+            self._held[aspect] = args            # a second change keeps the first one's place, with the new args
+            return
+        getattr(self, aspect).emit(*args)
+        self.changed.emit(frozenset((aspect,)))
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold every signal until the block ends, then fire each aspect's signal once and ``changed`` once.
+
+        Batches nest (the outermost one fires); the signals fire even when the block raises, since
+        what changed before the error has changed.
+        """
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._held:
+                held, self._held = self._held, {}
+                for aspect, args in held.items():
+                    getattr(self, aspect).emit(*args)
+                self.changed.emit(frozenset(held))
+
+    def watch(self, aspects: Iterable[str], redraw: Callable[[frozenset], Any]) -> None:
+        """Call ``redraw(changed)`` once after each change, or batch of changes, that touches one of ``aspects``."""
+        aspects = frozenset(aspects)
+        unknown = aspects - set(self.ASPECTS)
+        if unknown:
+            raise ValueError(f"unknown aspects {sorted(unknown)} (known: {', '.join(self.ASPECTS)})")
+
+        def on_changed(changed: frozenset) -> None:
+            if changed & aspects:
+                redraw(changed)
+
+        self.changed.connect(on_changed)
 
 
 # --- pure helpers -----------------------------------------------------------------------------
-
-def coord_columns(method: str) -> tuple[str, str]:
-    """Table columns holding the map coordinates of ``method``: ``("umap_x", "umap_y")``."""
-    return f"{method}_x", f"{method}_y"
-
-
-def column_kind(values: np.ndarray) -> str:
-    """``"continuous"``, ``"discrete"`` (numbers with few distinct values) or ``"categorical"`` (text)."""
-    values = np.asarray(values)
-    if values.dtype.kind in "USO":
-        return "categorical"
-    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    return "discrete" if len(np.unique(finite)) <= MAX_DISCRETE_VALUES else "continuous"
-
 
 def range_terms(selection: Predicate) -> dict[str, tuple[float | None, float | None]]:
     """The ``Range`` terms of the selection's top-level AND: ``{column: (lo, hi)}``."""
@@ -144,34 +180,6 @@ def _bound(value: Any) -> float | None:
     return None if math.isinf(value) or math.isnan(value) else value
 
 
-def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
-    """One row per embedded model state of a loaded workspace and its zoo.
-
-    Columns: ``row`` (0..n-1), ``model`` (zoo row), ``checkpoint`` (zoo column), every property of
-    :func:`core.analysis.report.state_properties` (epoch, losses, accuracies, ggap, hyperparameters),
-    ``split`` (train/val/test, by model) and ``<method>_x`` / ``<method>_y`` for every stored map.
-    """
-    from core.analysis.report import state_properties
-
-    if ws.states is None:
-        raise SelectionError(f"{ws.path}: no embedded model states yet (run `hyperviz embed {ws.path}`)")
-    states = np.asarray(ws.states)
-    n = len(states)
-    table: dict[str, np.ndarray] = {"row": np.arange(n), "model": states[:, 0].astype(np.int64),
-                                    "checkpoint": states[:, 1].astype(np.int64)}
-    table.update(state_properties(zoo, states))
-    if ws.split is not None:
-        table["split"] = np.asarray(ws.split)[states[:, 0]]
-    for method, projection in ws.projections.items():
-        coords = np.asarray(projection["coords"], dtype=np.float64)
-        if coords.shape == (n, 2):
-            x, y = coord_columns(method)
-            table[x], table[y] = coords[:, 0], coords[:, 1]
-        else:
-            log.warning("%s: projection %s has %s coordinates for %d states; skipped", ws.path, method, coords.shape, n)
-    return table
-
-
 # --- the state ----------------------------------------------------------------------------------
 
 class AppState:
@@ -191,8 +199,10 @@ class AppState:
         self.bookmarks: list[dict] = []
         self.samples: dict[str, np.ndarray] = {}       # one row per sampled model (see set_samples)
         self._kinds: dict[str, str] = {}
+        self._colourable: list[str] | None = None
         self._masks: dict[Predicate, np.ndarray] = {}
         self._filter_cache: np.ndarray | None = None
+        self._coding: ColourCoding | None = None
 
     # ---- loading ---------------------------------------------------------------------------
     def set_table(self, table: Mapping[str, np.ndarray], source: str = "", bookmarks: Sequence[dict] = (),
@@ -207,7 +217,7 @@ class AppState:
         if any(len(col) != n for col in table.values()):
             raise SelectionError("table columns differ in length")
         self.table, self.n, self.source = table, n, source
-        self._kinds = {}
+        self._kinds, self._colourable = {}, None
         self.projections = sorted({name[:-2] for name in table if name.endswith("_x") and name[:-2] + "_y" in table},
                                   key=lambda m: (m != "umap", m))
         if self.projection not in self.projections:
@@ -222,8 +232,9 @@ class AppState:
             self.bookmarks = [dict(b) for b in bookmarks]
         self._masks = {}
         self._filter_cache = None
+        self._coding = None
         self.samples = {}
-        self.signals.table.emit()
+        self.signals.emit("table")
 
     def _fits(self, predicate: Predicate) -> bool:
         try:
@@ -263,17 +274,30 @@ class AppState:
 
     def colourable(self) -> list[str]:
         """Properties the map can be coloured by (text columns only with a legend-sized set of values)."""
-        out = []
-        for column in self.properties():
-            values = self.table[column]
-            if self.kind(column) == "categorical" and len(np.unique(values)) > MAX_CATEGORIES:
-                continue
-            out.append(column)
-        return out
+        if self._colourable is None:
+            self._colourable = [c for c in self.properties()
+                                if self.kind(c) != "categorical" or len(np.unique(self.table[c])) <= MAX_CATEGORIES]
+        return list(self._colourable)
 
     def numeric_properties(self) -> list[str]:
         """Properties with numbers (the ones that get a histogram and a range brush)."""
         return [c for c in self.properties() if self.kind(c) != "categorical"]
+
+    def projection_choices(self) -> list[tuple[str, str]]:
+        """The maps to choose from, as ``(label, method)``: what the map chooser offers."""
+        return [(method.upper(), method) for method in self.projections]
+
+    def colour_choices(self) -> list[tuple[str, str]]:
+        """The properties to colour by, as ``(label, column)``: what the colour chooser offers."""
+        return [(column, column) for column in self.colourable()]
+
+    def bounds(self, column: str) -> tuple[float, float] | None:
+        """``(min, max)`` of a numeric column's finite values, or None (no such column, no rows, no numbers)."""
+        if self.n == 0 or column not in self.table or self.kind(column) == "categorical":
+            return None
+        values = np.asarray(self.table[column], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        return (float(finite.min()), float(finite.max())) if finite.size else None
 
     def coords(self, method: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(x [n], y [n])`` of every row in map ``method`` (default: the shown map)."""
@@ -283,43 +307,60 @@ class AppState:
         x, y = coord_columns(method)
         return self.table[x], self.table[y]
 
+    # ---- batching -------------------------------------------------------------------------------
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """``with state.batch():`` - several changes, one redraw per view (:meth:`StateSignals.batch`)."""
+        return self.signals.batch()
+
     # ---- map and colour ----------------------------------------------------------------------
     def set_projection(self, method: str) -> None:
         if method not in self.projections:
             raise SelectionError(f"no '{method}' map (have: {', '.join(self.projections) or 'none'})")
         if method != self.projection:
             self.projection = method
-            self.signals.projection.emit(method)
+            self.signals.emit("projection", method)
 
     def set_colour_by(self, column: str) -> None:
         if column not in self.table:
             raise SelectionError(f"unknown column '{column}' (known: {', '.join(self.colourable())})")
         if column != self.colour_by:
             self.colour_by = column
-            self.signals.colour.emit(column)
+            self._coding = None
+            self.signals.emit("colour", column)
+
+    def colour_coding(self) -> ColourCoding | None:
+        """How the map colours its points: :func:`hyperviz.model.colours.colour_coding` of the
+        colour column, computed once per table and column (None without a table or colour)."""
+        if self._coding is None and self.colour_by is not None and self.n:
+            self._coding = colour_coding(self.colour_by, self.table[self.colour_by])
+        return self._coding
 
     # ---- filters -------------------------------------------------------------------------------
     def set_filter(self, column: str, lo: float | None, hi: float | None) -> None:
         """Show only rows with ``lo <= column <= hi`` (None = open); both None removes the filter."""
-        if column not in self.table:
-            raise SelectionError(f"unknown column '{column}'")
         lo, hi = _bound(lo), _bound(hi)
+        self._check_filter(column, lo, hi)
         new = dict(self.filters)
         if lo is None and hi is None:
             new.pop(column, None)
         else:
-            Range(column, lo, hi).evaluate(self.table)      # raises for text columns
             new[column] = (lo, hi)
         if new != self.filters:
             self.filters = new
             self._filter_cache = None
-            self.signals.filters.emit()
+            self.signals.emit("filters")
+
+    def _check_filter(self, column: str, lo: float | None, hi: float | None) -> None:
+        if column not in self.table:
+            raise SelectionError(f"unknown column '{column}'")
+        if lo is not None or hi is not None:
+            Range(column, lo, hi).evaluate(self.table)      # raises for text columns
 
     def clear_filters(self) -> None:
         if self.filters:
             self.filters = {}
             self._filter_cache = None
-            self.signals.filters.emit()
+            self.signals.emit("filters")
 
     @property
     def visible_mask(self) -> np.ndarray:
@@ -354,7 +395,7 @@ class AppState:
         self.evaluate(predicate)                         # refuse predicates that do not fit, before pushing
         before = self.history.current
         if self.history.push(predicate) is not before:
-            self.signals.selection.emit()
+            self.signals.emit("selection")
 
     def select(self, predicate: Predicate, mode: str = "replace") -> None:
         """Combine ``predicate`` into the selection (``replace``/``add``/``subtract``/``intersect``/``xor``)."""
@@ -373,12 +414,12 @@ class AppState:
     def undo(self) -> None:
         before = self.history.current
         if self.history.undo() is not before:
-            self.signals.selection.emit()
+            self.signals.emit("selection")
 
     def redo(self) -> None:
         before = self.history.current
         if self.history.redo() is not before:
-            self.signals.selection.emit()
+            self.signals.emit("selection")
 
     def count_label(self) -> str:
         """``"k / n"``: selected visible rows / visible rows."""
@@ -397,7 +438,7 @@ class AppState:
         row = None if row is None else int(row)
         if row != self.current:
             self.current = row
-            self.signals.current.emit(row)
+            self.signals.emit("current", row)
 
     def rows_of_model(self, model: int) -> np.ndarray:
         """Rows of one model's states, ordered by epoch ``[k]``."""
@@ -408,7 +449,7 @@ class AppState:
     def set_samples(self, samples: Mapping[str, np.ndarray]) -> None:
         """Sampled models shown beside the table (columns of equal length: coordinates per map, metrics)."""
         self.samples = {k: np.asarray(v) for k, v in samples.items()}
-        self.signals.samples.emit()
+        self.signals.emit("samples")
 
     # ---- bookmarks -----------------------------------------------------------------------------
     def make_bookmark(self, name: str, view_range: Sequence[Sequence[float]] | None = None) -> dict:
@@ -422,15 +463,19 @@ class AppState:
         """Bookmark what is shown now under ``name`` (replacing a bookmark of the same name)."""
         bookmark = self.make_bookmark(name, view_range)
         self.bookmarks = [b for b in self.bookmarks if b.get("name") != name] + [bookmark]
-        self.signals.bookmarks.emit()
+        self.signals.emit("bookmarks")
         return bookmark
 
     def remove_bookmark(self, name: str) -> None:
         self.bookmarks = [b for b in self.bookmarks if b.get("name") != name]
-        self.signals.bookmarks.emit()
+        self.signals.emit("bookmarks")
 
     def apply_bookmark(self, bookmark: Mapping[str, Any]) -> None:
-        """Show a bookmark: its map, colour, filters and selection (one undoable step), then its view."""
+        """Show a bookmark: its map, colour, filters and selection (one undoable step), then its view.
+
+        The four change in one :meth:`batch`, so a view watching them redraws once; nothing changes
+        when the bookmark does not fit the table.
+        """
         try:
             predicate = predicate_from_dict(bookmark["selection"])
             filters = {str(k): (_bound(v[0]), _bound(v[1])) for k, v in dict(bookmark.get("filters") or {}).items()}
@@ -440,15 +485,19 @@ class AppState:
         if missing:
             raise SelectionError(f"bookmark {bookmark.get('name', '?')!r} needs columns this workspace lacks: "
                                  f"{', '.join(missing)}")
-        if bookmark.get("projection") in self.projections:
-            self.set_projection(bookmark["projection"])
-        if bookmark.get("colour_by") in self.table:
-            self.set_colour_by(bookmark["colour_by"])
-        if filters != self.filters:
-            self.filters = {k: v for k, v in filters.items() if v != (None, None)}
-            self._filter_cache = None
-            self.signals.filters.emit()
-        self._push(predicate)
+        for column, (lo, hi) in filters.items():
+            self._check_filter(column, lo, hi)
+        self.evaluate(predicate)
+        with self.batch():
+            if bookmark.get("projection") in self.projections:
+                self.set_projection(bookmark["projection"])
+            if bookmark.get("colour_by") in self.table:
+                self.set_colour_by(bookmark["colour_by"])
+            if filters != self.filters:
+                self.clear_filters()
+                for column, (lo, hi) in filters.items():
+                    self.set_filter(column, lo, hi)
+            self._push(predicate)
         if bookmark.get("view_range"):
             self.signals.view.emit(bookmark["view_range"])
 
@@ -475,5 +524,5 @@ class AppState:
             predicate_from_dict(bookmark["selection"])   # malformed selections fail here, before adding
         names = {b["name"] for b in items}
         self.bookmarks = [b for b in self.bookmarks if b.get("name") not in names] + [dict(b) for b in items]
-        self.signals.bookmarks.emit()
+        self.signals.emit("bookmarks")
         return items

@@ -1,7 +1,7 @@
-"""Dialogs that ask for a job's settings, and the core jobs they start.
+"""Dialogs that ask for the settings of a Jobs-menu job (Build zoo, Import zoo, Train, UMAP map).
 
-Each ``*_job`` function below is plain core-job composition (no Qt); the window hands it to
-:class:`hyperviz.ui.jobs.JobRunner`. Each dialog only collects settings (``values()``).
+Each dialog only collects settings (``values()``); :mod:`hyperviz.ui.jobs_menu` starts the job
+(:mod:`hyperviz.model.jobs`) with them.
 """
 from __future__ import annotations
 
@@ -10,46 +10,6 @@ from pathlib import Path
 from PySide6 import QtWidgets
 
 
-# ---- jobs (no Qt) ------------------------------------------------------------------------------
-def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
-    """Train a digits zoo (core.zoo.population) into ``out``."""
-    from core.zoo.population import ZooSpec
-    from core.zoo.population import build_zoo_job as core_build
-
-    spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
-    return (yield from core_build(spec, out, device="auto"))
-
-
-def import_zoo_job(src: str, out: str):
-    from core.zoo.importers import import_zoo_job as core_import
-
-    return (yield from core_import(src, out))
-
-
-def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
-    """Fit the autoencoder, embed every state and store a PCA map: a workspace ready to open."""
-    from core.analysis.maps import project_job
-    from core.hyperrep.embed import embed_job
-    from core.hyperrep.fit import fit_job
-    from core.progress import Progress
-
-    yield from fit_job(zoo, out, preset=preset, epochs=epochs, device="auto")
-    yield Progress(0, 2, "embedding every model state")
-    yield from embed_job(out, device="auto")
-    yield Progress(1, 2, "computing a PCA map")
-    path = yield from project_job(out, method="pca")
-    return path
-
-
-def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, seed: int, should_cancel):
-    """Compute and store a map (UMAP in a subprocess, so Cancel stops it at once)."""
-    from core.analysis.maps import project_job as core_project
-
-    return (yield from core_project(workspace, method=method, n_neighbors=n_neighbors, min_dist=min_dist,
-                                    seed=seed, should_cancel=should_cancel))
-
-
-# ---- dialogs -----------------------------------------------------------------------------------
 class _Form(QtWidgets.QDialog):
     def __init__(self, title: str, intro: str, parent=None) -> None:
         super().__init__(parent)

@@ -1,9 +1,9 @@
-"""Where running jobs show: a row per job (progress, message, Cancel) and a live training-loss plot."""
+"""The Jobs dock: a row per running job (progress, last message, Cancel), kept a few seconds after it ends."""
 from __future__ import annotations
 
-import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.ui.context import AppContext
 from hyperviz.ui.jobs import JobHandle, JobRunner
 
 KEEP_FINISHED_MS = 8000
@@ -61,10 +61,11 @@ class JobRow(QtWidgets.QFrame):
 
 
 class JobsPanel(QtWidgets.QWidget):
-    """Lists the runner's jobs while they run (and a few seconds after)."""
+    """Lists the context's jobs while they run (and a few seconds after)."""
 
-    def __init__(self, runner: JobRunner, parent=None) -> None:
+    def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
+        runner = context.runner
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
@@ -83,38 +84,3 @@ class JobsPanel(QtWidgets.QWidget):
 
     def _update_empty(self, runner: JobRunner) -> None:
         QtCore.QTimer.singleShot(KEEP_FINISHED_MS + 100, self, lambda: self.empty.setVisible(not runner.running))
-
-
-class TrainingPanel(QtWidgets.QWidget):
-    """Live loss of an autoencoder fit (fed with the fit job's progress records)."""
-
-    def __init__(self, parent=None) -> None:
-        super().__init__(parent)
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 6, 6)
-        self.label = QtWidgets.QLabel("Train an autoencoder (Jobs menu) to watch its loss here.")
-        self.label.setObjectName("hint")
-        layout.addWidget(self.label)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setObjectName("lossPlot")
-        self.plot.setMenuEnabled(False)
-        self.plot.setLabel("bottom", "step", color="#666")
-        self.plot.setLabel("left", "training loss", color="#666")
-        self.plot.showGrid(y=True, alpha=0.15)
-        self.curve = self.plot.plot(pen=pg.mkPen("#0072B2", width=2))
-        layout.addWidget(self.plot, 1)
-        self.steps: list[float] = []
-        self.losses: list[float] = []
-
-    def start(self, title: str) -> None:
-        self.steps, self.losses = [], []
-        self.curve.setData([], [])
-        self.label.setText(title)
-
-    def add(self, record) -> None:
-        loss = record.metrics.get("loss")
-        if isinstance(loss, (int, float)) and "saved" not in record.message:
-            self.steps.append(float(record.done))
-            self.losses.append(float(loss))
-            self.curve.setData(self.steps, self.losses)
-        self.label.setText(record.message)

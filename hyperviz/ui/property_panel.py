@@ -5,7 +5,8 @@ Numeric properties get a histogram of the visible states (grey) with the selecte
 term in the selection (``AppState.brush_range``); dragging it to cover everything removes the
 term; a double-click resets it. Text properties get a bar per category; clicking a bar selects
 that category (Shift adds, Ctrl/Alt subtracts, like the map). Counts are re-binned from bin
-indices computed once per table, so a selection change costs one ``bincount`` per property.
+indices computed once per table (:func:`hyperviz.model.histogram.histogram_bins`), so a
+selection change costs one ``bincount`` per property.
 """
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model.brush import combine_mode
+from hyperviz.model.formatting import range_text
+from hyperviz.model.histogram import histogram_bins
 from hyperviz.model.selection import InSet
-from hyperviz.model.state import AppState
-from hyperviz.ui.brush import Modifiers, combine_mode
+from hyperviz.ui.context import AppContext
+from hyperviz.ui.modifiers import modifiers
 
 ALL_BRUSH = pg.mkBrush("#d9dde3")
 SELECTED_BRUSH = pg.mkBrush("#3a78c2")
@@ -26,30 +30,7 @@ REGION_BRUSH = pg.mkBrush(58, 120, 194, 40)
 IDLE_BRUSH = pg.mkBrush(0, 0, 0, 0)
 REGION_PEN = pg.mkPen("#3a78c2", width=2)
 IDLE_PEN = pg.mkPen("#c3ccd8", width=2)
-N_BINS = 30
 PLOT_HEIGHT = 84
-
-
-def histogram_bins(values: np.ndarray, n_bins: int = N_BINS) -> tuple[np.ndarray, np.ndarray, bool]:
-    """``(edges [b+1], bin index per value [n] (-1 = NaN), integer)`` for a numeric column.
-
-    Integer-valued columns with few values get one bin per integer, centred on it.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(x)
-    if not finite.any():
-        return np.array([0.0, 1.0]), np.full(len(x), -1), False
-    lo, hi = float(x[finite].min()), float(x[finite].max())
-    integer = bool(np.all(x[finite] == np.round(x[finite]))) and hi - lo <= 60
-    if integer:
-        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
-    else:
-        if hi <= lo:
-            hi = lo + 1.0
-        edges = np.linspace(lo, hi, n_bins + 1)
-    index = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-    index[~finite] = -1
-    return edges, index, integer
 
 
 def _axis(view: pg.ViewBox, ticks=None) -> pg.AxisItem:
@@ -172,10 +153,7 @@ class CategoryBars:
     def clicked(self, event, x: float) -> None:
         i = int(round(x))
         if event.button() == QtCore.Qt.MouseButton.LeftButton and 0 <= i < len(self.levels):
-            mods = event.modifiers()
-            mode = combine_mode(Modifiers(shift=bool(mods & QtCore.Qt.KeyboardModifier.ShiftModifier),
-                                          ctrl=bool(mods & QtCore.Qt.KeyboardModifier.ControlModifier),
-                                          alt=bool(mods & QtCore.Qt.KeyboardModifier.AltModifier)))
+            mode = combine_mode(modifiers(event.modifiers()))
             self._on_click(self.column, str(self.levels[i]), mode)
 
 
@@ -185,9 +163,11 @@ class PropertyPanel(QtWidgets.QScrollArea):
     The plots are built just after a table arrives (a zero-delay timer), so the map is drawn first.
     """
 
-    def __init__(self, state: AppState, parent=None) -> None:
+    WATCHES = ("table", "selection", "filters")
+
+    def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
-        self.state = state
+        self.state = state = context.state
         self.setWidgetResizable(True)
         self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -212,10 +192,15 @@ class PropertyPanel(QtWidgets.QScrollArea):
         layout.addWidget(self.canvas, 1)
         self.setWidget(body)
         self._pending = False
-        state.signals.table.connect(self._schedule_rebuild)
-        state.signals.selection.connect(self._refresh)
-        state.signals.filters.connect(self._refresh)
+        state.signals.watch(self.WATCHES, self.refresh)
         self._rebuild()
+
+    def refresh(self, changed: frozenset) -> None:
+        """A new table rebuilds the plots (soon); a selection or filter change recounts them."""
+        if "table" in changed:
+            self._schedule_rebuild()
+        else:
+            self._recount()
 
     def _schedule_rebuild(self) -> None:
         self.plots, self.titles = {}, {}
@@ -246,9 +231,9 @@ class PropertyPanel(QtWidgets.QScrollArea):
             row += 3
             self.plots[column], self.titles[column] = plot, title
         self.canvas.setMinimumHeight(len(self.plots) * (PLOT_HEIGHT + 20))
-        self._refresh()
+        self._recount()
 
-    def _refresh(self) -> None:
+    def _recount(self) -> None:
         if self.state.n == 0 or not self.plots:
             return
         visible = self.state.visible_mask
@@ -260,7 +245,7 @@ class PropertyPanel(QtWidgets.QScrollArea):
                 lo, hi = terms.get(column, (None, None))
                 plot.set_range(lo, hi)
                 text = column if column not in terms else \
-                    f"{column} &nbsp;<span style='color:#3a78c2'>{html.escape(_range_text(lo, hi))}</span>"
+                    f"{column} &nbsp;<span style='color:#3a78c2'>{html.escape(range_text(lo, hi))}</span>"
                 self.titles[column].setText(text)
 
     def _on_click(self, event) -> None:
@@ -275,11 +260,3 @@ class PropertyPanel(QtWidgets.QScrollArea):
     def _on_category(self, column: str, value: str, mode: str) -> None:
         self.state.select(InSet(column, (value,)), mode)
 
-
-def _range_text(lo, hi) -> str:
-    fmt = lambda v: f"{v:.3g}"  # noqa: E731
-    if lo is None:
-        return f"≤ {fmt(hi)}"
-    if hi is None:
-        return f"≥ {fmt(lo)}"
-    return f"{fmt(lo)} – {fmt(hi)}"

@@ -1,28 +1,26 @@
 """The selection dock: the count ("47 / 412"), what the selection means, statistics, bookmarks."""
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model.formatting import format_stat
 from hyperviz.model.selection import SelectionError, summary
-from hyperviz.model.state import SUMMARY_COLUMNS, AppState
-
-
-def _fmt(value: float) -> str:
-    return "–" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3g}"
+from hyperviz.model.state import SUMMARY_COLUMNS
+from hyperviz.ui.context import AppContext
 
 
 class SelectionPanel(QtWidgets.QWidget):
-    """Renders the selection of ``state``; ``view_range`` tells bookmarks what the map shows."""
+    """Renders the selection of the context's state; ``view_range`` tells bookmarks what the map shows."""
 
-    message = QtCore.Signal(str)           # for the status bar
+    WATCHES = ("table", "selection", "filters", "bookmarks")
 
-    def __init__(self, state: AppState, view_range: Callable[[], list] | None = None, parent=None) -> None:
+    def __init__(self, context: AppContext, view_range: Callable[[], list] | None = None, parent=None) -> None:
         super().__init__(parent)
-        self.state = state
+        self.context = context
+        self.state = state = context.state
         self._view_range = view_range or (lambda: None)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -88,18 +86,18 @@ class SelectionPanel(QtWidgets.QWidget):
         row.addStretch(1)
         layout.addLayout(row)
 
-        state.signals.table.connect(self._refresh_all)
-        state.signals.selection.connect(self._refresh)
-        state.signals.filters.connect(self._refresh)
-        state.signals.bookmarks.connect(self._refresh_bookmarks)
-        self._refresh_all()
+        state.signals.watch(self.WATCHES, self.refresh)
+        self.refresh(frozenset(self.WATCHES))
 
     # ---- rendering -------------------------------------------------------------------------------
-    def _refresh_all(self) -> None:
-        self._refresh()
-        self._refresh_bookmarks()
+    def refresh(self, changed: frozenset) -> None:
+        """Show the selection after it, the filters or the table changed; the bookmarks after they did."""
+        if changed & {"table", "selection", "filters"}:
+            self._show_selection()
+        if changed & {"table", "bookmarks"}:
+            self._show_bookmarks()
 
-    def _refresh(self) -> None:
+    def _show_selection(self) -> None:
         state = self.state
         self.undo_button.setEnabled(state.history.can_undo)
         self.redo_button.setEnabled(state.history.can_redo)
@@ -111,7 +109,8 @@ class SelectionPanel(QtWidgets.QWidget):
         self.count.setText(state.count_label())
         text = state.selection.describe() if state.has_selection else "nothing selected (draw a box or lasso, or brush a range)"
         if state.filters:
-            shown = " and ".join(f"{k} in [{_fmt(lo) if lo is not None else '-inf'}, {_fmt(hi) if hi is not None else 'inf'}]"
+            shown = " and ".join(f"{k} in [{format_stat(lo) if lo is not None else '-inf'}, "
+                                 f"{format_stat(hi) if hi is not None else 'inf'}]"
                                  for k, (lo, hi) in state.filters.items())
             text += f"\nshown: {shown}"
         self.description.setText(text)
@@ -127,7 +126,8 @@ class SelectionPanel(QtWidgets.QWidget):
         self.stats.setFixedHeight(row_height * (len(columns) + 1) + 6)
         for i, column in enumerate(columns):
             s, a = selected[column], everything[column]
-            cells = [column, f"{_fmt(s['mean'])}  ({_fmt(s['min'])} – {_fmt(s['max'])})", _fmt(a["mean"])]
+            cells = [column, f"{format_stat(s['mean'])}  ({format_stat(s['min'])} – {format_stat(s['max'])})",
+                     format_stat(a["mean"])]
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if j:
@@ -136,7 +136,7 @@ class SelectionPanel(QtWidgets.QWidget):
         self.stats.resizeColumnToContents(0)
         self.stats.horizontalHeader().setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
 
-    def _refresh_bookmarks(self) -> None:
+    def _show_bookmarks(self) -> None:
         self.bookmark_list.clear()
         for bookmark in self.state.bookmarks:
             item = QtWidgets.QListWidgetItem(bookmark.get("name", "?"))
@@ -153,16 +153,16 @@ class SelectionPanel(QtWidgets.QWidget):
                                                   text=f"Bookmark {len(self.state.bookmarks) + 1}")
         if ok and name.strip():
             self.state.add_bookmark(name.strip(), self._view_range())
-            self.message.emit(f"Bookmarked “{name.strip()}”")
+            self.context.show_message(f"Bookmarked “{name.strip()}”")
 
     def _apply_item(self, item: QtWidgets.QListWidgetItem) -> None:
         bookmark = item.data(QtCore.Qt.ItemDataRole.UserRole)
         try:
             self.state.apply_bookmark(bookmark)
         except SelectionError as exc:
-            self.message.emit(f"Cannot show bookmark: {exc}")
+            self.context.show_message(f"Cannot show bookmark: {exc}")
         else:
-            self.message.emit(f"Showing bookmark “{bookmark.get('name')}”: {self.state.count_label()} selected")
+            self.context.show_message(f"Showing bookmark “{bookmark.get('name')}”: {self.state.count_label()} selected")
 
     def _remove_current(self) -> None:
         item = self.bookmark_list.currentItem()

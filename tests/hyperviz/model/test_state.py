@@ -257,3 +257,49 @@ def test_state_module_never_imports_qt():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+# --- batches of changes ---------------------------------------------------------------------------
+
+def test_a_batch_fires_each_aspect_once_and_changed_once(state):
+    rec, changes = Recorder(state), []
+    state.signals.changed.connect(changes.append)
+    with state.batch():
+        state.set_projection("pca")
+        state.select(Range("test_acc", 0.5, None))
+        state.select(Range("test_acc", 0.7, None))
+        with state.batch():                                  # nested: only the outermost one fires
+            state.set_filter("epoch", 1, None)
+        assert rec.events == [] and changes == []
+    assert rec.names() == ["projection", "selection", "filters"]
+    assert changes == [frozenset({"projection", "selection", "filters"})]
+    state.set_colour_by("activation")                        # outside a batch: one change each
+    assert changes[-1] == frozenset({"colour"}) and len(changes) == 2
+
+
+def test_watch_calls_back_only_for_its_aspects(state):
+    calls = []
+    state.signals.watch(("selection", "filters"), calls.append)
+    state.set_projection("pca")
+    state.select(Range("test_acc", 0.5, None))
+    with state.batch():
+        state.set_filter("epoch", 1, None)
+        state.set_colour_by("activation")
+    assert calls == [frozenset({"selection"}), frozenset({"filters", "colour"})]
+    with pytest.raises(ValueError, match="unknown aspects"):
+        state.signals.watch(("nope",), calls.append)
+
+
+def test_a_bookmark_is_one_batch_of_changes_made_through_the_setters(state):
+    state.set_filter("lr", None, 0.005)
+    bookmark = {"name": "b", "projection": "pca", "colour_by": "activation", "filters": {"epoch": [1, None]},
+                "selection": Range("test_acc", 0.5, None).to_dict(), "view_range": [[0, 1], [0, 1]]}
+    rec, changes = Recorder(state), []
+    state.signals.changed.connect(changes.append)
+    state.apply_bookmark(bookmark)
+    assert changes == [frozenset({"projection", "colour", "filters", "selection"})]
+    assert rec.names() == ["projection", "colour", "filters", "selection", "view"]
+    assert state.filters == {"epoch": (1.0, None)} and int(state.visible_mask.sum()) == 30
+    with pytest.raises(SelectionError, match="holds text"):          # refused before anything changes
+        state.apply_bookmark({**bookmark, "projection": "umap", "filters": {"activation": [0, 1]}})
+    assert state.projection == "pca" and len(changes) == 1

@@ -1,10 +1,10 @@
-"""The code-indexed scatter item draws exactly what pyqtgraph would, only faster; colour codes."""
+"""The code-indexed scatter item draws exactly what pyqtgraph would, only faster."""
 import numpy as np
 import pyqtgraph as pg
 import pytest
 
+from hyperviz.ui.brush_tables import BrushTables
 from hyperviz.ui.coded_scatter import CodedScatter
-from hyperviz.ui.colours import N_STEPS, BrushTables, colour_coding
 
 
 @pytest.fixture
@@ -46,15 +46,3 @@ def test_recolour_visibility_and_bad_codes(plot):
         item.set_codes(np.array([0, 1]))
     item.set_points(np.zeros(0), np.zeros(0))
     assert len(item.data) == 0
-
-
-def test_colour_codes():
-    values = np.append(np.linspace(0, 1, 101), np.nan)
-    c = colour_coding("acc", values)
-    assert c.kind == "continuous" and c.codes[-1] == N_STEPS == c.missing_code
-    assert (c.lo, c.hi) == pytest.approx((0.01, 0.99))     # 1st-99th percentile: outliers do not wash out the map
-    assert c.codes[0] == 0 and c.codes[100] == N_STEPS - 1 and np.all(np.diff(c.codes[:-1]) >= 0)
-    c = colour_coding("act", np.array(["tanh", "relu", "tanh"]))
-    assert c.kind == "categorical" and c.labels == ("relu", "tanh") and list(c.codes) == [1, 0, 1]
-    c = colour_coding("lr", np.array([1e-3, 1e-2, np.nan]))
-    assert c.kind == "categorical" and c.labels == ("0.001", "0.01") and list(c.codes) == [0, 1, 2]

@@ -1,5 +1,6 @@
 """The main window on a small synthetic workspace: colour, brushing (API and real mouse), ranges,
 undo, bookmarks, filters, details, probes, figures, jobs and errors."""
+import collections
 import shutil
 
 import numpy as np
@@ -9,7 +10,7 @@ from PySide6 import QtCore, QtWidgets
 from core.progress import Progress
 from hyperviz.model.selection import Polygon, Range
 from hyperviz.model.state import coord_columns
-from hyperviz.ui.scatter_view import FADED_OPACITY
+from hyperviz.ui.map_layers import FADED_OPACITY
 from tests.hyperviz.ui.conftest import N_CKPT, N_MODELS
 
 N = N_MODELS * N_CKPT
@@ -32,9 +33,9 @@ def test_the_workspace_opens_with_its_map(window):
     assert state.n == N and state.projection == "umap" and state.projections == ["umap", "pca"]
     assert len(window.map.base.data) == N and not window.map.overlay.data["visible"].any()
     assert window.windowTitle().startswith("ws.h5")
-    assert window.count_label.text() == f"0 / {N} selected"
+    assert window.statusBar().count_label.text() == f"0 / {N} selected"
     assert [b["name"] for b in state.bookmarks] == ["good"]
-    assert window.colour_combo.currentData() == "test_acc"
+    assert window.toolbar.colour_combo.currentData() == "test_acc"
     assert window.map.colour_bar.isVisible() and not window.map.legend.isVisible()
 
 
@@ -44,7 +45,7 @@ def test_every_dock_and_toolbar_has_an_object_name(window):
 
 
 def test_colour_by_a_category_shows_a_legend(window, qtbot):
-    combo = window.colour_combo
+    combo = window.toolbar.colour_combo
     combo.setCurrentIndex(combo.findData("activation"))
     combo.activated.emit(combo.currentIndex())
     assert window.state.colour_by == "activation"
@@ -65,11 +66,11 @@ def test_box_and_lasso_through_the_api(window):
     assert 0 < expected.sum() < N
     np.testing.assert_array_equal(view.overlay.data["visible"], expected)     # the overlay shows the selection
     assert view.base.opacity() == pytest.approx(FADED_OPACITY)
-    assert window.count_label.text() == f"{expected.sum()} / {N} selected"
+    assert window.statusBar().count_label.text() == f"{expected.sum()} / {N} selected"
     assert window.selection_panel.count.text() == f"{expected.sum()} / {N}"
 
     lasso = [(x0, y0), (x1, y0), (x1, y1)]                     # a triangle: Ctrl subtracts it
-    from hyperviz.ui.brush import Modifiers
+    from hyperviz.model.brush import Modifiers
 
     assert view.apply_gesture("lasso", lasso, Modifiers(ctrl=True))
     triangle = Polygon(*coord_columns("umap"), tuple(lasso)).evaluate(state.table)
@@ -146,15 +147,15 @@ def test_property_range_brush_and_its_display(window, qtbot):
 
 def test_epoch_filter_hides_points(window):
     state = window.state
-    window.epoch_slider.set_range(2, 3, emit=True)
+    window.toolbar.epoch_slider.set_range(2, 3, emit=True)
     assert state.filters == {"epoch": (2.0, 3.0)}
     assert int(window.map.base.data["visible"].sum()) == 2 * N_MODELS
-    assert window.epoch_label.text() == "2–3"
+    assert window.toolbar.epoch_label.text() == "2–3"
     state.brush_range("test_acc", None, None)
     state.select(Range("test_acc", 0, 1))
     assert window.state.count_label() == f"{2 * N_MODELS} / {2 * N_MODELS}"
-    window.epoch_slider.set_range(0, N_CKPT - 1, emit=True)
-    assert state.filters == {} and window.epoch_label.text() == "all"
+    window.toolbar.epoch_slider.set_range(0, N_CKPT - 1, emit=True)
+    assert state.filters == {} and window.toolbar.epoch_label.text() == "all"
 
 
 def test_switching_maps_keeps_the_selection(window):
@@ -162,7 +163,7 @@ def test_switching_maps_keeps_the_selection(window):
     (x0, y0), (x1, y1) = data_box(state)
     window.map.apply_gesture("box", [(x0, y0), (x1, y1)])
     mask = state.selected_mask.copy()
-    combo = window.projection_combo
+    combo = window.toolbar.projection_combo
     combo.setCurrentIndex(combo.findData("pca"))
     combo.activated.emit(combo.currentIndex())
     assert state.projection == "pca"
@@ -195,13 +196,13 @@ def test_bookmark_round_trip_through_the_window(window, tmp_path, settings, qtbo
     state = window.state
     state.set_colour_by("init")
     state.brush_range("test_acc", 0.5, None)
-    window.epoch_slider.set_range(1, 4, emit=True)
+    window.toolbar.epoch_slider.set_range(1, 4, emit=True)
     window.map.set_view_range([[-1, 1], [-2, 2]])
     bookmark = state.add_bookmark("lecture", window.map.view_range())
     mask = state.selected_mask.copy()
     path = state.save_bookmarks(tmp_path / "bm.json")
     window.act_clear.trigger()
-    window.epoch_slider.set_range(0, N_CKPT - 1, emit=True)
+    window.toolbar.epoch_slider.set_range(0, N_CKPT - 1, emit=True)
     state.set_colour_by("test_acc")
     state.remove_bookmark("lecture")
     assert "lecture" not in [b["name"] for b in state.bookmarks]
@@ -210,9 +211,61 @@ def test_bookmark_round_trip_through_the_window(window, tmp_path, settings, qtbo
     items = window.selection_panel.bookmark_list.findItems("lecture", QtCore.Qt.MatchFlag.MatchExactly)
     window.selection_panel.bookmark_list.itemActivated.emit(items[0])
     np.testing.assert_array_equal(state.selected_mask, mask)
-    assert state.colour_by == "init" and window.epoch_label.text() == "1–4"
+    assert state.colour_by == "init" and window.toolbar.epoch_label.text() == "1–4"
     (vx0, vx1), _ = window.map.view_range()
     assert (vx0, vx1) == pytest.approx(tuple(bookmark["view_range"][0]), abs=1e-6)
+
+
+#: Every view that redraws from the state, by its one redraw entry ``refresh(changed)``.
+def _view_classes():
+    from hyperviz.ui import map_layers
+    from hyperviz.ui.details_panel import DetailsPanel
+    from hyperviz.ui.generate_panel import GeneratePanel
+    from hyperviz.ui.property_panel import PropertyPanel
+    from hyperviz.ui.selection_panel import SelectionPanel
+    from hyperviz.ui.status_bar import MainStatusBar
+
+    layers = [map_layers.StatesLayer, map_layers.SelectionLayer, map_layers.SamplesLayer, map_layers.FocusLayer,
+              map_layers.HoverLayer, map_layers.ColourKeyLayer, map_layers.TitleLayer]
+    return layers + [PropertyPanel, SelectionPanel, GeneratePanel, DetailsPanel, MainStatusBar]
+
+
+@pytest.fixture
+def redraws(monkeypatch):
+    """How often each view redrew, by view; requested before ``window``, so it counts the window's views."""
+    counts = collections.Counter()
+    for cls in _view_classes():
+        def counting(self, changed, original=cls.refresh):
+            counts[self] += 1
+            return original(self, changed)
+
+        monkeypatch.setattr(cls, "refresh", counting)
+    return counts
+
+
+def test_applying_a_bookmark_redraws_each_view_once(redraws, window):
+    state = window.state
+    bookmark = {"name": "b", "projection": "pca", "colour_by": "activation", "filters": {"epoch": [1, 4]},
+                "selection": Range("test_acc", 0.5, None).to_dict(), "view_range": [[-1, 1], [-2, 2]]}
+    emitted = collections.Counter()
+    for name in (*state.signals.ASPECTS, "changed", "view"):
+        getattr(state.signals, name).connect(lambda *_args, name=name: emitted.update([name]))
+    views = [*window.map.layers, window.properties, window.selection_panel, window.generate, window.details,
+             window.statusBar()]
+    assert {type(view) for view in views} == set(_view_classes())
+    redraws.clear()
+    state.apply_bookmark(bookmark)
+    assert emitted == {"projection": 1, "colour": 1, "filters": 1, "selection": 1, "changed": 1, "view": 1}
+    changed = {"projection", "colour", "filters", "selection"}
+    expected = {type(view).__name__: int(bool(changed & set(view.WATCHES))) for view in views}
+    assert {type(view).__name__: redraws[view] for view in views} == expected
+    assert expected["StatesLayer"] == expected["PropertyPanel"] == 1 and expected["DetailsPanel"] == 0
+    # ... and what they drew once is the bookmark
+    assert window.toolbar.projection_combo.currentData() == "pca" and window.toolbar.colour_combo.currentData() == "activation"
+    assert window.toolbar.epoch_label.text() == "1–4" and window.map.coding.column == "activation"
+    np.testing.assert_array_equal(window.map.overlay.data["visible"], state.selected_mask)
+    np.testing.assert_array_equal(window.map.base.data["x"], state.table["pca_x"])
+    assert window.map.view_range()[0] == pytest.approx([-1, 1], abs=1e-6)
 
 
 def test_export_figure_png_and_svg(window, tmp_path):
@@ -301,15 +354,15 @@ def test_a_cancelled_job_leaves_the_workspace_as_it_was(window, qtbot):
             QtCore.QThread.msleep(10)
         written.append(True)                     # a real job stores its result only here
 
-    handle = window.start_job("slow", slow_job, on_finished=lambda _r: window.reload_workspace())
-    assert window.job_cancel.isVisible()
+    handle = window.context.start_job("slow", slow_job, on_finished=lambda _r: window.reload_workspace())
+    assert window.statusBar().job_cancel.isVisible()
     with qtbot.waitSignal(handle.progress, timeout=10_000):
         pass
-    window.job_cancel.click()
+    window.statusBar().job_cancel.click()
     with qtbot.waitSignal(handle.cancelled, timeout=10_000):
         pass
     assert written == [] and (state.n, dict(ws.projections), state.selection) == before
-    qtbot.waitUntil(lambda: not window.job_cancel.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: not window.statusBar().job_cancel.isVisible(), timeout=5000)
 
 
 def test_computing_a_pca_map_reloads_and_keeps_the_selection(window, qtbot, tmp_path, workspace_path):
@@ -319,7 +372,7 @@ def test_computing_a_pca_map_reloads_and_keeps_the_selection(window, qtbot, tmp_
         window.open_workspace(tmp_path / "ws.h5")
     window.state.brush_range("test_acc", 0.5, None)
     mask = window.state.selected_mask.copy()
-    handle = window.compute_projection("pca")
+    handle = window.jobs_menu.compute_projection("pca")
     with qtbot.waitSignal(window.loaded, timeout=60_000):
         pass
     assert handle.outcome == "finished"
@@ -367,15 +420,15 @@ def test_quick_tour_steps(window, qtbot):
 
 
 def test_training_job_shows_its_loss_and_opens_the_new_workspace(window, qtbot, tmp_path, workspace_path):
-    from hyperviz.ui import job_dialogs
+    from hyperviz.model import jobs
 
     out = tmp_path / "trained.h5"
     zoo = str(workspace_path.parent / "zoo.h5")
     window.training.start("training")
-    handle = window.start_job("Train autoencoder",
-                              lambda _c: job_dialogs.train_workspace_job(zoo, str(out), "tiny", 2),
-                              on_progress=window.training.add, on_finished=lambda p: window.open_workspace(p),
-                              uses_torch=True)
+    handle = window.context.start_job("Train autoencoder",
+                                      lambda _c: jobs.train_workspace_job(zoo, str(out), "tiny", 2),
+                                      on_progress=window.training.add, on_finished=lambda p: window.open_workspace(p),
+                                      uses_torch=True)
     with qtbot.waitSignal(window.loaded, timeout=300_000):
         pass
     assert handle.outcome == "finished", handle.message

@@ -8,8 +8,8 @@ import numpy as np
 import pyqtgraph as pg
 import PySide6
 
+from hyperviz.ui.brush_tables import BrushTables
 from hyperviz.ui.coded_scatter import CodedScatter
-from hyperviz.ui.colours import BrushTables
 
 
 def test_pyside6_is_below_6_12_on_python_3_11():

@@ -1,20 +1,21 @@
 """The generate dock: sample new models from the selected region, list them, export them.
 
-"Sample" runs :func:`core.generate.sampling.sample_job` in the background on a copy of the workspace (the
-job stores its run and saves only when it completes, so a cancelled run leaves the workspace as it
-was). Sampled models appear in the map as stars coloured by test accuracy and in a sortable table
-(accuracy, fine-tuned accuracy, novelty, provenance). Chosen rows go to :func:`core.generate.export.export_samples`.
+"Sample" runs :func:`hyperviz.model.jobs.sample_job` in the background on a copy of the workspace
+(the job stores its run and saves only when it completes, so a cancelled run leaves the workspace
+as it was); the finished run's samples go to the open workspace
+(:meth:`~hyperviz.model.workspace.OpenWorkspace.store_samples`). Sampled models appear in the map
+as stars coloured by test accuracy and in a sortable table (accuracy, fine-tuned accuracy,
+novelty, provenance). Chosen rows go to :func:`hyperviz.model.jobs.export_job`.
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from hyperviz.model.state import AppState
+from hyperviz.model import jobs
+from hyperviz.ui.context import AppContext
 from hyperviz.ui.resources import icon
 
 METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (validation)"),
@@ -22,17 +23,6 @@ METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (v
 COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-tuned", "finetune_acc"),
            ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("novelty (z)", "novelty_embedding"),
            ("agreement", "agreement"), ("anchor", None))
-
-
-def sample_gui_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
-                   description: str, bookmarks: list[dict]):
-    """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)`` (a core-style job)."""
-    from core.generate.sampling import sample_job
-
-    copy = dataclasses.replace(ws, samples=dict(ws.samples), bookmarks=list(bookmarks))
-    run = yield from sample_job(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
-                                device="auto", zoo=zoo, description=description)
-    return run, copy.samples
 
 
 class _Sortable(QtWidgets.QTableWidgetItem):
@@ -95,18 +85,14 @@ class ExportDialog(QtWidgets.QDialog):
 
 
 class GeneratePanel(QtWidgets.QWidget):
-    """``start`` is the window's job starter; ``session`` returns the open Session (or None);
-    ``samples_stored(samples)`` hands a finished run's samples back to the window."""
+    """Samples from the context's selection in the open workspace, through the context's job runner."""
 
-    message = QtCore.Signal(str)
+    WATCHES = ("table", "selection", "filters", "samples")
 
-    def __init__(self, state: AppState, start: Callable, session: Callable[[], object],
-                 samples_stored: Callable[[dict], None], parent=None) -> None:
+    def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
-        self.state = state
-        self._start = start
-        self._session = session
-        self._samples_stored = samples_stored
+        self.context = context
+        self.state = state = context.state
         self.handle = None
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
@@ -178,12 +164,15 @@ class GeneratePanel(QtWidgets.QWidget):
         row.addWidget(self.export_button)
         layout.addLayout(row)
 
-        state.signals.selection.connect(self._update_source)
-        state.signals.filters.connect(self._update_source)
-        state.signals.table.connect(self._update_source)
-        state.signals.samples.connect(self.refresh_table)
-        self._update_source()
-        self.refresh_table()
+        state.signals.watch(self.WATCHES, self.refresh)
+        self.refresh(frozenset(self.WATCHES))
+
+    def refresh(self, changed: frozenset) -> None:
+        """What sampling would start from, after the selection changed; the samples table, after the samples did."""
+        if changed & {"table", "selection", "filters"}:
+            self._update_source()
+        if "samples" in changed:
+            self._fill_table()
 
     # ---- sampling --------------------------------------------------------------------------------
     def _update_source(self) -> None:
@@ -205,7 +194,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.export_button.setEnabled(bool(self.chosen_ids()))
 
     def sample(self) -> None:
-        session = self._session()
+        session = self.context.workspace.session
         rows = np.flatnonzero(self.state.selected_mask)
         if session is None or rows.size == 0:
             return
@@ -216,10 +205,10 @@ class GeneratePanel(QtWidgets.QWidget):
         self.status.setText(f"Sampling {n} models ({method})…")
         ws, zoo, bookmarks = session.ws, session.zoo, self.state.bookmarks
         description = self.state.selection.describe()
-        self.handle = self._start(
+        self.handle = self.context.start_job(
             f"Sample {n} ({method})",
-            lambda _cancel: sample_gui_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
-                                           self.finetune.value(), description, bookmarks),
+            lambda _cancel: jobs.sample_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
+                                            self.finetune.value(), description, bookmarks),
             on_progress=self._on_progress, on_finished=self._on_finished, on_failed=self._on_failed,
             on_cancelled=self._on_cancelled, uses_torch=True)
         self._update_buttons()
@@ -238,11 +227,11 @@ class GeneratePanel(QtWidgets.QWidget):
     def _on_finished(self, result) -> None:
         run, samples = result
         self._done()
-        self._samples_stored(samples)
+        self.context.workspace.store_samples(samples)
         acc = samples[run]["arrays"]["test_acc"]
         text = f"Stored run {run}: mean test accuracy {np.mean(acc):.3f}, best {np.max(acc):.3f}."
         self.status.setText(text)
-        self.message.emit(text)
+        self.context.show_message(text)
 
     def _on_failed(self, message: str) -> None:
         self._done()
@@ -257,7 +246,7 @@ class GeneratePanel(QtWidgets.QWidget):
         QtCore.QTimer.singleShot(0, self, self._update_buttons)
 
     # ---- the table -------------------------------------------------------------------------------
-    def refresh_table(self) -> None:
+    def _fill_table(self) -> None:
         samples = self.state.samples
         self.table.setSortingEnabled(False)
         n = len(samples.get("run", []))
@@ -292,7 +281,7 @@ class GeneratePanel(QtWidgets.QWidget):
 
     def export_dialog(self) -> None:
         ids = self.chosen_ids()
-        session = self._session()
+        session = self.context.workspace.session
         if not ids or session is None:
             return
         dialog = ExportDialog(len(ids), str(Path.home() / "hyperviz-exports"), self)
@@ -302,21 +291,13 @@ class GeneratePanel(QtWidgets.QWidget):
         self.export(ids, values["folder"], values["formats"], values["overwrite"])
 
     def export(self, ids: list[tuple[str, int]], folder: str, formats, overwrite: bool = False):
-        """Write the sampled models ``ids`` with :func:`core.generate.export.export_samples` in the background."""
-        session = self._session()
-        if session is None or not ids:
+        """Write the sampled models ``ids`` with :func:`hyperviz.model.jobs.export_job` in the background."""
+        ws = self.context.workspace.ws
+        if ws is None or not ids:
             return None
-        ws = session.ws
-
-        def job(_cancel):
-            from core.generate.export import export_samples
-            from core.progress import Progress
-
-            yield Progress(0, 1, f"exporting {len(ids)} model(s)")
-            written = export_samples(ws, ids, folder, formats=list(formats), overwrite=overwrite)
-            yield Progress(1, 1, "exported")
-            return written
-
-        return self._start(f"Export {len(ids)} model(s)", job, uses_torch=True,
-                           on_finished=lambda paths: self.message.emit(f"Exported {len(paths)} model(s) to {folder}"),
-                           on_failed=lambda m: self.message.emit(f"Export failed: {m.splitlines()[0]}"))
+        say = self.context.show_message
+        return self.context.start_job(f"Export {len(ids)} model(s)",
+                                      lambda _cancel: jobs.export_job(ws, ids, folder, formats, overwrite),
+                                      uses_torch=True,
+                                      on_finished=lambda paths: say(f"Exported {len(paths)} model(s) to {folder}"),
+                                      on_failed=lambda m: say(f"Export failed: {m.splitlines()[0]}"))

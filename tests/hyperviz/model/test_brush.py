@@ -2,8 +2,15 @@
 import numpy as np
 import pytest
 
+from hyperviz.model.brush import (
+    Modifiers,
+    box_predicate,
+    combine_mode,
+    gesture_selection,
+    lasso_predicate,
+    simplify_path,
+)
 from hyperviz.model.selection import Polygon
-from hyperviz.ui.brush import Modifiers, box_predicate, combine_mode, gesture_selection, lasso_predicate, simplify_path
 
 
 @pytest.mark.parametrize("mods, mode", [

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
-from hyperviz.model.state import AppState
-from hyperviz.ui.scatter_view import format_value
+from hyperviz.model.formatting import format_value
+from hyperviz.ui.context import AppContext
 
 CURVES = (("train_acc", "#0072B2", "train"), ("val_acc", "#009E73", "val"), ("test_acc", "#D55E00", "test"))
 
@@ -27,12 +26,14 @@ class DetailsScroll(QtWidgets.QScrollArea):
 
 
 class DetailsPanel(QtWidgets.QWidget):
-    """Follows ``state.current``; ``zoo`` returns the loaded :class:`core.zoo.store.Zoo` (or None)."""
+    """Follows ``state.current``; curves and weights come from the open workspace's zoo."""
 
-    def __init__(self, state: AppState, zoo: Callable[[], object], parent=None) -> None:
+    WATCHES = ("table", "current")
+
+    def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
-        self.state = state
-        self._zoo = zoo
+        self.state = context.state
+        self.workspace = context.workspace
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         layout.setSpacing(6)
@@ -81,11 +82,11 @@ class DetailsPanel(QtWidgets.QWidget):
         self.weights.setMinimumHeight(230)
         layout.addWidget(self.weights, 1)
 
-        state.signals.current.connect(lambda _row: self.refresh())
-        state.signals.table.connect(self.refresh)
-        self.refresh()
+        self.state.signals.watch(self.WATCHES, self.refresh)
+        self.refresh(frozenset(self.WATCHES))
 
-    def refresh(self) -> None:
+    def refresh(self, changed: frozenset) -> None:
+        """Show the model state in focus (or a hint when there is none)."""
         row = self.state.current
         self.weights.clear()
         if row is None or self.state.n == 0:
@@ -111,7 +112,7 @@ class DetailsPanel(QtWidgets.QWidget):
         self._weights(row)
 
     def _curves(self, row: int) -> None:
-        zoo = self._zoo()
+        zoo = self.workspace.zoo
         model, checkpoint = int(self.state.table["model"][row]), int(self.state.table["checkpoint"][row])
         if zoo is None:
             return
@@ -124,7 +125,7 @@ class DetailsPanel(QtWidgets.QWidget):
         self.epoch_line.show()
 
     def _weights(self, row: int) -> None:
-        zoo = self._zoo()
+        zoo = self.workspace.zoo
         if zoo is None:
             return
         model, checkpoint = int(self.state.table["model"][row]), int(self.state.table["checkpoint"][row])

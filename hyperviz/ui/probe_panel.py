@@ -1,8 +1,10 @@
 """The probe dock: how well does the hyper-representation predict each property, beside s(W)?
 
-"Compute" runs :func:`core.analysis.report.probe_workspace` in the background (through the window's
+"Compute" runs :func:`hyperviz.model.jobs.probe_job` in the background (through the context's
 job runner), on every model state or only on those shown (the property filters) or selected in
 the map: "how well is epoch predicted among the trained models?" is a brush and a click. The
+results are kept in the open workspace (:class:`~hyperviz.model.workspace.ProbeResults`); the
+dock shows them whenever they change. The
 table lists the test score per property for each feature set (a hyper-rep cell's tooltip holds its
 difference from s(W) with a bootstrap interval over the test models, and the status line says
 where either side is ahead); choosing a row shows predicted against true values on the held-out
@@ -11,11 +13,12 @@ s(W): how much of each property the weight statistics hold at all.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
+
+from hyperviz.model import jobs
+from hyperviz.ui.context import AppContext
 
 FEATURES = (("hyperrep", "hyper-rep", "#0072B2"), ("sw", "s(W)", "#E69F00"), ("sw_trees", "s(W) trees", "#009E73"))
 #: Table headers (short: the dock is narrow; the scores come first) and their tooltips.
@@ -33,20 +36,6 @@ METRIC_LABELS = {"r2": "R²", "accuracy": "accuracy"}
 SUBSETS = (("all model states", None), ("the shown states", "visible_mask"), ("the selected states", "selected_mask"))
 
 
-def probe_job(ws, zoo, rows=None, ceiling: bool = False):
-    """Fit every probe of a loaded workspace, on the states ``rows`` (default all; a core-style job);
-    ``ceiling`` adds the tree probes on s(W)."""
-    from core.analysis.report import baseline_differences, probe_workspace
-    from core.progress import Progress
-
-    extra = " and gradient-boosted trees on s(W)" if ceiling else ""
-    yield Progress(0, 1, f"fitting linear probes (hyper-representation and s(W)){extra}")
-    results = probe_workspace(ws, zoo, rows, ceiling=ceiling)
-    differences = baseline_differences(results, ws.states)
-    yield Progress(1, 1, "probes done")
-    return results, differences
-
-
 class _NumberItem(QtWidgets.QTableWidgetItem):
     """Sorts by number; empty cells last."""
 
@@ -60,19 +49,14 @@ class _NumberItem(QtWidgets.QTableWidgetItem):
 
 
 class ProbePanel(QtWidgets.QWidget):
-    """``start`` runs the probe job: ``start(name, factory, on_finished=...)`` (the window's runner);
-    ``state`` is the window's :class:`hyperviz.model.state.AppState` (its rows are the workspace's
-    model states), for probing only the shown or selected states."""
+    """Probes the open workspace (all, shown or selected states of the context's state) and shows
+    the results the open workspace keeps."""
 
-    def __init__(self, start: Callable, session: Callable[[], object], state, parent=None) -> None:
+    def __init__(self, context: AppContext, parent=None) -> None:
         super().__init__(parent)
-        self._start = start
-        self._session = session
-        self._state = state
-        self.results: dict | None = None
-        self.differences: dict = {}
+        self.context = context
+        self.probes = context.workspace.probes
         self.handle = None
-        self.probed = SUBSETS[0][0]            # what the shown results were computed on
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         top = QtWidgets.QHBoxLayout()
@@ -126,25 +110,40 @@ class ProbePanel(QtWidgets.QWidget):
         splitter.addWidget(self.plot)
         splitter.setSizes([260, 300])
         layout.addWidget(splitter, 1)
+        self.probes.changed.connect(self.refresh)
+
+    @property
+    def results(self) -> dict | None:
+        """``{property: {feature set: ProbeResult}}`` of the last probes, or None."""
+        return self.probes.results
+
+    @property
+    def differences(self) -> dict:
+        """Hyper-rep minus s(W) per property, with its bootstrap interval."""
+        return self.probes.differences
 
     def compute(self) -> None:
-        session = self._session()
+        session = self.context.workspace.session
         if session is None:
             self.status.setText("Open a workspace first.")
             return
         label, mask_name = SUBSETS[self.subset.currentIndex()]
-        rows = None if mask_name is None else np.flatnonzero(getattr(self._state, mask_name))
+        rows = None if mask_name is None else np.flatnonzero(getattr(self.context.state, mask_name))
         if rows is not None and rows.size == 0:
             self.status.setText(f"No model states in {label}: brush or select some first, or probe all model states.")
             return
         self.compute_button.setEnabled(False)
         count = len(session.ws.states) if rows is None else rows.size
-        self.probed = f"{label} ({count:,})"
-        self.status.setText(f"Computing probes on {self.probed} in the background…")
+        probed = f"{label} ({count:,})"
+        self.status.setText(f"Computing probes on {probed} in the background…")
         ws, zoo, ceiling = session.ws, session.zoo, self.ceiling.isChecked()
-        self.handle = self._start("Probes", lambda _cancel: probe_job(ws, zoo, rows, ceiling),
-                                  on_finished=self.set_results,
-                                  on_failed=self._failed, on_cancelled=self._cancelled, uses_torch=False)
+        self.handle = self.context.start_job("Probes", lambda _cancel: jobs.probe_job(ws, zoo, rows, ceiling),
+                                             on_finished=lambda outcome: self._finished(outcome, probed),
+                                             on_failed=self._failed, on_cancelled=self._cancelled, uses_torch=False)
+
+    def _finished(self, outcome: tuple[dict, dict, str], probed: str) -> None:
+        self.compute_button.setEnabled(True)
+        self.probes.set(*outcome, probed)
 
     def _failed(self, message: str) -> None:
         self.compute_button.setEnabled(True)
@@ -154,22 +153,16 @@ class ProbePanel(QtWidgets.QWidget):
         self.compute_button.setEnabled(True)
         self.status.setText("Probes cancelled.")
 
-    def clear(self) -> None:
-        self.results, self.differences = None, {}
-        self.table.setRowCount(0)
-        for item in self.points.values():
-            item.setData([], [])
-        self.diagonal.setData([], [])
-
-    def set_results(self, outcome: tuple[dict, dict]) -> None:
-        """Fill the table from the probe job's ``(results, differences)``: results are
-        ``{property: {"hyperrep": ProbeResult, "sw": ProbeResult, ...}}`` (a feature set they lack,
-        e.g. the trees, shows as "–"), differences the hyper-rep minus s(W) intervals."""
-        from core.analysis.report import comparison_sentence
-
-        results, differences = outcome
-        self.results, self.differences = results, differences
-        self.compute_button.setEnabled(True)
+    def refresh(self) -> None:
+        """Show the open workspace's probes: an empty table without them, else a row per property
+        (a feature set a result lacks, e.g. the trees, shows as "–")."""
+        results, differences = self.probes.results, self.probes.differences
+        if results is None:
+            self.table.setRowCount(0)
+            for item in self.points.values():
+                item.setData([], [])
+            self.diagonal.setData([], [])
+            return
         self.table.setSortingEnabled(False)
         self.table.horizontalHeader().setSortIndicator(-1, QtCore.Qt.SortOrder.AscendingOrder)   # report order
         self.table.setRowCount(len(results))
@@ -194,8 +187,8 @@ class ProbePanel(QtWidgets.QWidget):
             self.table.item(i, N_COLUMN).setText(str(first.n_test))
         self.table.setSortingEnabled(True)
         self.table.resizeColumnsToContents()
-        sentence = comparison_sentence(differences)
-        self.status.setText(f"Probed {self.probed}. {sentence[0].upper()}{sentence[1:]}.")
+        sentence = self.probes.comparison
+        self.status.setText(f"Probed {self.probes.probed}. {sentence[0].upper()}{sentence[1:]}.")
         self.status.setToolTip("Hover a hyper-rep score for its difference from s(W); choose a property to see "
                                "predicted against true values on the test models.")
         if results:

@@ -1,21 +1,19 @@
-"""Colour for the map: property values -> small integer codes -> a shared table of brushes.
+"""Colour for the map, without Qt: property values -> small integer codes.
 
-:func:`colour_coding` is numpy only: a continuous property maps linearly onto 256 steps of a
-perceptual, colour-blind-safe map (viridis or cividis) between its 1st and 99th percentile;
-categories (text, or numbers with few distinct values that are not whole-number sequences
-such as epochs) get one code each, drawn from the Okabe-Ito
-palette. Missing values get their own grey code. :class:`BrushTables` turns codes into brushes
-and keeps the QBrush objects alive and shared, which is what makes recolouring cheap.
+A continuous property maps linearly onto 256 steps of a perceptual, colour-blind-safe map
+(viridis or cividis) between its 1st and 99th percentile; categories (text, or numbers with few
+distinct values that are not whole-number sequences such as epochs) get one code each, drawn
+from the Okabe-Ito palette. Missing values get their own grey code. The views turn codes into
+brushes with one shared table per colour map (``hyperviz.ui.brush_tables``), which is what makes
+recolouring cheap.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6 import QtGui
 
-from hyperviz.model.state import column_kind
+from hyperviz.model.columns import column_kind
 
 N_STEPS = 256
 COLOUR_MAPS = ("viridis", "cividis")
@@ -92,46 +90,19 @@ def colour_coding(column: str, values: np.ndarray) -> ColourCoding:
     return ColourCoding(column, "categorical", codes, labels=tuple(_label(v) for v in levels))
 
 
-def category_colour(i: int) -> QtGui.QColor:
-    return QtGui.QColor(CATEGORY_COLOURS[i % len(CATEGORY_COLOURS)])
+def accuracy_coding(acc: np.ndarray, shown: ColourCoding | None) -> ColourCoding:
+    """Codes for sampled models' test accuracies ``acc [k]``, on the scale the map shows them.
 
-
-class BrushTables:
-    """Shared brushes: one table per colour map (256 steps + missing), one for categories."""
-
-    def __init__(self, cmap: str = "viridis", alpha: int = 235) -> None:
-        self.alpha = alpha
-        self._continuous: dict[str, list[QtGui.QBrush]] = {}
-        self._categorical: list[QtGui.QBrush] = []
-        missing = QtGui.QColor(MISSING_COLOUR)
-        missing.setAlpha(alpha)
-        self._missing = QtGui.QBrush(missing)
-        self.cmap_name = cmap
-
-    def colour_map(self, name: str | None = None) -> pg.ColorMap:
-        return pg.colormap.get(name or self.cmap_name)
-
-    def continuous(self, name: str | None = None) -> list[QtGui.QBrush]:
-        name = name or self.cmap_name
-        if name not in self._continuous:
-            colours = self.colour_map(name).getLookupTable(nPts=N_STEPS, mode="qcolor")
-            brushes = []
-            for colour in colours:
-                colour = QtGui.QColor(colour)
-                colour.setAlpha(self.alpha)
-                brushes.append(QtGui.QBrush(colour))
-            self._continuous[name] = brushes + [self._missing]
-        return self._continuous[name]
-
-    def categorical(self, n: int) -> list[QtGui.QBrush]:
-        while len(self._categorical) < n:
-            colour = category_colour(len(self._categorical))
-            colour.setAlpha(self.alpha)
-            self._categorical.append(QtGui.QBrush(colour))
-        return self._categorical[:n] + [self._missing]
-
-    def table_for(self, coding: ColourCoding) -> list[QtGui.QBrush]:
-        """The brush table ``coding.codes`` index."""
-        if coding.kind == "continuous":
-            return self.continuous()
-        return self.categorical(len(coding.labels))
+    When the map is coloured by a continuous ``test_acc`` its ``lo..hi`` is used, so a star and a
+    zoo model of the same accuracy get the same colour; otherwise the scale is 0..1.
+    """
+    acc = np.asarray(acc, dtype=np.float64)
+    same = shown is not None and shown.column == "test_acc" and shown.kind == "continuous"
+    lo, hi = (shown.lo, shown.hi) if same else (0.0, 1.0)
+    coding = colour_coding("test_acc", np.concatenate([acc, [lo, hi]]))
+    if coding.kind != "continuous":
+        return ColourCoding("test_acc", "categorical", coding.codes[:-2], labels=coding.labels)
+    scaled = np.clip((np.nan_to_num(acc, nan=lo) - lo) / max(hi - lo, 1e-12), 0, 1)
+    codes = np.minimum((scaled * N_STEPS).astype(np.intp), N_STEPS - 1)
+    codes[~np.isfinite(acc)] = N_STEPS
+    return ColourCoding("test_acc", "continuous", codes, float(lo), float(hi))

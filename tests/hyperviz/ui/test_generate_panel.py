@@ -7,7 +7,7 @@ from PySide6 import QtCore
 
 from hyperviz.model.selection import Everything
 
-tiny = pytest.importorskip("tests.core.test_sampling", reason="needs the shared tiny trained workspace")
+tiny = pytest.importorskip("tests.core.generate.test_sampling", reason="needs the shared tiny trained workspace")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The job dialogs as the window drives them: Build zoo, Import zoo and Train autoencoder.
+"""The Jobs menu with its dialogs, as the window drives them: Build zoo, Import zoo and Train autoencoder.
 
 Each dialog's ``exec`` is replaced by a function that fills in the form and answers Start or
 Cancel, so no test ever waits on a modal dialog; message boxes are recorded, never shown. The
@@ -108,7 +108,7 @@ def test_build_zoo_writes_the_zoo_and_the_train_dialog_offers_it(blank_window, q
     window, out = blank_window, tmp_path / "zoo.h5"
     defaults = answer_dialog(monkeypatch, job_dialogs.BuildZooDialog, True,
                              models=2, epochs=1, arch="cnn", seed=0, out=out)
-    handle = run_one_job(qtbot, window, window.build_zoo_dialog)
+    handle = run_one_job(qtbot, window, window.jobs_menu.build_zoo_dialog)
 
     assert defaults["out"] == str(work_dir / "zoo.h5")             # the dialog starts in the work folder
     assert handle.name == "Build zoo (2 models)"
@@ -125,7 +125,7 @@ def test_build_zoo_writes_the_zoo_and_the_train_dialog_offers_it(blank_window, q
     # the window remembers the zoo: the next Train dialog offers it (Cancel there starts nothing)
     train_defaults = answer_dialog(monkeypatch, job_dialogs.TrainDialog, False)
     handles = started_jobs(window)
-    window.train_dialog()
+    window.jobs_menu.train_dialog()
     assert train_defaults["zoo"] == str(out)
     assert train_defaults["out"] == str(work_dir / "workspace.h5")
     assert handles == [] and window.runner.running == []
@@ -141,7 +141,7 @@ def test_cancel_in_the_dialog_starts_nothing(blank_window, monkeypatch, tmp_path
     window, out = blank_window, tmp_path / "never.h5"
     answer_dialog(monkeypatch, dialog_class, False, out=out, **fields)
     handles = started_jobs(window)
-    getattr(window, opener)()
+    getattr(window.jobs_menu, opener)()
     assert handles == [] and window.runner.running == []
     assert not window.jobs_dock.isVisible() and not window.training_dock.isVisible()
     assert not out.exists() and not work_dir.exists()
@@ -157,7 +157,7 @@ def test_import_a_model_zoos_folder(blank_window, qtbot, monkeypatch, tmp_path, 
     src = write_modelzoos_folder(tmp_path / "tune_zoo", n_models=3)
     out = tmp_path / "imported.h5"
     defaults = answer_dialog(monkeypatch, job_dialogs.ImportZooDialog, True, src=src, out=out)
-    handle = run_one_job(qtbot, window, window.import_zoo_dialog)
+    handle = run_one_job(qtbot, window, window.jobs_menu.import_zoo_dialog)
 
     assert defaults == {"src": str(work_dir), "out": str(work_dir / "imported-zoo.h5")}
     assert handle.outcome == "finished", handle.message
@@ -168,7 +168,7 @@ def test_import_a_model_zoos_folder(blank_window, qtbot, monkeypatch, tmp_path, 
     assert f"Zoo written to {out}" in window.statusBar().currentMessage()
     assert window.last_error == ""
     offered = answer_dialog(monkeypatch, job_dialogs.TrainDialog, False)
-    window.train_dialog()
+    window.jobs_menu.train_dialog()
     assert offered["zoo"] == str(out)                              # an imported zoo is remembered too
 
 
@@ -185,7 +185,7 @@ def test_import_from_a_bad_source_is_an_error_message(blank_window, qtbot, monke
         src.mkdir()
     out = tmp_path / "imported.h5"
     answer_dialog(monkeypatch, job_dialogs.ImportZooDialog, True, src=src, out=out)
-    handle = run_one_job(qtbot, window, window.import_zoo_dialog)
+    handle = run_one_job(qtbot, window, window.jobs_menu.import_zoo_dialog)
 
     assert handle.outcome == "failed"
     assert handle.message == f"{src}: {expected}"
@@ -194,7 +194,7 @@ def test_import_from_a_bad_source_is_an_error_message(blank_window, qtbot, monke
     assert window.last_error == handle.message
     assert not out.exists() and not out.with_name("imported.h5.partial").exists()
     offered = answer_dialog(monkeypatch, job_dialogs.TrainDialog, False)
-    window.train_dialog()
+    window.jobs_menu.train_dialog()
     assert offered["zoo"] == ""                                      # a failed import is not remembered
 
 
@@ -206,7 +206,7 @@ def test_train_opens_the_new_workspace(blank_window, qtbot, monkeypatch, tmp_pat
     zoo = read_zoo(tiny_zoo)
     answer_dialog(monkeypatch, job_dialogs.TrainDialog, True, zoo=tiny_zoo, out=out, preset="tiny", epochs=1)
     handles = started_jobs(window)
-    window.train_dialog()
+    window.jobs_menu.train_dialog()
     assert [h.name for h in handles] == ["Train autoencoder"] and window.training_dock.isVisible()
     qtbot.waitUntil(lambda: window.session is not None or bool(window.last_error), timeout=JOB_TIMEOUT_MS)
 
@@ -232,7 +232,7 @@ def test_train_on_a_zoo_too_small_to_split_is_an_error_message(blank_window, qtb
     window, out = blank_window, tmp_path / "ws.h5"
     small = drive(build_zoo_job(ZooSpec(n_models=2, epochs=1, chunk_size=2), tmp_path / "small.h5", "cpu"))
     answer_dialog(monkeypatch, job_dialogs.TrainDialog, True, zoo=small, out=out, preset="tiny", epochs=1)
-    handle = run_one_job(qtbot, window, window.train_dialog)
+    handle = run_one_job(qtbot, window, window.jobs_menu.train_dialog)
 
     assert handle.outcome == "failed" and "too small to split" in handle.message
     assert window.statusBar().currentMessage().startswith("Train autoencoder failed: ")

@@ -1,0 +1,153 @@
+"""The work the app does in the background, as core jobs: generators that yield progress and return a result.
+
+Every function here composes jobs of ``core`` (see ``core.progress``) and knows nothing of Qt;
+:class:`hyperviz.ui.jobs.JobRunner` runs them in worker threads. This is the one module of the
+model that reaches into core, and only inside the jobs, so importing the model never imports
+torch: the import happens in the worker, off the GUI thread.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from hyperviz.model.columns import coord_columns
+from hyperviz.model.selection import SelectionError
+from hyperviz.model.workspace import Session
+
+log = logging.getLogger(__name__)
+
+
+# ---- opening a workspace --------------------------------------------------------------------------
+def load_session_job(path: str | Path):
+    """Read a workspace and its zoo; returns a :class:`~hyperviz.model.workspace.Session`."""
+    from core.progress import Progress
+
+    path = Path(path)
+    yield Progress(0, 3, f"reading {path.name}")
+    from core.errors import HyperVizError
+    from core.hyperrep.workspace import load_workspace
+    from core.zoo.store import read_zoo
+
+    ws = load_workspace(path)
+    yield Progress(1, 3, f"reading zoo {ws.zoo_path.name}")
+    zoo = read_zoo(ws.zoo_path)
+    yield Progress(2, 3, "building the table")
+    if ws.states is None or ws.embeddings is None:
+        raise HyperVizError(f"{path}: no embeddings yet; run `hyperviz embed {path}` (or Jobs > Train autoencoder)")
+    if not ws.projections:
+        raise HyperVizError(f"{path}: no stored map yet; run `hyperviz project {path} --method pca`")
+    table = table_from_workspace(ws, zoo)
+    yield Progress(3, 3, "loaded")
+    return Session(path=path, ws=ws, zoo=zoo, table=table)
+
+
+def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
+    """One row per embedded model state of a loaded workspace and its zoo.
+
+    Columns: ``row`` (0..n-1), ``model`` (zoo row), ``checkpoint`` (zoo column), every property of
+    :func:`core.analysis.report.state_properties` (epoch, losses, accuracies, ggap, hyperparameters),
+    ``split`` (train/val/test, by model) and ``<method>_x`` / ``<method>_y`` for every stored map.
+    """
+    from core.analysis.report import state_properties
+
+    if ws.states is None:
+        raise SelectionError(f"{ws.path}: no embedded model states yet (run `hyperviz embed {ws.path}`)")
+    states = np.asarray(ws.states)
+    n = len(states)
+    table: dict[str, np.ndarray] = {"row": np.arange(n), "model": states[:, 0].astype(np.int64),
+                                    "checkpoint": states[:, 1].astype(np.int64)}
+    table.update(state_properties(zoo, states))
+    if ws.split is not None:
+        table["split"] = np.asarray(ws.split)[states[:, 0]]
+    for method, projection in ws.projections.items():
+        coords = np.asarray(projection["coords"], dtype=np.float64)
+        if coords.shape == (n, 2):
+            x, y = coord_columns(method)
+            table[x], table[y] = coords[:, 0], coords[:, 1]
+        else:
+            log.warning("%s: projection %s has %s coordinates for %d states; skipped", ws.path, method, coords.shape, n)
+    return table
+
+
+# ---- the Jobs menu ------------------------------------------------------------------------------
+def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
+    """Train a digits zoo (core.zoo.population) into ``out``."""
+    from core.zoo.population import ZooSpec
+    from core.zoo.population import build_zoo_job as core_build
+
+    spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
+    return (yield from core_build(spec, out, device="auto"))
+
+
+def import_zoo_job(src: str, out: str):
+    from core.zoo.importers import import_zoo_job as core_import
+
+    return (yield from core_import(src, out))
+
+
+def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
+    """Fit the autoencoder, embed every state and store a PCA map: a workspace ready to open."""
+    from core.analysis.maps import project_job
+    from core.hyperrep.embed import embed_job
+    from core.hyperrep.fit import fit_job
+    from core.progress import Progress
+
+    yield from fit_job(zoo, out, preset=preset, epochs=epochs, device="auto")
+    yield Progress(0, 2, "embedding every model state")
+    yield from embed_job(out, device="auto")
+    yield Progress(1, 2, "computing a PCA map")
+    path = yield from project_job(out, method="pca")
+    return path
+
+
+def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, seed: int, should_cancel):
+    """Compute and store a map (UMAP in a subprocess, so Cancel stops it at once)."""
+    from core.analysis.maps import project_job as core_project
+
+    return (yield from core_project(workspace, method=method, n_neighbors=n_neighbors, min_dist=min_dist,
+                                    seed=seed, should_cancel=should_cancel))
+
+
+# ---- the docks ----------------------------------------------------------------------------------
+def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
+               description: str, bookmarks: list[dict]):
+    """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)``.
+
+    :func:`core.generate.sampling.sample_job` stores the run and saves the file only when it
+    completes; working on a copy keeps the open workspace as it was until the result comes back.
+    """
+    from core.generate.sampling import sample_job as core_sample
+
+    copy = dataclasses.replace(ws, samples=dict(ws.samples), bookmarks=list(bookmarks))
+    run = yield from core_sample(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
+                                 device="auto", zoo=zoo, description=description)
+    return run, copy.samples
+
+
+def export_job(ws, ids: list[tuple[str, int]], folder: str, formats, overwrite: bool = False):
+    """Write the sampled models ``ids`` (run, index) with :func:`core.generate.export.export_samples`."""
+    from core.generate.export import export_samples
+    from core.progress import Progress
+
+    yield Progress(0, 1, f"exporting {len(ids)} model(s)")
+    written = export_samples(ws, ids, folder, formats=list(formats), overwrite=overwrite)
+    yield Progress(1, 1, "exported")
+    return written
+
+
+def probe_job(ws, zoo, rows=None, ceiling: bool = False):
+    """Fit every probe of a loaded workspace, on the states ``rows`` (default all); ``ceiling`` adds
+    the tree probes on s(W). Returns ``(results, differences, comparison)`` (see
+    :class:`~hyperviz.model.workspace.ProbeResults`)."""
+    from core.analysis.report import baseline_differences, comparison_sentence, probe_workspace
+    from core.progress import Progress
+
+    extra = " and gradient-boosted trees on s(W)" if ceiling else ""
+    yield Progress(0, 1, f"fitting linear probes (hyper-representation and s(W)){extra}")
+    results = probe_workspace(ws, zoo, rows, ceiling=ceiling)
+    differences = baseline_differences(results, ws.states)
+    yield Progress(1, 1, "probes done")
+    return results, differences, comparison_sentence(differences)
