@@ -19,10 +19,22 @@ from hyperviz.ui.context import AppContext
 from hyperviz.ui.resources import icon
 
 METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (validation)"),
+           ("reconstruct", "baseline: the selected states decoded, no noise"),
            ("noise", "baseline: selected weights + noise"), ("random", "baseline: random initialisation"))
 COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-tuned", "finetune_acc"),
-           ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("novelty (z)", "novelty_embedding"),
-           ("agreement", "agreement"), ("anchor", None))
+           ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("to region (W)", "novelty_region"),
+           ("novelty (z)", "novelty_embedding"), ("max agreement", "max_agreement"),
+           ("same mistakes", "mistake_agreement"), ("agreement", "agreement"), ("anchor", None))
+#: What each number column means, as header tooltips.
+COLUMN_TIPS = {
+    "novelty (W)": "weight distance to the nearest training state",
+    "to region (W)": "weight distance to the nearest state of the region the sample was drawn from",
+    "novelty (z)": "embedding distance to the nearest training state",
+    "max agreement": "share of test inputs on which the sample predicts like its functional nearest "
+                     "neighbour (the training or region state it agrees with most)",
+    "same mistakes": "how alike its mistakes are to that neighbour's (Cohen's kappa); >= 0.5 counts as a copy",
+    "agreement": "share of test inputs on which it predicts like its nearest training state in weight space",
+}
 
 
 class _Sortable(QtWidgets.QTableWidgetItem):
@@ -151,6 +163,9 @@ class GeneratePanel(QtWidgets.QWidget):
         self.table = QtWidgets.QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("samplesTable")
         self.table.setHorizontalHeaderLabels([c for c, _ in COLUMNS])
+        for j, (title, _key) in enumerate(COLUMNS):
+            if title in COLUMN_TIPS:
+                self.table.horizontalHeaderItem(j).setToolTip(COLUMN_TIPS[title])
         self.table.verticalHeader().hide()
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -230,6 +245,9 @@ class GeneratePanel(QtWidgets.QWidget):
         self.context.workspace.store_samples(samples)
         acc = samples[run]["arrays"]["test_acc"]
         text = f"Stored run {run}: mean test accuracy {np.mean(acc):.3f}, best {np.max(acc):.3f}."
+        copies = samples[run].get("meta", {}).get("copy_fraction")
+        if copies is not None:
+            text += f" {copies:.0%} are copies (the same mistakes as a training or region state)."
         self.status.setText(text)
         self.context.show_message(text)
 
