@@ -1,0 +1,128 @@
+"""Reading checkpoint files for the importers: torch (``weights_only=True``) and safetensors
+state_dicts, matched to an architecture by the order and shape of their tensors."""
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import HyperVizError
+from core.zoo.arch import ArchSpec, recognise, state_dict_to_vector
+
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
+
+
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+_NEEDS_CODE = re.compile(r"GLOBAL|add_safe_globals|allowlisted|reduce for|unrecognized function")
+
+
+def read_spec(path: Path) -> ArchSpec:
+    if not path.is_file():
+        raise HyperVizError(f"{path}: no such architecture spec file")
+    return ArchSpec.from_json(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def natural_key(key: str) -> tuple:
+    """Sort key: numbers as numbers (``2`` < ``10``), a module's weight before its bias."""
+    parts = key.split(".")
+    out = []
+    for i, part in enumerate(parts):
+        if i == len(parts) - 1 and part in ("weight", "bias"):
+            out.append(((-2, "1" if part == "bias" else "0"),))
+        else:
+            out.append(tuple((int(c), "") if c.isdigit() else (-1, c) for c in re.split(r"(\d+)", part) if c))
+    return tuple(out)
+
+
+def load_parameters(path: Path) -> list[tuple[str, torch.Tensor]]:
+    """The parameter tensors of one checkpoint file, in order (buffers and integer tensors dropped)."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own error types for damaged headers
+            raise HyperVizError(f"{path}: not a readable safetensors file ({one_line(exc)})") from None
+        items = sorted(state.items(), key=lambda kv: natural_key(kv[0]))
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            text = str(exc)
+            found = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\n\n|$)", text, re.S)
+            reason = one_line(found.group(1) if found else text, 100)
+            if _NEEDS_CODE.search(text):
+                raise HyperVizError(f"{path}: needs arbitrary unpickling; refusing to run code from a file ({reason})") from None
+            raise HyperVizError(f"{path}: not a readable torch checkpoint ({reason})") from None
+        except Exception as exc:  # torch raises many types (KeyError, EOFError, RuntimeError) for junk
+            raise HyperVizError(f"{path}: not a readable torch checkpoint ({type(exc).__name__}: {one_line(exc, 80)})") from None
+        items = list(_state_dict_of(obj, path).items())
+    params = [(k, t) for k, t in items
+              if isinstance(t, torch.Tensor) and t.is_floating_point() and k.rsplit(".", 1)[-1] not in _BUFFERS]
+    if not params:
+        raise HyperVizError(f"{path}: holds no floating-point parameter tensors")
+    return params
+
+
+def _state_dict_of(obj, path: Path) -> dict:
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, dict) and any(isinstance(v, torch.Tensor) for v in inner.values()):
+                return inner
+        if any(isinstance(v, torch.Tensor) for v in obj.values()):
+            return obj
+    raise HyperVizError(f"{path}: holds a {type(obj).__name__}, not a state_dict of tensors")
+
+
+def _fmt_shapes(shapes: list[tuple[int, ...]]) -> str:
+    return "[" + ", ".join("x".join(map(str, s)) or "scalar" for s in shapes) + "]"
+
+
+class WeightReader:
+    """Loads checkpoints into flat vectors; the first one fixes the architecture and the shapes."""
+
+    def __init__(self, spec: ArchSpec | None):
+        self.spec = spec
+        self.arch: ArchSpec | None = None
+        self.shapes: list[tuple[int, ...]] | None = None
+        self.first: Path | None = None
+
+    def vector(self, path: Path, owner: Path) -> np.ndarray:
+        """float32 ``[n_params]`` of the checkpoint at ``path``; ``owner`` is named if unrecognised."""
+        params = load_parameters(path)
+        shapes = [tuple(t.shape) for _, t in params]
+        if self.arch is None:
+            self.arch = self._resolve(shapes, path, owner)
+            self.shapes, self.first = shapes, path
+        elif shapes != self.shapes:
+            raise HyperVizError(f"{path}: parameter shapes {_fmt_shapes(shapes)} differ from "
+                                f"{_fmt_shapes(self.shapes)} in {self.first}")
+        state = {slot.key: t for slot, (_, t) in zip(self.arch.layout, params)}
+        vec = state_dict_to_vector(self.arch, state).numpy()
+        if not np.isfinite(vec).all():
+            bad = int((~np.isfinite(vec)).sum())
+            raise HyperVizError(f"{path}: {bad} weights are NaN or infinite")
+        return vec
+
+    def _resolve(self, shapes: list[tuple[int, ...]], path: Path, owner: Path) -> ArchSpec:
+        if self.spec is not None:
+            if self.spec.param_shapes() != shapes:
+                raise HyperVizError(f"{path}: parameter shapes {_fmt_shapes(shapes)} do not match architecture "
+                                    f"{self.spec.name!r} {_fmt_shapes(self.spec.param_shapes())}")
+            return self.spec
+        arch = recognise(shapes)
+        if arch is None:
+            raise HyperVizError(f"{owner}: parameter shapes {_fmt_shapes(shapes)} match no known architecture; "
+                                f"pass --arch-spec FILE")
+        return arch
