@@ -22,6 +22,7 @@ import sys
 from core.errors import Cancelled, HyperVizError, shown
 from hyperviz import gui_bench
 from hyperviz.commands import bench, demo, generate, hyperrep, zoo
+from hyperviz.commands.common import writer_locks
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        code = int(args.func(args) or 0)
+        with writer_locks():                      # outputs checked by check_writable stay locked until the end
+            code = int(args.func(args) or 0)
         sys.stdout.flush()                        # a closed pipe shows here, not at interpreter exit
         return code
     except HyperVizError as exc:

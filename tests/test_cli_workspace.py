@@ -229,3 +229,20 @@ def test_bench_probe_fits_each_candidate_once_and_probes_it_beside_sw(built, tmp
     assert (tmp_path / "ab" / "default.h5").stat().st_mtime_ns == mtime
     code, _out, err = run(capsys, "bench", "probe", zoo, "--out", tmp_path / "ab", "--candidates", "nope")
     assert code == 2 and "candidates 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_concurrent_samples_on_one_workspace_all_keep_their_runs(ws):
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-m", "hyperviz", "sample", str(ws), "-n", "3", "--seed", str(s),
+                               "--device", "cpu", "-q", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for s in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _out, err in outs]
+    runs = [json.loads(out)["methods"]["kde"]["run"] for out, _err in outs]
+    assert len(set(runs)) == 3                                    # each got its own run id ...
+    from core.hyperrep.workspace import load_workspace
+
+    assert set(runs) <= set(load_workspace(ws).samples)           # ... and the file keeps all three
+    assert not (ws.parent / (ws.name + ".lock")).exists()         # the lock file goes with the lock
