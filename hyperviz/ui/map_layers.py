@@ -63,10 +63,39 @@ class MapLayer:
         return marker_size(self.state.n, self.view.presentation)
 
 
-class StatesLayer(MapLayer):
-    """Every visible model state, coloured by the colour property; faded while a selection exists."""
+class _StatePointsLayer(MapLayer):
+    """Every model state as one coded scatter, of which ``mask()`` says which are visible; a change
+    of the aspects in ``MASK_ASPECTS`` only flips that visibility."""
 
     WATCHES = ("table", "projection", "colour", "filters", "selection")
+    MASK_ASPECTS: frozenset = frozenset()
+
+    def mask(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def refresh(self, changed: frozenset) -> None:
+        state, brushes = self.state, self.view.brushes
+        if not self.shows_map:
+            if "table" in changed:
+                self.item.set_points(np.zeros(0), np.zeros(0))
+            return
+        coding = state.colour_coding()
+        if changed & {"table", "projection"}:
+            x, y = state.coords()
+            self.item.set_points(x, y, None if coding is None else coding.codes,
+                                 None if coding is None else brushes.table_for(coding), visible=self.mask())
+            self.restyle()
+            return
+        if "colour" in changed and coding is not None:
+            self.item.set_codes(coding.codes, brushes.table_for(coding))
+        if changed & self.MASK_ASPECTS:
+            self.item.set_visible(self.mask())
+
+
+class StatesLayer(_StatePointsLayer):
+    """Every visible model state, coloured by the colour property; faded while a selection exists."""
+
+    MASK_ASPECTS = frozenset({"filters"})
 
     def __init__(self, view) -> None:
         self.item = CodedScatter(size=6)
@@ -74,34 +103,23 @@ class StatesLayer(MapLayer):
         view.plot.addItem(self.item)
         super().__init__(view)
 
+    def mask(self) -> np.ndarray:
+        return self.state.visible_mask
+
     def refresh(self, changed: frozenset) -> None:
-        state, brushes = self.state, self.view.brushes
-        if not self.shows_map:
-            if "table" in changed:
-                self.item.set_points(np.zeros(0), np.zeros(0))
-            return
-        coding = state.colour_coding()
-        if changed & {"table", "projection"}:
-            x, y = state.coords()
-            self.item.set_points(x, y, None if coding is None else coding.codes,
-                                 None if coding is None else brushes.table_for(coding), visible=state.visible_mask)
-            self.restyle()
-        else:
-            if "colour" in changed and coding is not None:
-                self.item.set_codes(coding.codes, brushes.table_for(coding))
-            if "filters" in changed:
-                self.item.set_visible(state.visible_mask)
-        self.item.setOpacity(FADED_OPACITY if state.has_selection else 1.0)
+        super().refresh(changed)
+        if self.shows_map:
+            self.item.setOpacity(FADED_OPACITY if self.state.has_selection else 1.0)
 
     def restyle(self) -> None:
         self.item.set_style(size=self.size)
 
 
-class SelectionLayer(MapLayer):
+class SelectionLayer(_StatePointsLayer):
     """The selected (and visible) states again, outlined. It holds every state; a selection change
     only flips which of them are visible."""
 
-    WATCHES = ("table", "projection", "colour", "filters", "selection")
+    MASK_ASPECTS = frozenset({"filters", "selection"})
 
     def __init__(self, view) -> None:
         self.item = CodedScatter(size=8, pen=pg.mkPen(SELECTION_PEN, width=1.3))
@@ -109,23 +127,8 @@ class SelectionLayer(MapLayer):
         view.plot.addItem(self.item)
         super().__init__(view)
 
-    def refresh(self, changed: frozenset) -> None:
-        state, brushes = self.state, self.view.brushes
-        if not self.shows_map:
-            if "table" in changed:
-                self.item.set_points(np.zeros(0), np.zeros(0))
-            return
-        coding = state.colour_coding()
-        if changed & {"table", "projection"}:
-            x, y = state.coords()
-            self.item.set_points(x, y, None if coding is None else coding.codes,
-                                 None if coding is None else brushes.table_for(coding), visible=state.selected_mask)
-            self.restyle()
-            return
-        if "colour" in changed and coding is not None:
-            self.item.set_codes(coding.codes, brushes.table_for(coding))
-        if changed & {"filters", "selection"}:
-            self.item.set_visible(state.selected_mask)
+    def mask(self) -> np.ndarray:
+        return self.state.selected_mask
 
     def restyle(self) -> None:
         self.item.set_style(size=self.size + 1.5)
