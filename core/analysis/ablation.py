@@ -56,10 +56,11 @@ def ablation_job(zoo_path: str | Path, out_dir: str | Path, candidates: list[str
         yield Progress(i, len(candidates), f"{name}: fitting")
         yield from fit_job(zoo_path, ws_path, preset=preset, epochs=epochs, device=device, seed=seed,
                            augmentation=settings.get("augmentation"), config=settings.get("config"))
-        if load_workspace(ws_path).embeddings is None:
-            yield from embed_job(ws_path, device=device)
-        yield Progress(i, len(candidates), f"{name}: probing")
         ws = load_workspace(ws_path)
+        if ws.embeddings is None:
+            yield from embed_job(ws_path, device=device)
+            ws = load_workspace(ws_path)
+        yield Progress(i, len(candidates), f"{name}: probing")
         probes = probe_workspace(ws, zoo)
         results[name] = probe_summary(probes, baseline_differences(probes, ws.states))
         results[name]["settings"] = settings
