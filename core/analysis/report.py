@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from core.analysis.probes import ProbeResult, ScoreDifference, paired_bootstrap, probe_table
-from core.analysis.weight_stats import weight_statistics
+from core.zoo.weight_stats import weight_statistics
 from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
 from core.zoo.store import Zoo, read_zoo

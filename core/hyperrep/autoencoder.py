@@ -32,6 +32,7 @@ from torch import nn
 
 from core.errors import HyperVizError
 from core.hyperrep.tokens import Tokenizer
+from core.zoo.weight_stats import weight_statistics_names
 
 CONFIG_FORMAT = "hyperviz.autoencoder/1"
 #: How per-token latents become one vector per model state (see :meth:`HyperRepAE.pool`).
@@ -58,6 +59,9 @@ class AEConfig:
     temperature: float = 0.1                     # NT-Xent temperature
     canonical: bool = True                       # inputs are put in canonical unit order (core.hyperrep.codec)
     pooling: str = "mean"                        # per-layer "mean" of z, or "mean_std" (mean and spread)
+    value_features: int = 0                      # k: learned value features per s(W) group (0: none)
+    n_stats: int = 0                             # width of the s(W) target of the statistics head (0: no head)
+    stats_weight: float = 0.0                    # weight of the statistics term in the loss
 
     def __post_init__(self) -> None:
         self.max_positions = tuple(int(m) for m in self.max_positions)
@@ -66,6 +70,13 @@ class AEConfig:
         for name in ("token_size", "n_tokens", "d_model", "n_heads", "d_latent", "d_ff", "d_proj"):
             if int(getattr(self, name)) < 1:
                 raise HyperVizError(f"autoencoder config: {name} must be >= 1, got {getattr(self, name)}")
+        for name in ("value_features", "n_stats"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise HyperVizError(f"autoencoder config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if not 0 <= self.stats_weight <= 100:
+            raise HyperVizError(f"autoencoder config: stats_weight {self.stats_weight} must lie in [0, 100]")
+        if self.stats_weight > 0 and self.n_stats == 0:
+            raise HyperVizError("autoencoder config: stats_weight > 0 needs n_stats > 0 (the width of the s(W) target)")
         if self.n_layers_enc < 0 or self.n_layers_dec < 0:
             raise HyperVizError("autoencoder config: layer counts must be >= 0")
         if self.d_model % self.n_heads:
@@ -132,6 +143,8 @@ def make_config(tokenizer: Tokenizer, preset: str = "default", **overrides) -> A
     if unknown:
         raise HyperVizError(f"autoencoder config: unknown settings {sorted(unknown)}")
     values.update(overrides)
+    if values.get("stats_weight", 0) > 0 and "n_stats" not in overrides:
+        values["n_stats"] = len(weight_statistics_names(tokenizer.spec))
     return AEConfig(**values)
 
 
@@ -205,6 +218,11 @@ class HyperRepAE(nn.Module):
         self.to_token = nn.Linear(c.d_model, S)
         self.projection = nn.Sequential(nn.Linear(self.embedding_width, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
                                         nn.Linear(c.d_model, c.d_proj))
+        if c.value_features:
+            self.value_net = nn.Sequential(nn.Linear(1, c.value_features), nn.GELU())
+            self.register_buffer("group_of_entry", torch.zeros(T, S, dtype=torch.long))
+        if c.n_stats:
+            self.stats_head = nn.Linear(self.embedding_width, c.n_stats)
 
         positions = torch.zeros(T, 3, dtype=torch.long)
         positions[:, 0] = torch.arange(T)
@@ -237,6 +255,8 @@ class HyperRepAE(nn.Module):
             self.token_mask.copy_(tokenizer.mask)
             self.token_positions.copy_(tokenizer.positions)
             self.layer_of_token.copy_(tokenizer.layer_of_token)
+            if self.config.value_features:
+                self.group_of_entry.copy_(tokenizer.group_of_entry)
         return self
 
     def set_layer_stats(self, std: torch.Tensor, mean: torch.Tensor | None = None) -> HyperRepAE:
@@ -283,9 +303,15 @@ class HyperRepAE(nn.Module):
         return self.to_token(self.dec_ln(x))
 
     @property
+    def n_value_groups(self) -> int:
+        """Value groups of the value branch: every layer's weights and every layer's biases."""
+        return 2 * self.config.max_positions[1]
+
+    @property
     def embedding_width(self) -> int:
         moments = 2 if self.config.pooling == "mean_std" else 1
-        return moments * self.config.max_positions[1] * self.config.d_latent
+        c = self.config
+        return moments * c.max_positions[1] * c.d_latent + self.n_value_groups * c.value_features
 
     def pool(self, z: torch.Tensor) -> torch.Tensor:
         """One vector per model state from ``z [B, T, d_latent]``, invariant to the order of units
@@ -304,9 +330,37 @@ class HyperRepAE(nn.Module):
         std = (second - mean * mean).clamp_min(0).add(1e-8).sqrt()             # [B, L, d]
         return torch.cat([mean.reshape(z.shape[0], -1), std.reshape(z.shape[0], -1)], 1)
 
+    def value_pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The value branch: ``value_features`` learned ramps ``phi_j(v) = GELU(a_j v + b_j)`` of every
+        real (standardised) value ``v`` of ``tokens [B, T, S]``, averaged within each value group
+        (a layer's weights, a layer's biases): ``[B, 2 * L * value_features]``. Means of ramps at
+        learned offsets express a group's spread and tails (differences of ramps are clipped
+        steps, whose mean is a CDF), which the per-token latents' means average away.
+        One layer of ramps, not an MLP: the branch runs on every value of every state, and a
+        hidden layer of 32 made an epoch several times slower on a CPU. ``[B, 0]`` without a
+        value branch."""
+        k = self.config.value_features
+        if not k:
+            return tokens.new_zeros(tokens.shape[0], 0)
+        if tokens.shape[1] != self.config.n_tokens:
+            raise HyperVizError(f"the value branch needs all {self.config.n_tokens} tokens, got {tokens.shape[1]}")
+        G = self.n_value_groups
+        onehot = F.one_hot(self.group_of_entry.reshape(-1), G + 1)[:, :G].to(tokens.dtype)      # [T*S, G]
+        counts = onehot.sum(0).clamp_min(1)
+        phi = self.value_net(tokens.reshape(tokens.shape[0], -1, 1))                          # [B, T*S, k]
+        return (torch.einsum("bek,eg->bgk", phi, onehot) / counts[None, :, None]).reshape(tokens.shape[0], G * k)
+
+    def embedding(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The one vector per model state: :meth:`pool` of the latents ``z`` of ``tokens``, then
+        :meth:`value_pool` of the tokens (when the model has a value branch)."""
+        pooled = self.pool(z)
+        if not self.config.value_features:
+            return pooled
+        return torch.cat([pooled, self.value_pool(tokens)], 1)
+
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
-        """``tokens [B, T, S]`` -> model embedding ``[B, L * d_latent]`` (per-layer means of ``z``)."""
-        return self.pool(self.encode(tokens))
+        """``tokens [B, T, S]`` -> model embedding ``[B, embedding_width]`` (see :meth:`embedding`)."""
+        return self.embedding(self.encode(tokens), tokens)
 
     def project(self, embedding: torch.Tensor) -> torch.Tensor:
         """Projection head for the contrastive loss: ``[B, L * d_latent] -> [B, d_proj]``."""
@@ -320,14 +374,19 @@ class HyperRepAE(nn.Module):
     def loss(self, view1: torch.Tensor, view2: torch.Tensor,
              target1: torch.Tensor | None = None, target2: torch.Tensor | None = None,
              mask: torch.Tensor | None = None, layer_of_token: torch.Tensor | None = None,
-             layer_std: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``gamma * NT-Xent + (1 - gamma) * reconstruction`` for two views ``[B, T, S]``.
+             layer_std: torch.Tensor | None = None,
+             stats_target: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``gamma * NT-Xent + (1 - gamma) * reconstruction + stats_weight * statistics`` for two
+        views ``[B, T, S]``.
 
         ``target1/2`` are what each view should reconstruct (the augmented views before noise and
         erasing; default: the views themselves). Reconstruction is the mean over both views of
         :func:`layerwise_reconstruction_loss`; ``mask``, ``layer_of_token`` and ``layer_std``
-        default to the model's buffers. Returns ``(total, parts)`` with detached scalar tensors
-        ``parts = {"loss", "contrastive", "reconstruction"}``.
+        default to the model's buffers. ``stats_target [B, n_stats]`` is the states' rank-normalised
+        s(W) (:func:`core.zoo.weight_stats.rank_normalise`); the statistics term is the MSE of the
+        linear statistics head on both views' embeddings against it (0 without a target or head).
+        Returns ``(total, parts)`` with detached scalar tensors
+        ``parts = {"loss", "contrastive", "reconstruction", "statistics"}``.
         """
         c = self.config
         target1 = view1 if target1 is None else target1
@@ -337,11 +396,20 @@ class HyperRepAE(nn.Module):
         layer_std = self.layer_std if layer_std is None else layer_std
         both = torch.cat([view1, view2])
         recon, z = self(both)
-        p1, p2 = self.project(self.pool(z)).chunk(2)
+        embedding = self.embedding(z, both)
+        p1, p2 = self.project(embedding).chunk(2)
         contrastive = nt_xent(p1, p2, c.temperature) if c.gamma > 0 else recon.new_zeros(())
         reconstruction = layerwise_reconstruction_loss(recon, torch.cat([target1, target2]), mask, layer_of_token, layer_std)
         total = c.gamma * contrastive + (1 - c.gamma) * reconstruction
-        parts = {"loss": total.detach(), "contrastive": contrastive.detach(), "reconstruction": reconstruction.detach()}
+        statistics = recon.new_zeros(())
+        if stats_target is not None and c.n_stats and c.stats_weight > 0:
+            if tuple(stats_target.shape) != (view1.shape[0], c.n_stats):
+                raise HyperVizError(f"statistics target of shape {tuple(stats_target.shape)}: expected [{view1.shape[0]}, {c.n_stats}]")
+            target = torch.cat([stats_target, stats_target]).to(embedding.dtype)
+            statistics = F.mse_loss(self.stats_head(embedding), target)
+            total = total + c.stats_weight * statistics
+        parts = {"loss": total.detach(), "contrastive": contrastive.detach(), "reconstruction": reconstruction.detach(),
+                 "statistics": statistics.detach()}
         return total, parts
 
 

@@ -54,14 +54,15 @@ class WeightCodec:
 @torch.no_grad()
 def encode_weights(model: HyperRepAE, arch: ArchSpec, weights: np.ndarray | torch.Tensor, device: torch.device,
                    batch: int = 512, pooled: bool = True) -> np.ndarray:
-    """Embeddings ``[n, L * d_latent]`` (``pooled``) or latents ``[n, T, d_latent]`` of weights ``[n, P]``."""
+    """Embeddings ``[n, embedding_width]`` (``pooled``) or latents ``[n, T, d_latent]`` of weights ``[n, P]``."""
     model.eval()
     codec = WeightCodec(arch, model)
     weights = torch.as_tensor(np.asarray(weights, dtype=np.float32))
     out = []
     for s in range(0, len(weights), batch):
-        z = model.encode(codec.to_tokens(weights[s : s + batch].to(device)))
-        out.append((model.pool(z) if pooled else z).float().cpu())
+        tokens = codec.to_tokens(weights[s : s + batch].to(device))
+        z = model.encode(tokens)
+        out.append((model.embedding(z, tokens) if pooled else z).float().cpu())
     width = (model.embedding_width,) if pooled else (model.config.n_tokens, model.config.d_latent)
     return torch.cat(out).numpy() if out else np.zeros((0, *width), np.float32)
 

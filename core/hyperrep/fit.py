@@ -32,6 +32,7 @@ from core.hyperrep.workspace import Workspace, load_workspace
 from core.progress import Job, Progress
 from core.zoo.splits import split_by_model
 from core.zoo.store import Zoo, read_zoo
+from core.zoo.weight_stats import rank_normalise, weight_statistics
 
 #: Training settings per autoencoder preset (architecture sizes are in core.hyperrep.autoencoder.PRESETS).
 #: ``noise``: multiplicative input noise; ``erase_p``: probability of erasing a block of an input view.
@@ -126,6 +127,8 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     split = ws.split[states[:, 0]]
     weights = torch.from_numpy(zoo.weights[states[:, 0], states[:, 1]])          # [n, P]
     train_w, val_w = weights[split == "train"], weights[split == "val"]
+    train_sw = weight_statistics(zoo.arch, train_w.numpy())
+    train_stats = torch.from_numpy(rank_normalise(train_sw, train_sw))            # the statistics head's targets
 
     tokenizer = get_tokenizer(zoo.arch)
     if ws.has_autoencoder:
@@ -163,19 +166,20 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     for epoch in range(done_epochs, total_epochs):
         model.train()
         order = torch.randperm(n_train, generator=gen)
-        sums = {"loss": 0.0, "contrastive": 0.0, "reconstruction": 0.0}
+        sums = {"loss": 0.0, "contrastive": 0.0, "reconstruction": 0.0, "statistics": 0.0}
         for s in range(steps_per_epoch):
             step = epoch * steps_per_epoch + s
             for group in opt.param_groups:
                 group["lr"] = _one_cycle(step, total_steps, settings["lr"])
-            w = train_w[order[s * bsz : (s + 1) * bsz]]
-            parts = train_step(model, codec, permuter, opt, w.to(dev), gen, settings["noise"], settings["erase_p"])
+            rows = order[s * bsz : (s + 1) * bsz]
+            parts = train_step(model, codec, permuter, opt, train_w[rows].to(dev), gen, settings["noise"],
+                               settings["erase_p"], stats_target=train_stats[rows].to(dev))
             if not math.isfinite(parts["loss"]):
                 raise HyperVizError(f"training diverged at epoch {epoch + 1} step {s + 1} (loss {parts['loss']}); "
                                     f"{ws_path} keeps the last good checkpoint (epoch {ws.training['epochs_done']}); try a lower --lr")
             for k in sums:
                 sums[k] += float(parts[k])
-            seen += len(w)
+            seen += len(rows)
             if s % 10 == 9 or s == steps_per_epoch - 1:
                 rate = seen / (time.perf_counter() - start)
                 left = (total_steps - step - 1) * bsz / rate
@@ -198,14 +202,17 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
 
 def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim.Optimizer, w: torch.Tensor,
                gen: torch.Generator, noise: float = TRAINING["default"]["noise"],
-               erase_p: float = TRAINING["default"]["erase_p"]) -> dict[str, float]:
+               erase_p: float = TRAINING["default"]["erase_p"],
+               stats_target: torch.Tensor | None = None) -> dict[str, float]:
     """One optimisation step on a batch of raw weights ``w [B, P]`` (on the model's device).
 
     Two views per state: an independent random permutation each (the targets), then noise and
     random erasing (the inputs), all drawn from ``gen``, so a seeded fit gives the same weights
     twice on the same device. With a canonicalising codec both permutations map back to the
     same canonical vector, so the views differ by noise and erasing alone and the permutation
-    step is skipped. Returns the loss parts as floats; does not step on a NaN loss.
+    step is skipped. ``stats_target [B, n_stats]``: the states' rank-normalised s(W), what the
+    statistics head learns (ignored by a model without one). Returns the loss parts as floats;
+    does not step on a NaN loss.
     """
     model.train()
     if codec.permuter is None:
@@ -216,7 +223,7 @@ def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim
     in2 = random_erase(add_noise(t2, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if w.device.type == "cuda" else torch.autocast("cpu", enabled=False)
     with autocast:
-        loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std))
+        loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std), stats_target=stats_target)
     if not torch.isfinite(loss):
         return {k: float("nan") for k in parts}
     opt.zero_grad(set_to_none=True)

@@ -42,6 +42,8 @@ class Tokenizer:
     * ``layer_of_value``  ``[P]`` long      - parametric-layer index of every value of the flat vector
     * ``source_index``    ``[T, S]`` long   - flat index each token entry comes from, ``P`` for padding
     * ``value_slot``      ``[P]`` long      - where each flat value lands in the ``T * S`` token entries
+    * ``group_of_entry``  ``[T, S]`` long   - ``2 * layer + (1 if a bias else 0)`` of every token entry,
+      ``2 * n_layers`` for padding (the value groups of s(W): each layer's weights, each layer's biases)
     """
 
     def __init__(self, spec: ArchSpec, token_size: int | None = None) -> None:
@@ -92,8 +94,12 @@ class Tokenizer:
         if real.numel() != P or torch.unique(entries[real]).numel() != P:   # pragma: no cover - layout bug guard
             raise HyperVizError(f"architecture {spec.name!r}: layout does not tokenise one-to-one")
         self.layer_of_value = torch.empty(P, dtype=torch.long)
+        group_of_value = torch.empty(P + 1, dtype=torch.long)
+        group_of_value[P] = 2 * self.n_layers
         for s in slots:
             self.layer_of_value[s.offset : s.stop] = s.layer
+            group_of_value[s.offset : s.stop] = 2 * s.layer + (1 if s.kind == "bias" else 0)
+        self.group_of_entry = group_of_value[self.source_index]
         self._device_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __repr__(self) -> str:

@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -32,7 +34,7 @@ def _tiny(tok, **kw):
 
 
 def test_shapes(tok):
-    model = _tiny(tok)
+    model = _tiny(tok, value_features=4, stats_weight=0.5)
     c = model.config
     tokens = tok.tokenize(torch.randn(5, tok.n_params))
     z = model.encode(tokens)
@@ -42,13 +44,20 @@ def test_shapes(tok):
     assert recon.shape == tokens.shape and torch.equal(z, z2)
     emb = model.embed(tokens)
     n_layers = c.max_positions[1]
-    assert emb.shape == (5, n_layers * c.d_latent)
+    width = n_layers * c.d_latent
+    assert emb.shape == (5, width + 2 * n_layers * c.value_features) == (5, model.embedding_width)
     for layer in range(n_layers):        # per-layer means of the token latents, side by side
         mine = tok.layer_of_token == layer
         torch.testing.assert_close(emb[:, layer * c.d_latent : (layer + 1) * c.d_latent], z[:, mine].mean(1))
+    # then the value branch: per group (layer l's weights = 2l, its biases = 2l + 1) the mean of the ramps
+    k, ramp = c.value_features, model.value_net[0]
+    for group in range(2 * n_layers):
+        values = tokens[:, tok.group_of_entry == group]                            # [5, n_values]
+        phi = torch.nn.functional.gelu(values[..., None] * ramp.weight[:, 0] + ramp.bias).mean(1)
+        torch.testing.assert_close(emb[:, width + group * k : width + (group + 1) * k], phi)
     assert model.project(emb).shape == (5, c.d_proj)
     total, parts = model.loss(tokens, tokens)
-    assert total.dim() == 0 and set(parts) == {"loss", "contrastive", "reconstruction"}
+    assert total.dim() == 0 and set(parts) == {"loss", "contrastive", "reconstruction", "statistics"}
     # a window of tokens with explicit positions
     assert model.encode(tokens[:, :7], tok.positions[:7]).shape == (5, 7, c.d_latent)
     with pytest.raises(HyperVizError):
@@ -192,7 +201,7 @@ def test_mean_std_pooling_recovers_a_planted_spread_that_a_mean_misses():
     offset = torch.randn(n, 1, d, generator=gen)
     z = offset + spread[:, None, None] * (signs - signs.mean(1, keepdim=True)) / signs.std(1, keepdim=True)
     pooled, means = model.pool(z), plain.pool(z)
-    assert pooled.shape == (n, model.embedding_width) == (n, 2 * tok.max_positions[1] * d)
+    assert pooled.shape == (n, 2 * tok.max_positions[1] * d)
     torch.testing.assert_close(pooled[:, : means.shape[1]], means)          # means first, the same as "mean"
     x_mean, x_both, y = means.numpy(), pooled.numpy(), spread.numpy().astype(np.float64)
     cut = (slice(0, 250), slice(250, 320), slice(320, n))
@@ -207,3 +216,45 @@ def test_mean_std_pooling_recovers_a_planted_spread_that_a_mean_misses():
     torch.testing.assert_close(model.pool(z[:, idx]), pooled, atol=1e-4, rtol=1e-4)
     with pytest.raises(HyperVizError, match="pooling 'max'"):
         _tiny(tok, pooling="max")
+
+
+def test_value_branch_recovers_a_planted_spread_that_token_latent_means_miss():
+    """Every state's values sit at +-spread around 0 in every group: the mean of each group is 0
+    whatever the spread, and the untrained value branch's ramps already read the spread out."""
+    from core.analysis.probes import ridge_probe
+
+    tok = Tokenizer(get_arch("cnn"))
+    model = _tiny(tok, value_features=4)
+    gen = torch.Generator().manual_seed(0)
+    n = 300
+    spread = torch.rand(n, generator=gen) + 0.1
+    signs = torch.where(torch.rand(n, tok.n_params, generator=gen) < 0.5, -1.0, 1.0)
+    tokens = tok.tokenize(spread[:, None] * signs)
+    with torch.no_grad():
+        values = model.value_pool(tokens).numpy().astype(np.float64)
+    group_means = np.stack([tokens[:, tok.group_of_entry == g].mean(1).numpy() for g in range(2 * tok.n_layers)], 1)
+    y = spread.numpy().astype(np.float64)
+    cut = (slice(0, 200), slice(200, 250), slice(250, n))
+    split = lambda x: [a for s in cut for a in (x[s], y[s])]  # noqa: E731
+    assert values.shape == (n, 2 * tok.n_layers * model.config.value_features)
+    assert ridge_probe(*split(values)).score > 0.9
+    assert ridge_probe(*split(group_means)).score < 0.3
+
+
+def test_statistics_head_is_trained_only_with_a_target(tok):
+    model = _tiny(tok, value_features=4, stats_weight=0.5)
+    c = model.config
+    assert c.n_stats == 7 * 2 * tok.n_layers and c.stats_weight > 0
+    tokens = tok.tokenize(torch.randn(6, tok.n_params))
+    target = torch.randn(6, c.n_stats)
+    total, parts = model.loss(tokens, tokens.clone(), stats_target=target)
+    assert float(parts["statistics"]) > 0
+    plain, parts0 = model.loss(tokens, tokens.clone())
+    assert float(parts0["statistics"]) == 0
+    torch.testing.assert_close(total, plain + c.stats_weight * parts["statistics"])
+    total.backward()
+    assert model.stats_head.weight.grad.abs().sum() > 0 and model.value_net[0].weight.grad.abs().sum() > 0
+    with pytest.raises(HyperVizError, match="statistics target"):
+        model.loss(tokens, tokens, stats_target=target[:, :3])
+    with pytest.raises(HyperVizError, match="needs n_stats"):
+        AEConfig(token_size=4, n_tokens=2, max_positions=(2, 1, 2), stats_weight=0.5)

@@ -44,7 +44,8 @@ def test_fit_lowers_the_loss_and_stores_everything(workspace, zoo_path):
     assert len(history[-1]["val_layer_r2"]) == 4
     zoo = read_zoo(zoo_path)
     assert ws.states.shape == (zoo.n_models * zoo.n_checkpoints, 2)
-    assert ws.embeddings.shape == (len(ws.states), 4 * ws.ae_config["d_latent"]) and np.isfinite(ws.embeddings).all()
+    width = 4 * ws.ae_config["d_latent"] + 2 * 4 * ws.ae_config["value_features"]
+    assert ws.embeddings.shape == (len(ws.states), width) and np.isfinite(ws.embeddings).all()
     # split by model: every model's checkpoints in one split, all three splits used
     assert set(ws.split) == {"train", "val", "test"} and len(ws.split) == zoo.n_models
     proj = stored_projection(ws, "pca")
@@ -198,3 +199,17 @@ def test_a_seeded_fit_gives_the_same_weights_twice_and_another_seed_does_not(zoo
     a, b, c = fitted("a.h5", 3, 1), fitted("b.h5", 3, 2), fitted("c.h5", 4, 1)
     assert all(torch.equal(a[k], b[k]) for k in a)                       # noise, erasing and batches seeded
     assert not all(torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_a_fit_with_the_value_branch_and_statistics_head_learns_the_weight_statistics(zoo_path, tmp_path):
+    ws_path = tmp_path / "stats.h5"
+    drive(fit_job(zoo_path, ws_path, preset="tiny", epochs=30, device="cpu", lr=1e-2,
+                  config={"value_features": 4, "stats_weight": 0.5}))
+    drive(embed_job(ws_path, device="cpu"))
+    ws = load_workspace(ws_path)
+    history = ws.training["history"]
+    assert ws.ae_config["n_stats"] == 7 * 2 * 4                          # s(W) of 4 layers' weights and biases
+    assert history[-1]["statistics"] < 0.7 * history[0]["statistics"]    # the head learns s(W)
+    width = 4 * ws.ae_config["d_latent"] + 2 * 4 * 4
+    assert ws.embeddings.shape == (len(ws.states), width) and np.isfinite(ws.embeddings).all()
+    assert ws.autoencoder("cpu").embedding_width == width                 # the stored model rebuilds with both parts

@@ -72,3 +72,18 @@ def test_wrong_shapes_raise():
         tok.detokenize(torch.zeros(2, 3, 4))
     with pytest.raises(HyperVizError):
         Tokenizer(get_arch("cnn"), 0)
+
+
+@pytest.mark.parametrize("arch", ["cnn", "mlp"])
+@pytest.mark.parametrize("token_size", [8, None])
+def test_every_token_entry_knows_its_value_group(arch, token_size):
+    spec = get_arch(arch)
+    tok = Tokenizer(spec, token_size)
+    flat = torch.arange(spec.n_params, dtype=torch.float64)
+    source = tok.tokenize(flat).long()                     # each real entry holds its flat index
+    for slot in spec.layout:
+        group = 2 * slot.layer + (1 if slot.kind == "bias" else 0)
+        here = tok.mask & (source >= slot.offset) & (source < slot.stop)
+        assert int(here.sum()) == slot.stop - slot.offset
+        assert (tok.group_of_entry[here] == group).all()
+    assert (tok.group_of_entry[~tok.mask] == 2 * tok.n_layers).all()

@@ -13,6 +13,7 @@ embeddings.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from core.errors import HyperVizError
 from core.zoo.arch import ArchSpec
@@ -59,3 +60,24 @@ def weight_statistics(spec: ArchSpec, weights) -> np.ndarray:
             res[:, 1] = part.var(axis=1)
             res[:, 2:] = np.percentile(part, PERCENTILES, axis=1).T
     return out
+
+
+def rank_normalise(reference: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each column of ``x`` ``[n, F]`` mapped through the empirical CDF of the same column of
+    ``reference`` ``[m, F]`` (mid-ranks, ties averaged) and the inverse normal CDF: float32, about
+    standard normal on the reference rows, monotone in every feature. The hyper-representation's
+    statistics head learns these (core.hyperrep.autoencoder): on this scale a heavy-tailed statistic
+    such as a layer's variance weighs as much as a mean, and its order is what counts."""
+    ref = np.sort(np.asarray(reference, dtype=np.float64), axis=0)
+    x = np.asarray(x, dtype=np.float64)
+    if ref.ndim != 2 or x.ndim != 2 or ref.shape[1] != x.shape[1] or len(ref) == 0:
+        raise HyperVizError(f"rank_normalise: reference {ref.shape} and values {x.shape} need [m, F] and [n, F], m > 0")
+    m = len(ref)
+    u = np.empty_like(x)
+    for j in range(x.shape[1]):
+        lo = np.searchsorted(ref[:, j], x[:, j], "left")
+        hi = np.searchsorted(ref[:, j], x[:, j], "right")
+        u[:, j] = (lo + hi) / (2.0 * m)
+    u = np.clip(u, 0.5 / m, 1 - 0.5 / m)
+    return torch.special.ndtri(torch.from_numpy(u)).numpy().astype(np.float32)   # inverse normal CDF
+

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.analysis.weight_stats import weight_statistics, weight_statistics_names
+from core.zoo.weight_stats import weight_statistics, weight_statistics_names
 from core.errors import HyperVizError
 from core.zoo.arch import KNOWN_ARCHS
 
@@ -38,10 +38,27 @@ def test_names_and_errors():
 
 
 def test_blocks_give_same_result(monkeypatch):
-    import core.analysis.weight_stats as ws
+    import core.zoo.weight_stats as ws
 
     spec = KNOWN_ARCHS["mlp"]
     w = np.random.default_rng(1).standard_normal((5, spec.n_params))
     full = weight_statistics(spec, w)
     monkeypatch.setattr(ws, "_BLOCK_ELEMENTS", spec.n_params * 2)  # 2 rows per block
     np.testing.assert_array_equal(weight_statistics(spec, w), full)
+
+
+def test_rank_normalise_is_monotone_and_standard_normal_on_the_reference():
+    from core.zoo.weight_stats import rank_normalise
+
+    rng = np.random.default_rng(0)
+    ref = np.stack([rng.exponential(size=2000), rng.normal(size=2000) * 1e-6, np.full(2000, 3.0)], 1)
+    out = rank_normalise(ref, ref)
+    assert out.dtype == np.float32 and out.shape == ref.shape
+    assert abs(out[:, 0].mean()) < 0.01 and abs(out[:, 0].std() - 1) < 0.02     # heavy tail -> unit normal
+    order = np.argsort(ref[:, 1])
+    assert (np.diff(out[order, 1]) >= 0).all()                                  # monotone
+    assert np.allclose(out[:, 2], 0)                                            # a constant column: all ties -> 0
+    new = rank_normalise(ref, np.array([[-1.0, -1.0, 3.0], [1e9, 1.0, 3.0]]))
+    assert new[0, 0] < -3 and new[1, 0] > 3 and np.isfinite(new).all()          # outside the reference: the extremes
+    with pytest.raises(HyperVizError, match="rank_normalise"):
+        rank_normalise(ref, ref[:, :2])
