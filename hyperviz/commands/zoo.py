@@ -1,4 +1,4 @@
-"""``hyperviz zoo build | import | info``: model zoos.
+"""``hyperviz zoo build | import | info | verify``: model zoos.
 
 ``zoo build`` on a path that already holds the complete zoo of the same arguments does nothing
 and says so (``already_complete`` in ``--json``); an interrupted build of the same arguments
@@ -66,10 +66,24 @@ def cmd_zoo_info(args) -> int:
     print(f"  models        {info['models']} x {info['checkpoints']} checkpoints (epochs {info['epochs'][0]}-{info['epochs'][1]}),"
           f" {info['model_states']} model states")
     print(f"  content hash  {info['content_sha256'][:16]}")
+    print(f"  checksums     {info['content_check']}")
     for name, rng in info["properties"].items():
         print(f"  {name:<13} min {rng['min']:.4g}  mean {rng['mean']:.4g}  max {rng['max']:.4g}")
     for name, values in info["hyperparameters"].items():
         print(f"  {name:<13} {', '.join(map(str, values))}")
+    return 0
+
+
+def cmd_zoo_verify(args) -> int:
+    from core.zoo.store import verify_zoo
+
+    check = run_job(verify_zoo(args.zoo), "zoo verify", args.quiet)
+    if args.json:
+        print_json({"path": str(args.zoo), "ok": True, "chunks": check.chunks, "status": check.status})
+    elif check.chunks:
+        print(f"{args.zoo}: ok, the tables and all {check.chunks} weight chunks match their checksums")
+    else:
+        print(f"{args.zoo}: ok, the recomputed content hash matches (a zoo without per-chunk checksums)")
     return 0
 
 
@@ -109,3 +123,9 @@ def register(sub) -> None:
     p.add_argument("zoo")
     add_common(p)
     p.set_defaults(func=cmd_zoo_info)
+
+    p = zoo.add_parser("verify", help="compare every weight chunk and table with its checksum "
+                                      "(exit 2 with one line naming the first that differs)")
+    p.add_argument("zoo")
+    add_common(p)
+    p.set_defaults(func=cmd_zoo_verify)
