@@ -18,7 +18,7 @@ from core.analysis.probes import ProbeResult, ScoreDifference, paired_bootstrap,
 from core.analysis.weight_stats import weight_statistics
 from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
-from core.zoo.store import Zoo, read_zoo
+from core.zoo.store import Zoo
 
 STATE_PROPERTIES = ("test_acc", "epoch", "ggap")
 NOT_PROPERTIES = {"model_id", "seed", "model"}
@@ -59,7 +59,7 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
     property that is constant within the subset is reported as not applicable. Every result's
     ``test_rows`` index the workspace's states."""
     ws.require("embeddings")
-    zoo = zoo or read_zoo(ws.zoo_path)
+    zoo = zoo or ws.read_zoo()
     rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
     states = ws.states[rows]
     weights = zoo.weights[states[:, 0], states[:, 1]]
@@ -184,7 +184,7 @@ def reconstruction_fidelity(ws: Workspace, zoo: Zoo | None = None, device: str =
     from core.zoo.population import evaluate_population
     from core.zoo.tasks import get_task
 
-    zoo = zoo or read_zoo(ws.zoo_path)
+    zoo = zoo or ws.read_zoo()
     ws.require("autoencoder")
     dev = resolve_device(device)
     task = get_task(zoo.task.get("name", ""))

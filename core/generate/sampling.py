@@ -119,7 +119,7 @@ from core.generate.evaluate import (
 from core.hyperrep.workspace import Workspace, load_workspace
 from core.progress import Job, Progress
 from core.zoo.arch import INITS, ArchSpec, init_vector
-from core.zoo.store import Zoo, read_zoo
+from core.zoo.store import Zoo
 from core.zoo.tasks import Task, get_task
 
 if TYPE_CHECKING:
@@ -454,7 +454,7 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
         ws = load_workspace(ws)
     ws.require("autoencoder")
     ws.require("embeddings")
-    zoo = zoo if zoo is not None else read_zoo(ws.zoo_path)
+    zoo = zoo if zoo is not None else ws.read_zoo()
     task = get_task(zoo.task.get("name", "?"))
     dev = resolve_device(device)
     sel = make_selection(ws, zoo, rows, description)

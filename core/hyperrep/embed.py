@@ -11,14 +11,13 @@ from core.hyperrep.codec import encode_weights
 from core.hyperrep.fit import usable_states
 from core.hyperrep.workspace import load_workspace
 from core.progress import Job, Progress
-from core.zoo.store import read_zoo
 
 
 def embed_job(ws_path: str | Path, device: str = "auto", batch: int = 512) -> Job[Path]:
     """Encode all usable states of the workspace's zoo; store ``states`` and ``embeddings``."""
     ws = load_workspace(ws_path)
     ws.require("autoencoder")
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     if ws.training.get("arch") != zoo.arch.to_dict():
         raise HyperVizError(f"{ws_path}: its autoencoder was trained for another architecture than {zoo.arch.name!r}")
     dev = resolve_device(device)

@@ -114,6 +114,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         ws = load_workspace(ws_path)
         if Path(zoo_path).resolve() != ws.zoo_path.resolve():
             raise HyperVizError(f"{ws_path}: belongs to zoo {ws.zoo_path}, not {zoo_path}")
+        ws.check_fits(zoo)
     else:
         ws = Workspace.create(ws_path, zoo_path)
 
@@ -146,7 +147,10 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     permuter = get_permuter(zoo.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=1e-5)
     if ws.optimizer:
-        _load_optimizer_state(opt, ws.optimizer, dev)
+        try:
+            _load_optimizer_state(opt, ws.optimizer, dev)
+        except (ValueError, KeyError, RuntimeError, IndexError, TypeError) as exc:
+            raise HyperVizError(f"{ws_path}: /autoencoder/optimizer: does not fit the autoencoder ({' '.join(str(exc).split())[:120]})") from None
 
     done_epochs = int(ws.training["epochs_done"])
     total_epochs = settings["epochs"]

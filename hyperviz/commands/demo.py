@@ -98,10 +98,9 @@ def _sample_well_trained(ws, seed: int, quiet: bool) -> dict | None:
     """One best-of sampling run from the well-trained states (kept in ``ws.samples``); its summary."""
     try:
         from core.generate.sampling import run_summary, sample_job
-        from core.zoo.store import read_zoo
     except ImportError:                 # sampling not available: the demo still works without stars
         return None
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     acc = zoo.states["test_acc"][ws.states[:, 0], ws.states[:, 1]]
     rows = np.flatnonzero(acc >= SAMPLE_FROM)
     run = run_job(sample_job(ws, rows, "best-of", SAMPLES, seed=seed, device="cpu", zoo=zoo, save=False,

@@ -42,7 +42,6 @@ def cmd_sample(args) -> int:
         training_reference,
     )
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
 
     check_writable(args.workspace, what="")
     n = check_n(args.n)
@@ -54,7 +53,7 @@ def cmd_sample(args) -> int:
     ws = load_workspace(args.workspace)
     ws.require("autoencoder")
     ws.require("embeddings")
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     rows = selected_rows(ws, zoo, args.where)
     methods = list(dict.fromkeys(args.method or ["kde"]))
     added = []

@@ -71,10 +71,9 @@ def cmd_probe(args) -> int:
         reconstruction_fidelity,
     )
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
 
     ws = load_workspace(args.workspace)
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     rows = selected_rows(ws, zoo, args.where)
     if args.by:
         return _probe_groups(args, ws, zoo, rows)

@@ -29,11 +29,10 @@ def load_session_job(path: str | Path):
     yield Progress(0, 3, f"reading {path.name}")
     from core.errors import HyperVizError
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
 
     ws = load_workspace(path)
     yield Progress(1, 3, f"reading zoo {ws.zoo_path.name}")
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     yield Progress(2, 3, "building the table")
     if ws.states is None or ws.embeddings is None:
         raise HyperVizError(f"{path}: no embeddings yet; run `hyperviz embed {path}` (or Jobs > Train autoencoder)")
