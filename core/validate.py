@@ -198,6 +198,13 @@ class H5Reader:
         except READ_ERRORS as exc:
             raise self.fail(place, f"attribute {name!r} cannot be read ({shown(exc, 80)})") from None
 
+    def is_format(self, expected: str) -> bool:
+        """Whether the root ``format`` attribute is the text ``expected`` (any other type: False)."""
+        value = self.attr("format")
+        if isinstance(value, (bytes, np.bytes_)):
+            value = bytes(value).decode("utf-8", errors="replace")
+        return isinstance(value, str) and value == expected
+
     def attr_int(self, name: str, lo: int, hi: int, place: str = "/", required: bool = True) -> int | None:
         value = self.attr(name, place)
         where = f"{place.rstrip('/')}/@{name}" if place != "/" else f"/@{name}"

@@ -67,6 +67,14 @@ def _install_excepthook(window) -> None:
         if issubclass(kind, KeyboardInterrupt):
             previous(kind, value, tb)
             return
+        from core.errors import HyperVizError
+
+        if issubclass(kind, HyperVizError):             # a problem with a file or value: its one line
+            try:
+                window.show_error("Error", str(value))
+                return
+            except Exception:
+                pass
         log.error("unexpected error", exc_info=(kind, value, tb))
         try:
             window.show_error("Unexpected error", f"{kind.__name__}: {value}")

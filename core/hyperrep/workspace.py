@@ -206,7 +206,7 @@ _PER_SAMPLE = ("test_acc", "test_loss", "val_acc", "val_loss", "novelty_weight",
 
 
 def _read_workspace(r: H5Reader, path: Path) -> Workspace:
-    if r.attr("format") != FORMAT:
+    if not r.is_format(FORMAT):
         raise HyperVizError(f"{shown(path)}: not a hyperviz workspace")
     version = r.attr("schema_version")
     if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):

@@ -297,7 +297,7 @@ def open_zoo_file(path: str | Path) -> h5py.File:
         raise HyperVizError(f"{shown(path)}: not a readable HDF5 file (truncated or not a zoo)") from None
     try:
         r = H5Reader(f, path)
-        if r.attr("format") != FORMAT:
+        if not r.is_format(FORMAT):
             raise HyperVizError(f"{shown(path)}: an HDF5 file, but not a hyperviz zoo (no format={FORMAT!r} attribute)")
         value = r.attr("schema_version")
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):

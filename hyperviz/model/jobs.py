@@ -39,6 +39,9 @@ def load_session_job(path: str | Path):
     if not ws.projections:
         raise HyperVizError(f"{path}: no stored map yet; run `hyperviz project {path} --method pca`")
     table = table_from_workspace(ws, zoo)
+    from hyperviz.model.workspace import sample_table
+
+    sample_table(ws, list(ws.projections))        # what the window shows of the samples: built once here first
     yield Progress(3, 3, "loaded")
     return Session(path=path, ws=ws, zoo=zoo, table=table)
 

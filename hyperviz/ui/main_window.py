@@ -146,7 +146,19 @@ class MainWindow(QtWidgets.QMainWindow):
                                       on_failed=self._open_failed)
 
     def _session_loaded(self, session: Session, keep_selection: bool) -> None:
-        self.workspace.show(session, keep_selection)
+        from core.errors import HyperVizError
+
+        previous = self.workspace.session
+        try:
+            self.workspace.show(session, keep_selection)
+        except (HyperVizError, SelectionError) as exc:
+            # what the job could not check (a bookmark that does not fit the table, ...): the
+            # message, and the workspace shown before stays shown
+            log.warning("showing %s failed", session.path, exc_info=True)
+            if previous is not None:
+                self.workspace.show(previous, keep_selection=True)
+            self._open_failed(str(exc))
+            return
         self.setWindowTitle(f"{session.path.name} — hyperviz")
         if self.demo_path is None or Path(session.path).resolve() != Path(self.demo_path).resolve():
             self.settings.add_recent(str(session.path))
