@@ -189,7 +189,9 @@ _held_locks: contextlib.ExitStack | None = None
 
 @contextlib.contextmanager
 def writer_locks():
-    """Hold, until the block ends, the output locks that :func:`check_writable` takes."""
+    """Hold, until the block ends, the output locks that :func:`check_writable` takes
+    (core.writelock: an flock on ``<output>.lock``, shared with the app's jobs; a second writer
+    waits and says on stderr which PID holds it since when)."""
     global _held_locks
     previous, _held_locks = _held_locks, contextlib.ExitStack()
     try:
@@ -199,52 +201,8 @@ def writer_locks():
         _held_locks = previous
 
 
-def lock_path(path: Path) -> Path:
-    """The lock file beside an output: ``ws.h5`` -> ``ws.h5.lock``, folder ``out/`` -> ``out.lock``."""
-    return path.with_name(path.name + ".lock")
-
-
-@contextlib.contextmanager
-def writer_lock(path: Path):
-    """An exclusive advisory lock (``flock``) on :func:`lock_path` of ``path`` for one writer at a
-    time: a second hyperviz command writing the same zoo, workspace or export folder waits (and
-    says so on stderr) until the first is done, then reads what the first wrote, so concurrent
-    ``sample``/``project``/``fit`` runs each keep their results instead of the last save winning.
-    The lock file exists only while a command holds it (a waiter that wakes on a removed file
-    retries on the new one); a killed command leaves the file but not the lock, which ends with
-    the process. Where ``fcntl`` is missing (not POSIX) there is no lock."""
-    try:
-        import fcntl
-    except ImportError:                            # pragma: no cover - Windows
-        yield
-        return
-    target = lock_path(Path(path))
-    if not target.parent.is_dir():                 # an output whose folders the command creates
-        yield
-        return
-    waited = False
-    while True:
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                print(f"waiting: another hyperviz command is writing {shown(path)}", file=sys.stderr, flush=True)
-                waited = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            same = os.fstat(fd).st_ino == os.stat(target).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)                               # the holder removed that file meanwhile: lock the new one
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(target)                      # while still holding it, so no one locks a stale file
-        os.close(fd)                               # closing the descriptor releases the lock
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 _locked: set[Path] = set()
@@ -253,10 +211,12 @@ _locked: set[Path] = set()
 def _lock_for_writing(path: Path) -> None:
     """Take ``path``'s writer lock for the rest of the command (once: a second flock of the same
     file from this process would wait for itself)."""
+    from core.writelock import writer_lock
+
     key = Path(os.path.abspath(path))
     if _held_locks is None or key in _locked:
         return
-    _held_locks.enter_context(writer_lock(path))
+    _held_locks.enter_context(writer_lock(path, on_wait=_say))
     _locked.add(key)
     _held_locks.callback(_locked.discard, key)
 
