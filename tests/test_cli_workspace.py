@@ -149,8 +149,12 @@ def test_export_cli(ws, tmp_path, capsys):
     assert len(exported) == 2 and all(e["id"].startswith("r001_noise:") for e in exported)
     names = sorted(p.name for p in out_dir.iterdir())
     assert len(names) == 6 and sum(n.endswith(".pt") for n in names) == 2
-    code, _, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir)
-    assert code == 2 and "already exists" in err and err.count("\n") == 1
+    code, out, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir, "--format", "safetensors,pt",
+                         "--json")                       # the same export, wider: the two are kept
+    assert code == 0 and json.loads(out)["reused"] == 2 and json.loads(out)["written"] == 1, err
+    (out_dir / "r001_noise-0.pt").write_bytes(b"changed")
+    code, _, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir, "--format", "safetensors,pt")
+    assert code == 2 and "already exists with other content" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, message", [

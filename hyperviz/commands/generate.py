@@ -110,12 +110,16 @@ def cmd_export(args) -> int:
     ids = resolve_sample_ids(ws, args.samples)
     if args.best:
         ids = sorted(ids, key=lambda i: -float(ws.samples[i[0]]["arrays"]["test_acc"][i[1]]))[: args.best]
-    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite)
+    stats: dict = {}
+    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite, stats=stats)
     if args.json:
         print_json({"out": str(args.out), "exported": [{"id": f"{run}:{index}", "json": str(path)}
-                                                       for (run, index), path in zip(_by_run(ids), paths)]})
+                                                       for (run, index), path in zip(_by_run(ids), paths)],
+                    "written": stats["written"], "reused": stats["reused"],
+                    "stale_temp_files_removed": stats["stale_temp_files_removed"]})
     else:
-        print(f"exported {len(paths)} model(s) to {args.out}")
+        kept = f" ({stats['reused']} already complete from an earlier run of this export, kept)" if stats["reused"] else ""
+        print(f"exported {len(paths)} model(s) to {args.out}{kept}")
         for (run, index), path in zip(_by_run(ids), paths):
             print(f"  {run}:{index} -> {path.name}")
     return 0
@@ -155,6 +159,8 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="folder to write <run>-<index>.safetensors/.json (/.pt) into")
     p.add_argument("--format", default="safetensors", help="safetensors (always) and optionally pt: safetensors,pt")
     p.add_argument("--best", type=positive_int, metavar="K", help="only the K chosen samples with the highest test accuracy")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing files that hold something else (an earlier run of the same export is "
+                        "finished without it: complete models are kept)")
     add_common(p)
     p.set_defaults(func=cmd_export)

@@ -19,7 +19,7 @@ def built_ws(tmp_path_factory):
                  ["fit", zoo, "--out", ws, "--preset", "tiny", "--epochs", "1", "--device", "cpu"],
                  ["embed", ws, "--device", "cpu"],
                  ["project", ws, "--method", "pca"],
-                 ["sample", ws, "-n", "6", "--method", "noise", "--device", "cpu"]):
+                 ["sample", ws, "-n", "60", "--method", "noise", "--device", "cpu"]):
         assert main([str(a) for a in argv] + ["-q", "--json"]) == 0
     return ws
 
