@@ -119,6 +119,7 @@ def int_range(low: int, high: int | None = None, name: str = "integer"):
         return value
 
     parse.__name__ = name
+    parse.bounds = (low, high, False)              # what the tests read to try values outside the range
     return parse
 
 
@@ -138,13 +139,69 @@ def float_range(low: float, high: float, low_open: bool = False, name: str = "nu
         return value
 
     parse.__name__ = name
+    parse.bounds = (low, high, low_open)
     return parse
 
 
 #: The type of every ``--seed``: 0 .. SEED_MAX.
 seed = int_range(0, SEED_MAX, "seed")
-#: The type of counts that must be at least one (no upper bound of its own).
+#: Counts that must be at least one, with no upper bound of their own (no option uses it any more:
+#: every count has a limit below; kept for callers outside the CLI).
 positive_int = int_range(1, None, "positive_int")
+
+# ---- the range of every numeric option, in one place ---------------------------------------------
+#: Training epochs of the autoencoder (``fit --epochs``, ``bench probe --epochs``, ``demo build --ae-epochs``).
+MAX_FIT_EPOCHS = 100_000
+#: UMAP ``n_neighbors`` (``project --neighbors``): at least 2, as UMAP needs; more than the points is clamped.
+MAX_NEIGHBORS = 100_000
+#: KDE bandwidth as a number (``sample --bandwidth``), relative to each latent dimension's std.
+MAX_BANDWIDTH = 100.0
+#: Models, steps and points of the benchmarks (enough for any measurement, far below what exhausts memory).
+MAX_BENCH_MODELS = 1_000_000
+MAX_BENCH_EPOCHS = 1_000
+MAX_BENCH_REPEATS = 100
+MAX_BENCH_STEPS = 100_000
+MAX_BENCH_POINTS = 10_000_000
+MAX_BENCH_SECONDS = 3_600.0
+MAX_THREADS = 4_096
+#: ``export --best``: at most this many samples (far more than any workspace holds).
+MAX_EXPORT_BEST = 100_000_000
+
+fit_epochs = int_range(1, MAX_FIT_EPOCHS, "epochs")
+neighbors = int_range(2, MAX_NEIGHBORS, "neighbors")
+min_dist = float_range(0.0, 1.0, name="min_dist")
+learning_rate = float_range(0.0, 1.0, low_open=True, name="lr")
+bench_models = int_range(1, MAX_BENCH_MODELS, "models")
+bench_epochs = int_range(1, MAX_BENCH_EPOCHS, "epochs")
+bench_repeats = int_range(1, MAX_BENCH_REPEATS, "repeats")
+bench_steps = int_range(1, MAX_BENCH_STEPS, "steps")
+bench_points = int_range(1, MAX_BENCH_POINTS, "points")
+bench_seconds = float_range(0.0, MAX_BENCH_SECONDS, low_open=True, name="seconds")
+threads = int_range(1, MAX_THREADS, "threads")
+export_best = int_range(1, MAX_EXPORT_BEST, "best")
+
+
+def sample_count():
+    """The type of ``sample -n``: 1 .. core.generate.sampling.MAX_SAMPLES."""
+    from core.generate.sampling import MAX_SAMPLES
+
+    return int_range(1, MAX_SAMPLES, "n")
+
+
+def bandwidth(text: str):
+    """The type of ``sample --bandwidth``: ``scott``, ``silverman`` or a finite number in 0 .. MAX_BANDWIDTH."""
+    from core.generate.sampling import BANDWIDTH_RULES
+
+    if text.strip().lower() in BANDWIDTH_RULES:
+        return text.strip().lower()
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text, 40)} is not {' or '.join(BANDWIDTH_RULES)} or a number") from None
+    return float_range(0.0, MAX_BANDWIDTH)(text)
+
+
+bandwidth.bounds = (0.0, MAX_BANDWIDTH, False)
 
 
 def check_writable(path, what: str = "--out", folder: bool = False) -> Path:

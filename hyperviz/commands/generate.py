@@ -17,12 +17,15 @@ from __future__ import annotations
 import math
 
 from hyperviz.commands.common import (
+    MAX_BANDWIDTH,
     add_common,
+    bandwidth,
     check_writable,
+    export_best,
     int_range,
-    positive_int,
     print_json,
     run_job,
+    sample_count,
     seed,
     selected_rows,
 )
@@ -140,14 +143,16 @@ def register(sub) -> None:
     p.add_argument("workspace")
     p.add_argument("--where", default="everything",
                    help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
-    p.add_argument("-n", type=int, default=100, help="samples per method (1..100000)")
+    p.add_argument("-n", type=sample_count(), default=100, help="samples per method (1..100000)")
     p.add_argument("--method", action="append", choices=METHODS,
                    help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
                         "random; repeat for several")
     p.add_argument("--finetune", type=int_range(0, MAX_FINETUNE), default=0, metavar="K",
                    help=f"0..{MAX_FINETUNE}: also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--bandwidth", help="KDE bandwidth: a number relative to each latent dimension's std (default 0.25), scott or silverman")
+    p.add_argument("--bandwidth", type=bandwidth,
+                   help=f"KDE bandwidth: a number in 0..{MAX_BANDWIDTH:g} relative to each latent dimension's std "
+                        "(default 0.25), scott or silverman")
     add_common(p, device=True)
     p.set_defaults(func=cmd_sample)
 
@@ -158,7 +163,7 @@ def register(sub) -> None:
                         "latest run) or all (every sample of every run)")
     p.add_argument("--out", required=True, help="folder to write <run>-<index>.safetensors/.json (/.pt) into")
     p.add_argument("--format", default="safetensors", help="safetensors (always) and optionally pt: safetensors,pt")
-    p.add_argument("--best", type=positive_int, metavar="K", help="only the K chosen samples with the highest test accuracy")
+    p.add_argument("--best", type=export_best, metavar="K", help="only the K chosen samples with the highest test accuracy")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing files that hold something else (an earlier run of the same export is "
                         "finished without it: complete models are kept)")
