@@ -185,6 +185,11 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
                 left = (total_steps - step - 1) * bsz / rate
                 yield Progress(step + 1, total_steps, f"epoch {epoch + 1}/{total_epochs}",
                                {"loss": sums["loss"] / (s + 1), "samples_per_s": rate, "eta_s": left})
+        broken = _non_finite_parameters(model)
+        if broken:                              # a finite loss, but the last step left NaN/inf weights
+            raise HyperVizError(f"training diverged in epoch {epoch + 1}: {broken} autoencoder parameter values are NaN or "
+                                f"infinite; {ws_path} keeps the last good checkpoint (epoch {ws.training['epochs_done']}); "
+                                "try a lower --lr")
         record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()}}
         record.update(_validate(model, val_tokens))
         ws.training["history"].append(record)
@@ -198,6 +203,12 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         yield Progress((epoch + 1) * steps_per_epoch, total_steps, f"epoch {epoch + 1}/{total_epochs} saved",
                        {"loss": record["loss"], "val_recon_r2": record["val_recon_r2"]})
     return ws.path
+
+
+def _non_finite_parameters(model) -> int:
+    """How many parameter and buffer values of ``model`` are NaN or infinite."""
+    return sum(int(t.numel() - torch.isfinite(t).sum()) for t in (*model.parameters(), *model.buffers())
+               if t.is_floating_point())
 
 
 def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim.Optimizer, w: torch.Tensor,

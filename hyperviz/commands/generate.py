@@ -17,12 +17,15 @@ from __future__ import annotations
 import math
 
 from hyperviz.commands.common import (
+    MAX_BANDWIDTH,
     add_common,
+    bandwidth,
     check_writable,
+    export_best,
     int_range,
-    positive_int,
     print_json,
     run_job,
+    sample_count,
     seed,
     selected_rows,
 )
@@ -109,12 +112,16 @@ def cmd_export(args) -> int:
     ids = resolve_sample_ids(ws, args.samples)
     if args.best:
         ids = sorted(ids, key=lambda i: -float(ws.samples[i[0]]["arrays"]["test_acc"][i[1]]))[: args.best]
-    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite)
+    stats: dict = {}
+    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite, stats=stats)
     if args.json:
         print_json({"out": str(args.out), "exported": [{"id": f"{run}:{index}", "json": str(path)}
-                                                       for (run, index), path in zip(_by_run(ids), paths)]})
+                                                       for (run, index), path in zip(_by_run(ids), paths)],
+                    "written": stats["written"], "reused": stats["reused"],
+                    "stale_temp_files_removed": stats["stale_temp_files_removed"]})
     else:
-        print(f"exported {len(paths)} model(s) to {args.out}")
+        kept = f" ({stats['reused']} already complete from an earlier run of this export, kept)" if stats["reused"] else ""
+        print(f"exported {len(paths)} model(s) to {args.out}{kept}")
         for (run, index), path in zip(_by_run(ids), paths):
             print(f"  {run}:{index} -> {path.name}")
     return 0
@@ -135,14 +142,16 @@ def register(sub) -> None:
     p.add_argument("workspace")
     p.add_argument("--where", default="everything",
                    help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
-    p.add_argument("-n", type=int, default=100, help="samples per method (1..100000)")
+    p.add_argument("-n", type=sample_count(), default=100, help="samples per method (1..100000)")
     p.add_argument("--method", action="append", choices=METHODS,
                    help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
                         "random; repeat for several")
     p.add_argument("--finetune", type=int_range(0, MAX_FINETUNE), default=0, metavar="K",
                    help=f"0..{MAX_FINETUNE}: also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--bandwidth", help="KDE bandwidth: a number relative to each latent dimension's std (default 0.25), scott or silverman")
+    p.add_argument("--bandwidth", type=bandwidth,
+                   help=f"KDE bandwidth: a number in 0..{MAX_BANDWIDTH:g} relative to each latent dimension's std "
+                        "(default 0.25), scott or silverman")
     add_common(p, device=True)
     p.set_defaults(func=cmd_sample)
 
@@ -153,7 +162,9 @@ def register(sub) -> None:
                         "latest run) or all (every sample of every run)")
     p.add_argument("--out", required=True, help="folder to write <run>-<index>.safetensors/.json (/.pt) into")
     p.add_argument("--format", default="safetensors", help="safetensors (always) and optionally pt: safetensors,pt")
-    p.add_argument("--best", type=positive_int, metavar="K", help="only the K chosen samples with the highest test accuracy")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.add_argument("--best", type=export_best, metavar="K", help="only the K chosen samples with the highest test accuracy")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing files that hold something else (an earlier run of the same export is "
+                        "finished without it: complete models are kept)")
     add_common(p)
     p.set_defaults(func=cmd_export)

@@ -38,6 +38,15 @@ architecture's (:func:`core.zoo.arch.recognise`) or the ``--arch-spec`` file's. 
 their saved order; safetensors files do not store one, so their keys are put in natural order
 (``2.weight`` before ``10.weight``, weight before bias).
 
+**Hostile or careless sources.** A checkpoint may take at most 256 MiB in memory
+(``HYPERVIZ_MAX_CHECKPOINT_MB`` sets another limit): its file size, and for torch's zip format the
+declared uncompressed sizes of its entries, are checked before anything is read or decompressed.
+A table may name each checkpoint file once (one file is never two models or two states); two
+columns whose names are the same (after making them safe: ``l r`` and ``l_r``) and NUL bytes are
+one-line errors, like epochs outside 0..2**31-1 and a ``training_iteration`` that is not a whole
+number >= 1. NaN and infinite values (``nan``/``inf`` cells, ``NaN``/``Infinity`` in
+``result.json``) are read as missing ("not measured", like -999), with one warning line per file.
+
 ``.pt`` files and Model Zoos checkpoints are loaded with ``torch.load(weights_only=True)``; a file
 that needs arbitrary unpickling is refused, never loaded another way. Everything is read and
 checked in memory before :func:`core.zoo.store.write_zoo` writes ``out`` atomically, so a failed

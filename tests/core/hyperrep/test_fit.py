@@ -4,6 +4,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 import core.hyperrep.fit as fit_module
 from core.analysis.maps import project_job, stored_projection
@@ -198,3 +199,21 @@ def test_a_seeded_fit_gives_the_same_weights_twice_and_another_seed_does_not(zoo
     a, b, c = fitted("a.h5", 3, 1), fitted("b.h5", 3, 2), fitted("c.h5", 4, 1)
     assert all(torch.equal(a[k], b[k]) for k in a)                       # noise, erasing and batches seeded
     assert not all(torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
+
+
+def test_nan_weights_after_a_finite_loss_stop_too(zoo_path, tmp_path, monkeypatch):
+    """The last step of an epoch can leave NaN parameters behind a finite loss: never saved."""
+    ws_path = tmp_path / "ws.h5"
+    drive(fit_job(zoo_path, ws_path, preset="tiny", epochs=1, device="cpu"))
+    real_step = fit_module.train_step
+
+    def poisoning_step(model, *args, **kwargs):
+        parts = real_step(model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).view(-1)[:3] = float("nan")
+        return parts
+
+    monkeypatch.setattr(fit_module, "train_step", poisoning_step)
+    with pytest.raises(HyperVizError, match=r"diverged in epoch 2: \d+ autoencoder parameter values are NaN.*epoch 1"):
+        drive(fit_job(zoo_path, ws_path, preset="tiny", epochs=2, device="cpu"))
+    assert load_workspace(ws_path).training["epochs_done"] == 1
