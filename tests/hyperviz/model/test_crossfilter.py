@@ -3,7 +3,7 @@ import numpy as np
 
 from hyperviz.model.crossfilter import describe_selection, split_terms, with_category, with_map_brush
 from hyperviz.model.formatting import round_bound
-from hyperviz.model.selection import And, InSet, Nothing, Not, Polygon, Range
+from hyperviz.model.selection import And, InSet, Not, Nothing, Polygon, Range
 from hyperviz.model.state import AppState
 
 COORDS = ("umap_x", "umap_y")
