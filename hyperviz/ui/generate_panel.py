@@ -9,6 +9,7 @@ novelty, provenance). Chosen rows go to :func:`hyperviz.model.jobs.export_job`.
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,8 @@ class GeneratePanel(QtWidgets.QWidget):
 
     def refresh(self, changed: frozenset) -> None:
         """What sampling would start from, after the selection changed; the samples table, after the samples did."""
+        if "table" in changed and not (self.handle is not None and self.handle.running):
+            self.status.setText("")                  # a new workspace: the last run's report was about the old one
         if changed & {"table", "selection", "filters"}:
             self._update_source()
         if "samples" in changed:
@@ -198,7 +201,7 @@ class GeneratePanel(QtWidgets.QWidget):
                                 "decoded to weights.")
         else:
             self.source.setText(f"Sampling from <b>{k}</b> selected model states "
-                                f"({self.state.selection.describe()[:120]}).")
+                                f"({html.escape(self.state.describe_selection())}).")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -292,6 +295,20 @@ class GeneratePanel(QtWidgets.QWidget):
             self.table.sortItems(2, QtCore.Qt.SortOrder.DescendingOrder)      # best test accuracy first
         self.table.resizeColumnsToContents()
         self._update_buttons()
+
+    def show_sample(self, i: int) -> None:
+        """Choose sampled model ``i`` (an index into ``state.samples``, e.g. its star was clicked) in the table."""
+        samples = self.state.samples
+        if not samples or not 0 <= i < len(samples.get("run", [])):
+            return
+        key = (str(samples["run"][i]), int(samples["index"][i]))
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.data(QtCore.Qt.ItemDataRole.UserRole) == key:
+                self.table.selectRow(r)
+                self.table.scrollToItem(item)
+                self.context.show_message(f"Sampled model {key[0]}:{key[1]} chosen in the Generate table")
+                return
 
     def chosen_ids(self) -> list[tuple[str, int]]:
         rows = sorted({item.row() for item in self.table.selectedItems()})

@@ -72,6 +72,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs_menu = JobsMenu(self)
         build_chrome(self)
         self.state.signals.current.connect(lambda row: row is not None and self.details_dock.raise_())
+        self.map.sample_clicked.connect(self._sample_clicked)
         self.resize(1500, 940)
         self.settings.restore_window(self, STATE_VERSION)
         self.set_presentation(self.settings.presentation(), save=False)
@@ -119,6 +120,11 @@ class MainWindow(QtWidgets.QMainWindow):
             dock.hide()                   # shown when a job starts (Jobs menu)
         self.resizeDocks([self.properties_dock, self.selection_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.selection_dock, self.details_dock], [360, 560], QtCore.Qt.Orientation.Vertical)
+
+    def _sample_clicked(self, i: int) -> None:
+        """A star was clicked: that sampled model in the Generate tab (not the training state under it)."""
+        self.show_dock(self.generate_dock)
+        self.generate.show_sample(i)
 
     def show_dock(self, dock: QtWidgets.QDockWidget) -> None:
         dock.show()
