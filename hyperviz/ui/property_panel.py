@@ -183,7 +183,7 @@ class CategoryBars:
     """One horizontal bar per category - or per value of a number with few values - labelled on
     its own row (long names never overlap); ``on_click(column, value, mode)`` when a bar is clicked."""
 
-    ROW_PX = 19
+    ROW_PX = 23
 
     def __init__(self, column: str, values: np.ndarray, on_click) -> None:
         self.column = column

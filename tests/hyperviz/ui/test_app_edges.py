@@ -1,0 +1,125 @@
+"""The rough edges found in a real window (issue 11), each as the test that would have caught it."""
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from hyperviz.model.selection import And, InSet, Range
+from hyperviz.model.workspace import SAMPLE_METRICS
+from tests.hyperviz.ui.conftest import N_CKPT, N_MODELS
+from tests.hyperviz.ui.test_main_window import MOVE_GAP_MS, QtGui_mouse_move, viewport_pos
+
+N = N_MODELS * N_CKPT
+
+
+def fake_samples(state, k=3):
+    """``k`` sampled models placed exactly on states 0..k-1 (so a star lies over a training state)."""
+    samples = {"run": np.array(["r002_kde"] * k), "index": np.arange(k), "method": np.array(["kde"] * k)}
+    for method in state.projections:
+        x, y = state.coords(method)
+        samples[f"{method}_x"], samples[f"{method}_y"] = x[:k].astype(float), y[:k].astype(float)
+    for name in SAMPLE_METRICS:
+        samples[name] = np.linspace(0.5, 0.9, k)
+    samples["anchor_state"] = np.zeros(k)
+    samples["finetune_acc"] = np.full(k, np.nan)
+    return samples
+
+
+def mouse_drag(qtbot, widget, start, end, steps=6):
+    qtbot.mousePress(widget, QtCore.Qt.MouseButton.LeftButton, pos=start)
+    qtbot.wait(MOVE_GAP_MS)
+    for t in np.linspace(1 / steps, 1.0, steps):
+        pos = QtCore.QPoint(int(start.x() + t * (end.x() - start.x())), int(start.y() + t * (end.y() - start.y())))
+        QtWidgets.QApplication.sendEvent(widget, QtGui_mouse_move(widget, pos))
+    qtbot.mouseRelease(widget, QtCore.Qt.MouseButton.LeftButton, pos=end)
+
+
+# ---- 1: the hover ring ---------------------------------------------------------------------------
+
+def test_the_hover_ring_goes_with_its_map_and_stays_out_of_bounds_and_figures(window, tmp_path):
+    view = window.map
+    x, y = window.state.coords()
+    far = (float(x.max()) * 50, float(y.max()) * 50)
+    view.hover_layer.show_at(*far)                   # a ring far away (as after hovering on another map)
+    view.reset_view()
+    (x0, x1), _ = view.view_range()
+    assert x1 < far[0], "the hover ring widened the framed map"
+    view.hover_layer.show_at(x[0], y[0])
+    window.state.set_projection("pca")
+    assert len(view.hover_layer.marker.data) == 0
+    view.hover_layer.show_at(x[0], y[0])
+    view.export_figure(str(tmp_path / "map.png"))
+    assert len(view.hover_layer.marker.data) == 0                  # not drawn into the figure
+
+
+# ---- 2: a click on a star ------------------------------------------------------------------------
+
+def test_a_click_on_a_star_chooses_the_sample_not_the_state_under_it(window, qtbot):
+    state = window.state
+    state.set_samples(fake_samples(state))
+    x, y = state.coords()
+    window.show_dock(window.details_dock)
+    pos = viewport_pos(window, x[1], y[1])
+    qtbot.mouseClick(window.map.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton, pos=pos)
+    assert state.current is None                                   # not the training state under the star
+    assert window.generate.chosen_ids() == [("r002_kde", 1)]
+    assert not window.generate_dock.visibleRegion().isEmpty()      # the Generate tab is in front
+
+
+# ---- 7: the tooltip stays -----------------------------------------------------------------------
+
+def test_the_tooltip_survives_the_views_own_tooltip_event(window, qtbot):
+    viewport = window.map.canvas.viewport()
+    event = QtGui.QHelpEvent(QtCore.QEvent.Type.ToolTip, QtCore.QPoint(10, 10), viewport.mapToGlobal(QtCore.QPoint(10, 10)))
+    assert window.map.eventFilter(viewport, event) is True          # eaten: the view would hide our tooltip
+
+
+# ---- 6, 10, 12: histograms and bars ------------------------------------------------------------
+
+def test_a_drag_across_a_histogram_brushes_a_new_rounded_range(window, qtbot):
+    state, panel = window.state, window.properties
+    qtbot.waitUntil(lambda: "test_acc" in panel.plots, timeout=5000)
+    plot = panel.plots["test_acc"]
+    assert not plot.region.isVisible()                  # no invisible full-width region to move
+    canvas = panel.canvas
+    panel.ensureWidgetVisible(canvas)
+    rect = plot.view.sceneBoundingRect()
+    start = canvas.mapFromScene(QtCore.QPointF(rect.left() + 0.55 * rect.width(), rect.center().y()))
+    end = canvas.mapFromScene(QtCore.QPointF(rect.left() + 0.85 * rect.width(), rect.center().y()))
+    mouse_drag(qtbot, canvas.viewport(), start, end)
+    lo, hi = state.range_terms()["test_acc"]
+    assert lo is not None and hi is not None and lo < hi
+    assert lo == round(lo, 3) and hi == round(hi, 3)
+    assert len(state.describe_selection()) < 40 and "test_acc" in state.describe_selection()
+
+
+def test_few_valued_numbers_are_bars_and_a_bar_click_ands_with_a_bookmark(window, qtbot):
+    state, panel = window.state, window.properties
+    qtbot.waitUntil(lambda: "activation" in panel.plots, timeout=5000)
+    from hyperviz.ui.property_panel import CategoryBars
+
+    for column in ("lr", "dropout", "activation", "init"):
+        assert isinstance(panel.plots[column], CategoryBars), column
+    labels = [label.toPlainText() for label in panel.plots["init"].labels]
+    assert labels == ["kaiming_normal", "uniform"]
+    tops = [label.sceneBoundingRect() for label in panel.plots["init"].labels]
+    assert not tops[0].intersects(tops[1])                            # one row each: no overlap
+    state.apply_bookmark(state.bookmarks[0])                          # test_acc >= 0.8
+    bars = panel.plots["activation"]
+    rect = bars.view.sceneBoundingRect()
+    row = list(bars.values).index("relu")
+    scene = bars.view.mapViewToScene(QtCore.QPointF(1, row))
+    qtbot.mouseClick(panel.canvas.viewport(), QtCore.Qt.MouseButton.LeftButton,
+                     pos=panel.canvas.mapFromScene(QtCore.QPointF(rect.left() + 20, scene.y())))
+    assert state.selection == And(Range("test_acc", 0.8, None), InSet("activation", ("relu",)))
+    expected = (state.table["test_acc"] >= 0.8) & (state.table["activation"] == "relu")
+    np.testing.assert_array_equal(state.selected_mask, expected)
+
+
+def test_wide_ranging_values_get_a_log_axis():
+    from hyperviz.ui.property_panel import PropertyHistogram
+
+    values = np.geomspace(1e-5, 1e-1, 40)
+    plot = PropertyHistogram("lr", values, lambda *a: None)
+    assert plot.log and plot.axis.logMode
+    plot.region.setRegion((-4, -2))
+    assert plot.chosen_range() == (pytest.approx(1e-4), pytest.approx(1e-2))
