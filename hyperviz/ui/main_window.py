@@ -31,7 +31,7 @@ from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.probe_panel import ProbePanel
 from hyperviz.ui.property_panel import PropertyPanel
 from hyperviz.ui.resources import icon
-from hyperviz.ui.selection_panel import SelectionPanel
+from hyperviz.ui.selection_panel import SelectionPanel, SelectionScroll
 from hyperviz.ui.settings import Settings
 from hyperviz.ui.status_bar import MainStatusBar
 from hyperviz.ui.training_panel import TrainingPanel
@@ -100,7 +100,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties = PropertyPanel(context)
         self.properties_dock = self._dock("Properties", "propertiesDock", self.properties, left)
         self.selection_panel = SelectionPanel(context, self.map.view_range)
-        self.selection_dock = self._dock("Selection", "selectionDock", self.selection_panel, right)
+        self.selection_dock = self._dock("Selection", "selectionDock", SelectionScroll(self.selection_panel), right)
         self.details = DetailsPanel(context)
         self.details_dock = self._dock("Model details", "detailsDock", DetailsScroll(self.details), right)
         self.generate = GeneratePanel(context)

@@ -123,3 +123,36 @@ def test_wide_ranging_values_get_a_log_axis():
     assert plot.log and plot.axis.logMode
     plot.region.setRegion((-4, -2))
     assert plot.chosen_range() == (pytest.approx(1e-4), pytest.approx(1e-2))
+
+
+# ---- 5, 13: the selection dock --------------------------------------------------------------------
+
+def test_the_selection_reads_as_one_rounded_sentence_and_nothing_overlaps(window, qtbot):
+    state, panel = window.state, window.selection_panel
+    state.brush_range("test_acc", 0.8332060086924182, None)
+    x, y = state.coords()
+    window.map.apply_gesture("box", [(float(np.quantile(x, 0.1)), float(np.quantile(y, 0.1))),
+                                     (float(np.quantile(x, 0.9)), float(np.quantile(y, 0.9)))])
+    text = panel.description.text()
+    assert text == "a box on the UMAP map and test_acc ≥ 0.833"             # both, AND, rounded
+    assert "0.83320" not in text and panel.description.wordWrap()
+    qtbot.wait(20)
+    # nothing drawn over anything: the widgets of the panel follow each other down the page
+    widgets = [panel.count, panel.description, panel.undo_button, panel.stats, panel.bookmark_list]
+    bottoms = [w.mapTo(panel, QtCore.QPoint(0, 0)).y() + w.height() for w in widgets]
+    tops = [w.mapTo(panel, QtCore.QPoint(0, 0)).y() for w in widgets]
+    assert all(bottom <= top + 1 for bottom, top in zip(bottoms, tops[1:])), (tops, bottoms)
+    assert panel.stats.height() >= panel.stats.rowCount() * panel.stats.rowHeight(0)
+
+
+def test_the_statistics_show_mean_and_min_max_and_dashes_when_empty(window):
+    state, stats = window.state, window.selection_panel.stats
+    headers = [stats.horizontalHeaderItem(j).text() for j in range(stats.columnCount())]
+    assert headers == ["", "selected mean", "min – max", "all shown"]
+    assert [stats.item(0, j).text() for j in (1, 2)] == ["–", "–"]            # nothing selected
+    state.brush_range("test_acc", 0.5, 0.9)
+    row = [stats.item(i, 0).text() for i in range(stats.rowCount())].index("test_acc")
+    acc = state.table["test_acc"][state.selected_mask]
+    lo, hi = stats.item(row, 2).text().split(" – ")
+    assert float(lo) == pytest.approx(acc.min(), abs=1e-3) and float(hi) == pytest.approx(acc.max(), abs=1e-3)
+    assert float(stats.item(row, 1).text()) == pytest.approx(acc.mean(), abs=1e-3)
