@@ -156,3 +156,92 @@ def test_the_statistics_show_mean_and_min_max_and_dashes_when_empty(window):
     lo, hi = stats.item(row, 2).text().split(" – ")
     assert float(lo) == pytest.approx(acc.min(), abs=1e-3) and float(hi) == pytest.approx(acc.max(), abs=1e-3)
     assert float(stats.item(row, 1).text()) == pytest.approx(acc.mean(), abs=1e-3)
+
+
+# ---- 3: reset layout ------------------------------------------------------------------------------
+
+def layout_of(window):
+    docks = (window.properties_dock, window.selection_dock, window.details_dock, window.generate_dock,
+             window.probe_dock, window.jobs_dock, window.training_dock)
+    return {d.objectName(): (window.dockWidgetArea(d), d.isFloating(), d.isVisibleTo(window),
+                             sorted(t.objectName() for t in window.tabifiedDockWidgets(d))) for d in docks}
+
+
+def test_reset_layout_brings_back_the_default_now_and_after_a_restart(window, settings, qtbot):
+    from hyperviz.ui.main_window import MainWindow
+
+    qtbot.wait(50)
+    default = layout_of(window)
+    widths = (window.properties_dock.width(), window.selection_dock.width())
+    window.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, window.properties_dock)
+    window.selection_dock.setFloating(True)
+    window.probe_dock.hide()
+    window.resizeDocks([window.details_dock], [700], QtCore.Qt.Orientation.Horizontal)
+    assert layout_of(window) != default
+    window.act_reset_layout.trigger()
+    qtbot.wait(50)
+    assert layout_of(window) == default
+    assert window.properties_dock.width() == pytest.approx(widths[0], abs=12)
+    assert window.selection_dock.width() == pytest.approx(widths[1], abs=12)
+    window.close()
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.wait(50)
+    assert layout_of(again) == default
+
+
+# ---- 8: presentation mode -------------------------------------------------------------------------
+
+def test_presentation_mode_is_full_screen_and_gives_the_layout_back_exactly(window, qtbot):
+    qtbot.wait(50)
+    geometry, state, map_width = window.saveGeometry(), window.saveState(), window.map.width()
+    size = window.map.base.data["size"][0]
+    window.act_presentation.trigger()
+    qtbot.wait(50)
+    assert window.isFullScreen() and window.presenting
+    assert window.map.base.data["size"][0] > size * 1.4
+    window.act_presentation.trigger()
+    qtbot.wait(50)
+    assert not window.isFullScreen()
+    assert window.saveState() == state and window.saveGeometry() == geometry
+    assert window.map.width() == map_width
+    assert window.probes.plot.minimumHeight() >= 150              # the probe plot never shrinks to a strip
+
+
+# ---- 4, 9: a finished training job ----------------------------------------------------------------
+
+def test_a_finished_fit_asks_before_replacing_what_is_shown(window, qtbot, monkeypatch, workspace_path):
+    box = QtWidgets.QMessageBox
+    asked = []
+    answer = {"button": box.StandardButton.Cancel}
+    monkeypatch.setattr(box, "question", staticmethod(lambda _p, title, text, *a, **k: asked.append(text) or
+                                                      answer["button"]))
+    state = window.state
+    state.brush_range("test_acc", 0.5, None)
+    selection, session = state.selection, window.session
+    started = []
+    window.runner.started.connect(started.append)
+    window.jobs_menu.fit_finished(workspace_path)
+    assert len(asked) == 1 and "selection" in asked[0] and "test_acc ≥ 0.5" in asked[0]
+    assert started == [] and window.session is session and state.selection == selection   # nothing dropped
+    assert window.training.open_button.isVisibleTo(window.training)                          # still offered
+    answer["button"] = box.StandardButton.Open
+    with qtbot.waitSignal(window.loaded, timeout=60_000):
+        window.jobs_menu.fit_finished(workspace_path)
+    assert window.generate.status.text() == ""                 # no report of the old workspace's run
+
+
+def test_the_loss_plot_is_tall_enough_and_grows_while_the_job_runs(window):
+    from core.progress import Progress
+
+    panel = window.training
+    window.show_dock(window.training_dock)
+    panel.start("training")
+    assert panel.plot.minimumHeight() >= 150
+    panel.add(Progress(10, 100, "epoch 1/10", {"loss": 0.9}))
+    assert len(panel.curve.getData()[0]) == 1                    # a point at once, not at the end
+    panel.add(Progress(10, 100, "epoch 1/10 saved", {"loss": 0.85}))   # the same step again: no new point
+    panel.add(Progress(20, 100, "epoch 2/10 saved", {"loss": 0.7}))    # an epoch whose step records were thinned
+    assert list(panel.curve.getData()[1]) == [0.9, 0.7]
+    assert panel.plot.getAxis("left").labelText == "loss"
