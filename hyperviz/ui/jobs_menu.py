@@ -53,12 +53,13 @@ class JobsMenu:
                                on_finished=self._zoo_ready, uses_torch=True)
 
     def import_zoo_dialog(self) -> None:
-        dialog = job_dialogs.ImportZooDialog(self.window.settings.work_dir(), self.window)
+        settings = self.window.settings
+        dialog = job_dialogs.ImportZooDialog(settings.work_dir(), self.window, source=settings.last_dir())
         if dialog.exec() != ACCEPTED:
             return
         v = dialog.values()
         self.window.show_dock(self.window.jobs_dock)
-        self.context.start_job("Import zoo", lambda _c: jobs.import_zoo_job(v["src"], v["out"]),
+        self.context.start_job("Import zoo", lambda _c: jobs.import_zoo_job(v["src"], v["out"], v["arch_spec"]),
                                on_finished=self._zoo_ready, uses_torch=True)
 
     def _zoo_ready(self, path) -> None:

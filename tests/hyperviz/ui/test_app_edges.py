@@ -245,3 +245,52 @@ def test_the_loss_plot_is_tall_enough_and_grows_while_the_job_runs(window):
     panel.add(Progress(20, 100, "epoch 2/10 saved", {"loss": 0.7}))    # an epoch whose step records were thinned
     assert list(panel.curve.getData()[1]) == [0.9, 0.7]
     assert panel.plot.getAxis("left").labelText == "loss"
+
+
+# ---- 14: Build zoo / Import zoo ---------------------------------------------------------------
+
+def test_a_cancelled_build_leaves_no_partial_file(tmp_path):
+    from core.errors import Cancelled
+    from core.progress import drive
+    from hyperviz.model.jobs import build_zoo_job
+
+    out = tmp_path / "zoo.h5"
+    seen = []
+
+    def cancel_after_first_chunk():
+        return any(record.done > 0 for record in seen)
+
+    with pytest.raises(Cancelled):
+        drive(build_zoo_job(130, 1, "cnn", 0, str(out)), seen.append, cancel_after_first_chunk)
+    assert seen and not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_cancelled_job_row_resets_its_bar(qtbot):
+    from core.progress import Progress
+    from hyperviz.ui.jobs import JobHandle
+    from hyperviz.ui.jobs_panel import JobRow
+
+    handle = JobHandle("Build zoo")
+    row = JobRow(handle)
+    qtbot.addWidget(row)
+    handle._relay_progress(Progress(5, 10, "chunk 1/2"))
+    assert row.bar.value() == 500
+    handle._relay_outcome("cancelled", None)
+    assert row.bar.value() == 0 and "cancelled" in row.message.text()
+
+
+def test_import_starts_in_an_existing_folder_and_asks_for_an_arch_spec(qtbot, tmp_path):
+    from hyperviz.ui.job_dialogs import ImportZooDialog, PathEdit
+
+    dialog = ImportZooDialog(str(tmp_path / "not" / "there"), source="")
+    qtbot.addWidget(dialog)
+    values = dialog.values()
+    assert __import__("pathlib").Path(values["src"]).is_dir()
+    assert "arch_spec" in values and values["arch_spec"] is None
+    dialog.arch_spec.edit.setText("/data/spec.json")
+    assert dialog.values()["arch_spec"] == "/data/spec.json"
+    edit = PathEdit("/home/someone/a/very/long/folder/name/that/goes/on/and/on/for/ever/zoos/imported-zoo.h5")
+    qtbot.addWidget(edit)
+    edit.resize(220, 28)
+    shown = edit.shown_text()
+    assert "…" in shown and shown.startswith("/home") and shown.endswith("imported-zoo.h5")
