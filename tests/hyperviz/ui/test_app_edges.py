@@ -294,3 +294,31 @@ def test_import_starts_in_an_existing_folder_and_asks_for_an_arch_spec(qtbot, tm
     edit.resize(220, 28)
     shown = edit.shown_text()
     assert "…" in shown and shown.startswith("/home") and shown.endswith("imported-zoo.h5")
+
+
+# ---- 15: main.py with a path that cannot be opened -------------------------------------------
+
+@pytest.mark.parametrize("kind", ["missing", "not a workspace"])
+def test_main_with_a_bad_path_says_why_and_exits_non_zero(kind, qtbot, monkeypatch, tmp_path, capsys):
+    from PySide6 import QtCore
+
+    import hyperviz.app as app_module
+    import hyperviz.ui.main_window as main_window
+    from hyperviz.ui.settings import Settings
+
+    ini = str(tmp_path / "settings.ini")
+    monkeypatch.setattr(main_window, "Settings", lambda: Settings(QtCore.QSettings(ini, QtCore.QSettings.Format.IniFormat)))
+    monkeypatch.setattr(app_module, "default_workspace", lambda: None)
+    monkeypatch.setattr(app_module, "_tear_down", lambda app, window: window.close())
+    boxes = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "exec", lambda box: boxes.append(
+        (box.windowTitle(), box.text(), box.informativeText())) or 0)
+    path = tmp_path / "nope.h5"
+    if kind != "missing":
+        path.write_text("not a workspace")
+    status = app_module.main([str(path)])
+    assert status == 2
+    assert len(boxes) == 1
+    title, text, info = boxes[0]
+    assert title == "hyperviz" and "Could not open nope.h5" in text and str(path) in info
+    assert "error:" in capsys.readouterr().err
