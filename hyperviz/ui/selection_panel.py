@@ -7,12 +7,11 @@ from collections.abc import Callable
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
-from hyperviz.model.formatting import format_stat
 from hyperviz.model.crossfilter import describe_term
+from hyperviz.model.formatting import format_stat
 from hyperviz.model.selection import Range, SelectionError, summary
 from hyperviz.model.state import SUMMARY_COLUMNS
 from hyperviz.ui.context import AppContext
-
 
 STATS_HEADERS = ("", "selected mean", "min – max", "all shown")
 
