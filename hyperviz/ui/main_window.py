@@ -149,9 +149,9 @@ class MainWindow(QtWidgets.QMainWindow):
         """Dock sizes that leave the map the most room and the right column enough (1366x768 to 1920x1080)."""
         width, height = max(self.width(), 800), max(self.height(), 600)
         left = int(np.clip(0.16 * width, 220, 290))
-        right = int(np.clip(0.29 * width, 390, 480))
+        right = int(np.clip(0.29 * width, 415, 480))
         self.resizeDocks([self.properties_dock, self.selection_dock], [left, right], QtCore.Qt.Orientation.Horizontal)
-        top = int(np.clip(0.36 * height, 250, 360))
+        top = int(np.clip(0.42 * height, 290, 440))
         self.resizeDocks([self.selection_dock, self.details_dock], [top, height - top], QtCore.Qt.Orientation.Vertical)
 
     def showEvent(self, event) -> None:

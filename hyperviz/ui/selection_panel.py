@@ -12,8 +12,19 @@ from hyperviz.model.formatting import format_stat
 from hyperviz.model.selection import Range, SelectionError, summary
 from hyperviz.model.state import SUMMARY_COLUMNS
 from hyperviz.ui.context import AppContext
+from hyperviz.ui.resources import icon
 
 STATS_HEADERS = ("", "selected mean", "min – max", "all shown")
+
+
+def _small_button(icon_name: str, tip: str) -> QtWidgets.QToolButton:
+    """An icon button beside the count (the dock's width goes to the statistics)."""
+    button = QtWidgets.QToolButton()
+    button.setIcon(icon(icon_name))
+    button.setText(tip.split(" (")[0])
+    button.setToolTip(tip)
+    button.setAutoRaise(True)
+    return button
 
 
 def stat_cells(selected: dict, everything: dict) -> list[str]:
@@ -60,21 +71,20 @@ class SelectionPanel(QtWidgets.QWidget):
         head.addWidget(caption, 0, QtCore.Qt.AlignmentFlag.AlignBottom)
         head.addStretch(1)
         layout.addLayout(head)
+        buttons = head            # Undo / Redo / Clear beside the count: the dock's height goes to the lists
         self.description = QtWidgets.QLabel("nothing selected")
         self.description.setObjectName("selectionText")
         self.description.setWordWrap(True)
         self.description.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.description)
 
-        buttons = QtWidgets.QHBoxLayout()
-        self.undo_button = QtWidgets.QPushButton("Undo")
-        self.redo_button = QtWidgets.QPushButton("Redo")
-        self.clear_button = QtWidgets.QPushButton("Clear")
+        self.undo_button, self.redo_button, self.clear_button = (
+            _small_button(name, tip) for name, tip in (("undo", "Undo (Ctrl+Z)"), ("redo", "Redo (Ctrl+Shift+Z)"),
+                                                        ("clear", "Clear the selection (Esc)")))
         for button, slot in ((self.undo_button, state.undo), (self.redo_button, state.redo),
                              (self.clear_button, state.clear_selection)):
             button.clicked.connect(slot)
-            buttons.addWidget(button)
-        layout.addLayout(buttons)
+            buttons.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignVCenter)
 
         self.stats = QtWidgets.QTableWidget(0, len(STATS_HEADERS))
         self.stats.setObjectName("statsTable")
@@ -160,9 +170,10 @@ class SelectionPanel(QtWidgets.QWidget):
                     item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.stats.setItem(i, j, item)
         header = self.stats.horizontalHeader()
-        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        for j in range(1, len(STATS_HEADERS)):
-            header.setSectionResizeMode(j, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        for j in range(len(STATS_HEADERS)):
+            header.setSectionResizeMode(j, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
 
     def _show_bookmarks(self) -> None:
         self.bookmark_list.clear()

@@ -138,7 +138,7 @@ def test_the_selection_reads_as_one_rounded_sentence_and_nothing_overlaps(window
     assert "0.83320" not in text and panel.description.wordWrap()
     qtbot.wait(20)
     # nothing drawn over anything: the widgets of the panel follow each other down the page
-    widgets = [panel.count, panel.description, panel.undo_button, panel.stats, panel.bookmark_list]
+    widgets = [panel.count, panel.description, panel.stats, panel.bookmark_list]
     bottoms = [w.mapTo(panel, QtCore.QPoint(0, 0)).y() + w.height() for w in widgets]
     tops = [w.mapTo(panel, QtCore.QPoint(0, 0)).y() for w in widgets]
     assert all(bottom <= top + 1 for bottom, top in zip(bottoms, tops[1:])), (tops, bottoms)
@@ -322,3 +322,23 @@ def test_main_with_a_bad_path_says_why_and_exits_non_zero(kind, qtbot, monkeypat
     title, text, info = boxes[0]
     assert title == "hyperviz" and "Could not open nope.h5" in text and str(path) in info
     assert "error:" in capsys.readouterr().err
+
+
+# ---- 11: the right column at common screen sizes --------------------------------------------
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1366, 768)])
+def test_the_right_column_is_not_cramped(window, qtbot, size):
+    window.resize(*size)
+    qtbot.wait(50)
+    window._default_sizes()
+    state = window.state
+    state.set_samples(fake_samples(state, 12))
+    state.brush_range("test_acc", 0.5, None)
+    window.show_dock(window.generate_dock)
+    qtbot.wait(50)
+    table = window.generate.table
+    assert not table.horizontalScrollBar().isVisible()
+    assert table.viewport().height() >= 5 * table.rowHeight(0), size
+    stats = window.selection_panel.stats
+    assert stats.height() >= (stats.rowCount() + 1) * stats.rowHeight(0)
+    assert window.map.width() >= 0.5 * size[0]
