@@ -25,7 +25,7 @@ METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (v
 COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-tuned", "finetune_acc"),
            ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("to region (W)", "novelty_region"),
            ("novelty (z)", "novelty_embedding"), ("max agreement", "max_agreement"),
-           ("same mistakes", "mistake_agreement"), ("agreement", "agreement"), ("anchor", None))
+           ("mistakes", "mistake_agreement"), ("agreement", "agreement"), ("anchor", None))
 #: What each number column means, as header tooltips.
 COLUMN_TIPS = {
     "novelty (W)": "weight distance to the nearest training state",
@@ -33,13 +33,13 @@ COLUMN_TIPS = {
     "novelty (z)": "embedding distance to the nearest training state",
     "max agreement": "share of test inputs on which the sample predicts like its functional nearest "
                      "neighbour (the training or region state it agrees with most)",
-    "same mistakes": "how alike its mistakes are to that neighbour's (Cohen's kappa); >= 0.5 counts as a copy",
+    "mistakes": "how alike its mistakes are to that neighbour's (Cohen's kappa); >= 0.5 counts as a copy",
     "agreement": "share of test inputs on which it predicts like its nearest training state in weight space",
 }
 
 
 #: Columns shown at first (the dock is narrow); the header's context menu shows the others.
-SHOWN_COLUMNS = ("sample", "test acc", "fine-tuned", "novelty (W)", "same mistakes")
+SHOWN_COLUMNS = ("sample", "test acc", "fine-tuned", "novelty (W)", "mistakes")
 
 
 class _Sortable(QtWidgets.QTableWidgetItem):
