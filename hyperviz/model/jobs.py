@@ -82,20 +82,33 @@ def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
 
 # ---- the Jobs menu ------------------------------------------------------------------------------
 def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
-    """Train a digits zoo (core.zoo.population) into ``out``."""
+    """Train a digits zoo (core.zoo.population) into ``out``.
+
+    Cancelled in the window, the build leaves nothing behind: its ``<out>.partial`` file (which
+    the command line keeps, to resume) is removed, unless it was there before this build started.
+    """
     from core.writelock import locked_job
     from core.zoo.population import ZooSpec
     from core.zoo.population import build_zoo_job as core_build
 
     spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
-    return (yield from locked_job(out, core_build(spec, out, device="auto")))
+    partial = Path(out).with_name(Path(out).name + ".partial")
+    existed = partial.exists()
+    try:
+        return (yield from locked_job(out, core_build(spec, out, device="auto")))
+    except GeneratorExit:
+        if not existed:
+            partial.unlink(missing_ok=True)
+        raise
 
 
-def import_zoo_job(src: str, out: str):
+def import_zoo_job(src: str, out: str, arch_spec: str | None = None):
+    """Import the zoo under ``src`` into ``out``; ``arch_spec`` names a JSON architecture spec for
+    architectures hyperviz does not recognise (None: recognise it from the tensor shapes)."""
     from core.writelock import locked_job
     from core.zoo.importers import import_zoo_job as core_import
 
-    return (yield from locked_job(out, core_import(src, out)))
+    return (yield from locked_job(out, core_import(src, out, arch_spec or None)))
 
 
 def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):

@@ -40,7 +40,7 @@ def test_sample_export_and_table(generate_window, qtbot, tmp_path):
     assert len(samples["run"]) == 4 and set(samples["method"]) == {"kde"}
     assert panel.table.rowCount() == 4
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
-    same = headers.index("same mistakes")                        # the copy test, per sample
+    same = headers.index("mistakes")                        # the copy test, per sample
     assert all(-1 <= panel.table.item(r, same).key <= 1 for r in range(4))
     assert 0 <= panel.table.item(0, headers.index("max agreement")).key <= 1
     assert "are copies" in panel.status.text()
