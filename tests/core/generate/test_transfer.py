@@ -78,3 +78,23 @@ def test_a_target_task_that_does_not_fit_is_refused(ws, tmp_path):
                          target_task=f"npz:{tmp_path / 'big.npz'}"))
     with pytest.raises(HyperVizError, match="unknown"):
         drive(sample_job(ws, np.arange(len(ws.states)), "kde", 2, device="cpu", zoo=zoo, target_task="nope"))
+
+
+def test_sample_task_on_the_command_line_adds_both_baselines(ws, capsys):
+    from hyperviz.cli import main
+
+    assert main(["sample", str(ws.path), "-n", "3", "--method", "noise", "--finetune", "1", "--task", "shapes",
+                 "--device", "cpu", "--json", "-q"]) == 0
+    report = __import__("json").loads(capsys.readouterr().out)
+    assert list(report["methods"]) == ["noise", "random", "zoo-best"]
+    assert report["transfer"] == {"source_task": "digits", "target_task": "shapes", "finetune_epochs": 1}
+    for method, entry in report["methods"].items():
+        assert 0 <= entry["mean_target_acc"] <= 1 and 0 <= entry["mean_test_acc_finetuned"] <= 1, method
+        assert entry["finetune_task"] == "shapes"
+    assert report["methods"]["zoo-best"]["added_as_baseline"] and "zoo's-best" in report["methods"]["zoo-best"]["note"]
+    assert main(["sample", str(ws.path), "-n", "2", "--task", "digits-rotated", "--device", "cpu", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "transfer digits -> digits-rotated" in out and "zero-shot" in out
+    assert main(["sample", str(ws.path), "-n", "2", "--task", "idx:/nonexistent/mnist", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/nonexistent/mnist: no such folder" in err[0]
