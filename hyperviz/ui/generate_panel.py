@@ -128,7 +128,7 @@ class GeneratePanel(QtWidgets.QWidget):
         for key, label in METHODS:
             self.method.addItem(label, key)
         self.method.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.method.setMinimumContentsLength(14)         # the dock stays narrow; the popup shows the whole names
+        self.method.setMinimumContentsLength(8)          # the dock stays narrow; the popup shows the whole names
         self.n = QtWidgets.QSpinBox()
         self.n.setRange(1, 2000)
         self.n.setValue(24)
@@ -147,10 +147,10 @@ class GeneratePanel(QtWidgets.QWidget):
         self.target.setToolTip("Transfer: evaluate the samples zero-shot on this task and fine-tune them on it "
                                "(compare with the random and zoo-best baselines)")
         self.target.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.target.setMinimumContentsLength(14)
-        cells = ((0, 0, "Method", self.method, 3), (1, 0, "Samples", self.n, 1), (1, 2, "Seed", self.seed, 1),
-                 (2, 0, "Bandwidth", self.bandwidth, 1), (2, 2, "Fine-tune", self.finetune, 1),
-                 (3, 0, "Target task", self.target, 3))
+        self.target.setMinimumContentsLength(8)
+        cells = ((0, 0, "Method", self.method, 1), (0, 2, "Task", self.target, 1), (1, 0, "Samples", self.n, 1),
+                 (1, 2, "Seed", self.seed, 1), (2, 0, "Bandwidth", self.bandwidth, 1),
+                 (2, 2, "Fine-tune", self.finetune, 1))   # "Task": the target task (three rows: the table keeps its room)
         for row, col, label, widget, span in cells:
             form.addWidget(QtWidgets.QLabel(label), row, col)
             form.addWidget(widget, row, col + 1, 1, span)
