@@ -182,12 +182,12 @@ def reconstruction_fidelity(ws: Workspace, zoo: Zoo | None = None, device: str =
     from core.hyperrep.codec import decode_latents, encode_weights
     from core.hyperrep.fit import usable_states
     from core.zoo.population import evaluate_population
-    from core.zoo.tasks import get_task
+    from core.zoo.tasks import task_for_zoo
 
     zoo = zoo or ws.read_zoo()
     ws.require("autoencoder")
     dev = resolve_device(device)
-    task = get_task(zoo.task.get("name", ""))
+    task = task_for_zoo(zoo.task, str(ws.zoo_path))
     states = ws.states if ws.states is not None else usable_states(zoo)
     acc = zoo.states["test_acc"][states[:, 0], states[:, 1]]
     keep = (ws.split[states[:, 0]] == "test") & (acc > min_acc)

@@ -48,7 +48,7 @@ from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
 from core.jsonfile import read_json_object
 from core.zoo.arch import ArchSpec, build_module, vector_to_state_dict
-from core.zoo.tasks import get_task
+from core.zoo.tasks import task_for_zoo
 
 FORMAT = "hyperviz-model"
 FORMAT_VERSION = 1
@@ -137,9 +137,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _module_test_metrics(model: nn.Module, task_name: str) -> dict:
-    """Accuracy and mean loss of one plain module on the task's test split (CPU, float32)."""
-    x, y = get_task(task_name).split("test")
+def _module_test_metrics(model: nn.Module, task: dict) -> dict:
+    """Accuracy and mean loss of one plain module on the test split of the task ``task`` describes
+    (a zoo's ``/meta/task``; CPU, float32)."""
+    x, y = task_for_zoo(task, "the exported model").split("test")
     model.eval()
     with torch.no_grad():
         logits = model(x)
@@ -295,11 +296,10 @@ def _read_record(path: Path) -> dict:
 
 def _plan(weights, name: str, metrics: dict, provenance: dict, arch: ArchSpec, activation: str, task: dict,
           formats) -> _Plan:
-    task_name = task.get("name", "?")
     state = vector_to_state_dict(arch, torch.from_numpy(np.ascontiguousarray(weights, np.float32)))
     model = build_module(arch, activation)
     model.load_state_dict(state)
-    measured = _module_test_metrics(model, task_name)
+    measured = _module_test_metrics(model, task)
     st_meta = {"format": FORMAT, "arch": arch.name, "arch_spec": arch.to_json(), "activation": activation,
                "sampler": str(provenance.get("method", "")), "seed": str(provenance.get("seed", "")),
                "test_acc": repr(measured["test_acc"]), "sample_id": str(provenance.get("sample_id", name))}

@@ -202,7 +202,7 @@ def load_workspace(path: str | Path, check_zoo: bool = True) -> Workspace:
 #: Per-sample arrays of a sampling run with one row per sample (core.generate.sampling).
 _PER_SAMPLE = ("test_acc", "test_loss", "val_acc", "val_loss", "novelty_weight", "novelty_embedding", "agreement",
                "nn_state", "nn_state_embedding", "novelty_region", "nn_state_region", "nn_state_function",
-               "max_agreement", "mistake_agreement", "anchor_state")
+               "max_agreement", "mistake_agreement", "anchor_state", "target_acc", "target_loss")
 
 
 def _read_workspace(r: H5Reader, path: Path) -> Workspace:

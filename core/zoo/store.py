@@ -9,7 +9,9 @@ Layout (schema version 1)::
     /states/<name>    float32 [n_models, n_checkpoints]  per model state: train/val/test loss and acc, ggap
     /models/<name>    [n_models]                         per model: model_id, seed, hyperparameters
     /meta/arch        JSON string: the architecture spec (core.zoo.arch.ArchSpec)
-    /meta/task        JSON string: the task description (or {"name": ...} for imported zoos)
+    /meta/task        JSON string: the task description (core.zoo.tasks.Task.describe; a task from
+                      files adds its "source": kind, path, files, sha256, split), or {"name": ...}
+                      for a zoo imported without --task
     /meta/source      JSON string: the zoo spec it was built from, or where it was imported from
 
 Writes are crash-safe: a zoo is written to ``<path>.partial`` and renamed into place only when

@@ -8,6 +8,12 @@ core.generate.evaluate.COPY_THRESHOLD). With ``--finetune K`` every run is fine-
 and a ``random`` initialisation baseline is run too (even when not asked for; its entry says
 so), so the comparison always exists.
 
+``sample --task T`` transfers to another task (a bundled one such as ``shapes`` or
+``digits-rotated``, or ``idx:``/``npz:``/``images:`` files): every sample is evaluated zero-shot on
+T's test split and fine-tuned (``--finetune K``) on T's training split; the ``random`` and
+``zoo-best`` baselines (random initialisation; the selection's own best models) are added and
+fine-tuned the same way, and a transfer table compares them.
+
 ``export`` writes chosen samples as checkpoints with provenance (see core.generate.export). Sample ids are
 ``RUN:INDEX`` (e.g. ``r001_kde:3``); ``--samples`` takes a comma-separated list of ids, whole runs
 (``r001_kde``), ``latest`` (every sample of the latest run) or ``all`` (every sample of every run).
@@ -31,6 +37,7 @@ from hyperviz.commands.common import (
 )
 
 RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune was given"
+ZOO_BEST_NOTE = "added as the fine-tune-the-zoo's-best-models baseline because --task was given"
 #: The most fine-tuning epochs ``sample --finetune`` takes (zoo models train for tens of epochs).
 MAX_FINETUNE = 1000
 
@@ -57,25 +64,33 @@ def cmd_sample(args) -> int:
     ws.require("autoencoder")
     ws.require("embeddings")
     zoo = ws.read_zoo()
+    target = _target_task(args.task, zoo)
     rows = selected_rows(ws, zoo, args.where)
     methods = list(dict.fromkeys(args.method or ["kde"]))
     added = []
-    if args.finetune and "random" not in methods:
+    if (args.finetune or target is not None) and "random" not in methods:
         methods.append("random")
         added.append("random")
+    if target is not None and "zoo-best" not in methods:
+        methods.append("zoo-best")
+        added.append("zoo-best")
     summary = {"selection": selection_summary(ws, zoo, rows, args.device), "methods": {}}
     summary["selection"]["where"] = args.where
     description = f"where {args.where} ({len(rows)} model states)"
     reference = training_reference(ws, zoo)            # its test predictions are computed once for every method
     for method in methods:
         run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
-                                 device=args.device, zoo=zoo, description=description, reference=reference),
+                                 device=args.device, zoo=zoo, description=description, reference=reference,
+                                 target_task=target),
                       f"sample {method}", args.quiet)
         entry = run_summary(ws, run)
         entry["added_as_baseline"] = method in added
         if method in added:
-            entry["note"] = RANDOM_NOTE
+            entry["note"] = ZOO_BEST_NOTE if method == "zoo-best" else RANDOM_NOTE
         summary["methods"][method] = entry
+    if target is not None:
+        summary["transfer"] = {"source_task": zoo.task.get("name"), "target_task": target.name,
+                               "finetune_epochs": args.finetune}
     if args.json:
         print_json(summary)
         return 0
@@ -92,8 +107,10 @@ def cmd_sample(args) -> int:
               f"{fmt(e['mean_test_acc_finetuned']):>7} {fmt(e['median_novelty']):>8} {fmt(e['median_novelty_region']):>7} "
               f"{fmt(e['mean_agreement']):>6} {fmt(e['median_max_agreement']):>8} {fmt(e['median_mistake_agreement']):>8} "
               f"{fmt(e['copy_fraction']):>7}{star}")
-    if added:
-        print(f"* {RANDOM_NOTE}")
+    for method in added:
+        print(f"* {method}: {ZOO_BEST_NOTE if method == 'zoo-best' else RANDOM_NOTE}")
+    if target is not None:
+        _print_transfer(summary, fmt)
     threshold = next(iter(summary["methods"].values()))["copy_threshold"]
     print("novelty: median L2 distance in weight space to the nearest training model state; region: to the nearest\n"
           "  selected state the sampler was fitted on; agree: share of test predictions equal to the novelty neighbour's\n"
@@ -101,6 +118,34 @@ def cmd_sample(args) -> int:
           "  state agreeing most); mistakes: median chance-corrected agreement with it on the inputs either gets wrong;\n"
           f"  copies: share of samples whose mistakes agree >= {threshold:g}")
     return 0
+
+
+def _target_task(spec, zoo):
+    """The task ``--task`` names, checked to fit the zoo's architecture; None when not given or
+    when it is the zoo's own task."""
+    if spec is None:
+        return None
+    from core.zoo.tasks import check_task_fits, get_task
+
+    task = get_task(spec)
+    check_task_fits(zoo.arch, task, f"--task {spec}: ")
+    return None if task.name == zoo.task.get("name") else task
+
+
+def _print_transfer(summary: dict, fmt) -> None:
+    t = summary["transfer"]
+    k = t["finetune_epochs"]
+    print(f"\ntransfer {t['source_task']} -> {t['target_task']}: mean accuracy on {t['target_task']}'s test split, "
+          f"zero-shot and after {k} epoch(s) of fine-tuning on its training split" if k else
+          f"\ntransfer {t['source_task']} -> {t['target_task']}: mean zero-shot accuracy on {t['target_task']}'s test split "
+          "(--finetune K also fine-tunes)")
+    print(f"{'method':<11} {'n':>6} {'zero-shot':>10} {'fine-tuned':>11} {'vs random':>10}")
+    random = summary["methods"].get("random", {}).get("mean_test_acc_finetuned")
+    for method, e in summary["methods"].items():
+        tuned = e["mean_test_acc_finetuned"]
+        gain = None if tuned is None or random is None else tuned - random
+        print(f"{method:<11} {e['n']:>6} {fmt(e['mean_target_acc']):>10} {fmt(tuned):>11} "
+              f"{'     -' if gain is None else f'{gain:+6.3f}':>10}")
 
 
 def cmd_export(args) -> int:
@@ -144,10 +189,14 @@ def register(sub) -> None:
                    help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
     p.add_argument("-n", type=sample_count(), default=100, help="samples per method (1..100000)")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
-                        "random; repeat for several")
+                   help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise, "
+                        "random or zoo-best (the selection's best states themselves); repeat for several")
     p.add_argument("--finetune", type=int_range(0, MAX_FINETUNE), default=0, metavar="K",
                    help=f"0..{MAX_FINETUNE}: also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
+    p.add_argument("--task", metavar="TASK",
+                   help="transfer: evaluate zero-shot on this task and fine-tune (--finetune) on it, beside random init "
+                        "and the zoo's best models: a bundled task (digits-rotated, digits-inverted, digits-shifted, "
+                        "shapes, ...) or idx:FOLDER, npz:FILE.npz, images:FOLDER")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--bandwidth", type=bandwidth,
                    help=f"KDE bandwidth: a number in 0..{MAX_BANDWIDTH:g} relative to each latent dimension's std "

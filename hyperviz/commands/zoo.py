@@ -30,7 +30,8 @@ def cmd_zoo_import(args) -> int:
     from core.zoo.importers import import_zoo_job
 
     check_writable(args.out)
-    path = run_job(import_zoo_job(args.src, args.out, args.arch_spec, overwrite=args.overwrite), "zoo import", args.quiet)
+    path = run_job(import_zoo_job(args.src, args.out, args.arch_spec, overwrite=args.overwrite, task=args.task),
+                   "zoo import", args.quiet)
     return _report_zoo(path, args)
 
 
@@ -74,6 +75,30 @@ def cmd_zoo_info(args) -> int:
     return 0
 
 
+def cmd_zoo_evaluate(args) -> int:
+    from core.generate.evaluate import recheck_accuracy
+    from core.zoo.store import read_zoo
+    from core.zoo.tasks import get_task, task_for_zoo
+
+    zoo = read_zoo(args.zoo)
+    task = get_task(args.task) if args.task else task_for_zoo(zoo.task, str(args.zoo))
+    result = recheck_accuracy(zoo, task, args.split, args.device, last_only=not args.all_epochs)
+    if args.json:
+        print_json(result)
+        return 0
+    d = result["abs_difference"]
+    print(f"{args.zoo}: {result['states']} model states evaluated on {task.name} ({args.split} split, "
+          f"{result['examples']} examples)")
+    print(f"  mean measured {args.split} accuracy {result['mean_measured']:.4f}"
+          + (f", recorded {result['mean_recorded']:.4f}" if result["mean_recorded"] is not None else ""))
+    if d["compared"]:
+        print(f"  |measured - recorded|: mean {d['mean']:.4f}, max {d['max']:.4f}; "
+              f"{d['within_1_point']} of {d['compared']} within 1 point")
+    else:
+        print(f"  the zoo records no {args.split} accuracy to compare with")
+    return 0
+
+
 def cmd_zoo_verify(args) -> int:
     from core.zoo.store import verify_zoo
 
@@ -93,7 +118,9 @@ def register(sub) -> None:
     zoo = sub.add_parser("zoo", help="build, import and inspect model zoos").add_subparsers(dest="zoo_command", required=True)
     p = zoo.add_parser("build", help="train a population of models and store it as a zoo file "
                                      "(a finished build of the same arguments returns at once)")
-    p.add_argument("--task", default="digits")
+    p.add_argument("--task", default="digits",
+                   help="digits (default), digits-rotated, digits-inverted, digits-shifted, shapes, or your own files: "
+                        "idx:FOLDER, npz:FILE.npz, images:FOLDER")
     p.add_argument("--arch", default="cnn", help="cnn or mlp")
     p.add_argument("--models", type=int_range(1, MAX_MODELS), default=512,
                    help=f"1..{MAX_MODELS}; models x checkpoints x parameters x 4 bytes must fit in {MAX_ZOO_BYTES // 2**40} TiB "
@@ -115,9 +142,22 @@ def register(sub) -> None:
     p.add_argument("src")
     p.add_argument("--out", required=True)
     p.add_argument("--arch-spec", help="JSON architecture spec, for architectures hyperviz does not recognise")
+    p.add_argument("--task", metavar="TASK",
+                   help="the data the models were trained on, recorded in the zoo: idx:FOLDER (MNIST / Fashion-MNIST "
+                        "IDX files, .gz or not), npz:FILE.npz (x_train, y_train, x_test, y_test) or images:FOLDER "
+                        "(a folder per class), or a bundled task")
     p.add_argument("--overwrite", action="store_true", help="replace a file already at --out once the import is complete")
     add_common(p)
     p.set_defaults(func=cmd_zoo_import)
+
+    p = zoo.add_parser("evaluate", help="evaluate the zoo's models on its task (or --task) and compare with the "
+                                        "accuracies the zoo records")
+    p.add_argument("zoo")
+    p.add_argument("--task", metavar="TASK", help="evaluate on this task instead of the zoo's own")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--all-epochs", action="store_true", help="every checkpoint, not only each model's last one")
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_zoo_evaluate)
 
     p = zoo.add_parser("info", help="summarise a zoo file")
     p.add_argument("zoo")

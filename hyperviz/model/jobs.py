@@ -142,8 +142,29 @@ def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, 
 
 
 # ---- the docks ----------------------------------------------------------------------------------
+def target_task_choices(zoo) -> list[tuple[str | None, str]]:
+    """The Generate dock's "target task" menu: ``(spec, label)`` pairs, the zoo's own task first
+    (spec None: no transfer), then every bundled task the zoo's architecture runs on."""
+    from core.errors import HyperVizError
+    from core.zoo.tasks import check_task_fits, get_task, task_names
+
+    own = str(zoo.task.get("name", "?")) if zoo is not None else "?"
+    choices: list[tuple[str | None, str]] = [(None, f"{own} (the zoo's task)")]
+    if zoo is None:
+        return choices
+    for name in task_names():
+        if name == own:
+            continue
+        try:
+            check_task_fits(zoo.arch, get_task(name))
+        except HyperVizError:
+            continue
+        choices.append((name, name))
+    return choices
+
+
 def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
-               description: str, bookmarks: list[dict]):
+               description: str, bookmarks: list[dict], target_task: str | None = None):
     """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)``.
 
     :func:`core.generate.sampling.sample_job` stores the run and saves the file only when it
@@ -151,7 +172,8 @@ def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwi
     Under the workspace's writer lock the copy is made of the file as it is *now* (runs and maps
     that other processes added since it was opened are kept, and come back in the samples), so
     nothing another writer stored is lost; a workspace whose embeddings changed on disk since it
-    was opened is refused with one line (reopen it).
+    was opened is refused with one line (reopen it). ``target_task``: transfer to that task
+    (zero-shot on it, fine-tuning on it; see core.generate.sampling).
     """
     from core.generate.sampling import sample_job as core_sample
     from core.writelock import WriterLock
@@ -162,7 +184,7 @@ def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwi
         base = _as_on_disk(ws)
         copy = dataclasses.replace(base, samples=dict(base.samples), bookmarks=list(bookmarks))
         run = yield from core_sample(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
-                                     device="auto", zoo=zoo, description=description)
+                                     device="auto", zoo=zoo, description=description, target_task=target_task)
         return run, copy.samples
     finally:
         lock.release()

@@ -63,17 +63,23 @@ from core.zoo.importers.checkpoints import CHECKPOINT_SUFFIXES, read_spec
 from core.zoo.importers.folder import TABLE_NAMES, import_folder
 from core.zoo.importers.modelzoos import checkpoint_dirs, import_modelzoos
 from core.zoo.store import describe_file, write_zoo
+from core.zoo.tasks import check_task_fits, get_task
 
 __all__ = ["detect_format", "import_zoo_job"]
 
 
 def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path | None = None,
-                   overwrite: bool = False) -> Job[Path]:
+                   overwrite: bool = False, task: str | None = None) -> Job[Path]:
     """Read the models under ``src`` (either layout), write them as a zoo file at ``out``.
 
     Yields one :class:`Progress` per model and one for the write; returns the written path.
     ``arch_spec_path`` names a JSON :class:`ArchSpec` for architectures hyperviz does not know.
     Anything already at ``out`` is refused unless ``overwrite`` (a folder always is).
+    ``task`` (a task spec: ``idx:FOLDER``, ``npz:FILE.npz``, ``images:FOLDER`` or a bundled name)
+    is the data the models were trained on: it is read and checked against the architecture
+    before anything else, and recorded in the zoo's ``/meta/task`` (with its files and split), so
+    the zoo's models can be evaluated, sampled and fine-tuned on it. Without it the task is the
+    name the source gives (Model Zoos: the ``dataset::dump`` folder), which hyperviz cannot run.
     """
     src, out = Path(src), Path(out)
     existing = describe_file(out)
@@ -83,11 +89,15 @@ def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path 
         raise HyperVizError(f"{shown(out)}: already exists, {existing}; not replaced (pass --overwrite to replace it, "
                             "or choose another --out)")
     spec = read_spec(Path(arch_spec_path)) if arch_spec_path is not None else None
+    data = get_task(task) if task is not None else None
     kind = detect_format(src)
     if kind == "modelzoos":
         zoo = yield from import_modelzoos(src, spec)
     else:
         zoo = yield from import_folder(src, spec)
+    if data is not None:
+        check_task_fits(zoo.arch, data, f"--task {shown(task, 80)}: ")
+        zoo.task = {**data.describe(), "named_by_source": zoo.task.get("name")}
     total = zoo.n_models + 1
     yield Progress(zoo.n_models, total, f"writing {out.name}")
     path = write_zoo(out, zoo)
