@@ -32,15 +32,15 @@ import numpy as np
 import torch
 
 from core.errors import HyperVizError, shown
-from core.progress import Progress
 
 #: What to install when ray is missing.
 INSTALL_HINT = 'pip install -e ".[ray]"'
 #: Seconds to wait for a cluster's head node to accept a connection before saying it is unreachable.
 CONNECT_TIMEOUT_S = 5.0
-#: At most this many chunks per CPU of the cluster are submitted at once (results wait in Ray's
-#: object store until the driver has written them; more in flight would only fill it).
-IN_FLIGHT_PER_CPU = 2
+#: At most this many chunks per task slot of the cluster (the tasks it can run at once) are
+#: submitted at a time: results wait in Ray's object store until the driver has written them, and
+#: more in flight would only fill it.
+IN_FLIGHT_PER_SLOT = 2
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class _Cluster:
 
 
 def train_on_ray(options: RayOptions, spec: dict, pending: list[int], sizes: list[int], device: torch.device,
-                 threads: int) -> Iterator[Progress | tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+                 threads: int) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
     """Train the chunks ``pending`` of ``spec`` (``sizes``: models in each) as Ray tasks; yields
     ``(k, weights, states)`` for each chunk as it finishes, in the order they finish.
 
@@ -169,7 +169,7 @@ def train_on_ray(options: RayOptions, spec: dict, pending: list[int], sizes: lis
             slots = max(1, total_cpus // resources["num_cpus"])
         task = ray.remote(max_retries=2)(_task_function()).options(**resources)
         queue = list(pending)
-        limit = max(1, IN_FLIGHT_PER_CPU * slots)
+        limit = max(1, IN_FLIGHT_PER_SLOT * slots)
         while queue or running:
             while queue and len(running) < limit:
                 k = queue.pop(0)

@@ -8,13 +8,13 @@ so chunks can be spread over machines: :func:`train_spec_chunk` is the whole of 
 chunk number in, arrays out). :func:`build_zoo_job` trains every chunk, here or as Ray tasks
 (:mod:`core.zoo.distributed`), and writes the zoo file, resuming an interrupted build.
 
+Each model has its own seed, which fixes its initialisation, the order it sees the training data
+in, and its dropout masks, so the same spec gives the same zoo.
+
 **What the bits depend on.** The same spec gives the same zoo on the same device *and with the
 same number of torch threads*: on a CPU, oneDNN sums a convolution's weight gradient in an order
 that depends on the thread count, so one thread and two give weights that differ in the last bits
 (and the content hash differs). Ray tasks therefore train with the driver's thread count.
-
-Each model has its own seed, which fixes its initialisation, the order it sees the training data
-in, and its dropout masks, so the same spec gives the same zoo.
 
 **A finished build is finished.** The zoo file records the spec it was built from
 (``meta/source`` = ``{"zoo_spec": ...}``). Building a spec onto a path that already holds the
