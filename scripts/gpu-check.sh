@@ -14,6 +14,7 @@
 # Environment: PYTHON (default .venv/bin/python when present, else python3); the repository is
 # put on PYTHONPATH, so it runs without `pip install` (e.g. on a machine with a CUDA torch and no
 # network). GPU_CHECK_LOGS=DIR keeps every step's output there (default: a temporary folder).
+# pytest-qt is not loaded (the gpu tests need no Qt; a GPU image may lack it).
 # Not here: `bench gui` (it has no --device: the map and the GUI are measured on the CPU).
 set -uo pipefail
 
@@ -145,7 +146,7 @@ print(json.dumps(line), flush=True)
 sys.exit(0 if line["ok"] else 1)
 EOF
 
-step gpu_tests 150 junit -- env HYPERVIZ_GPU_TEST_DEVICE="$device" "$PYTHON" -m pytest -q -p no:cacheprovider \
+step gpu_tests 150 junit -- env HYPERVIZ_GPU_TEST_DEVICE="$device" "$PYTHON" -m pytest -q -p no:cacheprovider -p no:pytest-qt \
     -m gpu tests/test_cuda_path.py --junitxml="$work/junit.xml"
 step bench_zoo 120 -- "$PYTHON" -m hyperviz bench zoo "${zoo_args[@]}" --device "$device" --json -q
 step bench_fit 45 -- "$PYTHON" -m hyperviz bench fit "${fit_args[@]}" --device "$device" --json -q
