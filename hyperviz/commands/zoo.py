@@ -2,11 +2,13 @@
 
 ``zoo build`` on a path that already holds the complete zoo of the same arguments does nothing
 and says so (``already_complete`` in ``--json``); an interrupted build of the same arguments
-resumes. Neither ``zoo build`` nor ``zoo import`` replaces anything else that is already at
+resumes. With ``--ray ADDRESS`` the chunks are trained as Ray tasks (``local`` starts a cluster in
+this process, ``--ray-cpus`` CPUs); this process writes the file, so the same holds. Neither ``zoo build`` nor ``zoo import`` replaces anything else that is already at
 ``--out`` (a zoo of other arguments, a workspace, any file) unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
+from core.errors import HyperVizError
 from hyperviz.commands.common import SEED_MAX, add_common, check_writable, int_range, print_json, run_job, seed
 
 
@@ -19,10 +21,19 @@ def cmd_zoo_build(args) -> int:
     chunk = args.chunk_size or (64 if device.type == "cpu" else 2048)
     spec = ZooSpec(task=args.task, arch=args.arch, n_models=args.models, epochs=args.epochs, batch_size=args.batch_size,
                    seed=args.seed, grid=grid, mode=args.mode, chunk_size=chunk)
+    ray = None
+    if args.ray is not None:
+        from core.zoo.distributed import RayOptions
+
+        if args.ray_cpus is not None and args.ray.strip() != "local":
+            raise HyperVizError(f"--ray-cpus: only with --ray local (the cluster at {args.ray} has its own CPUs)")
+        ray = RayOptions(args.ray, args.ray_cpus)
+    elif args.ray_cpus is not None:
+        raise HyperVizError("--ray-cpus: only with --ray local (it sets the size of the local cluster)")
     if finished_build(spec, args.out, args.overwrite):
         return _report_zoo(args.out, args, already_complete=True)
     check_writable(args.out)
-    path = run_job(build_zoo_job(spec, args.out, device, overwrite=args.overwrite), "zoo build", args.quiet)
+    path = run_job(build_zoo_job(spec, args.out, device, overwrite=args.overwrite, ray=ray), "zoo build", args.quiet)
     return _report_zoo(path, args, already_complete=False)
 
 
@@ -135,6 +146,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true",
                    help="replace what is at --out (a zoo of other arguments, any other file) once the new zoo is complete")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="train the chunks as Ray tasks: local (a cluster in this process), auto (the one `ray start` "
+                        "started here) or a cluster's HOST:PORT; needs pip install -e \".[ray]\"; the same zoo as without")
+    p.add_argument("--ray-cpus", type=int_range(1, 4096), help="CPUs of the --ray local cluster (default: all)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_zoo_build)
 
