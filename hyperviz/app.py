@@ -67,6 +67,14 @@ def _install_excepthook(window) -> None:
         if issubclass(kind, KeyboardInterrupt):
             previous(kind, value, tb)
             return
+        from core.errors import HyperVizError
+
+        if issubclass(kind, HyperVizError):             # a problem with a file or value: its one line
+            try:
+                window.show_error("Error", str(value))
+                return
+            except Exception:
+                pass
         log.error("unexpected error", exc_info=(kind, value, tb))
         try:
             window.show_error("Unexpected error", f"{kind.__name__}: {value}")
@@ -111,21 +119,74 @@ def main(argv: list[str] | None = None) -> int:
 
         ini = Path(tempfile.mkdtemp(prefix="hyperviz-smoke-")) / "settings.ini"
         settings = Settings(QtCore.QSettings(str(ini), QtCore.QSettings.Format.IniFormat))
+    if args.workspace and not args.smoke and not Path(args.workspace).is_file():
+        path = Path(args.workspace)         # nothing to open and no window to return to: say so, exit non-zero
+        cannot_open(path, f"{path}: no such file" if not path.exists() else f"{path}: not a file")
+        return 2
     demo = default_workspace()
     window = MainWindow(settings=settings, demo_path=demo)
     _install_excepthook(window)
     window.show()
     shown_at = process_age()
     path = Path(args.workspace) if args.workspace else demo
+    if args.smoke:
+        if path is not None:
+            QtCore.QTimer.singleShot(0, lambda: window.open_workspace(path))
+        return _smoke(app, window, shown_at, args.timeout, path)
     if path is None:
         window.show_error("No workspace", "The bundled demo is missing: run `hyperviz demo build`, or open a workspace.")
+        status = app.exec()
     else:
-        QtCore.QTimer.singleShot(0, lambda: window.open_workspace(path))
-    if args.smoke:
-        return _smoke(app, window, shown_at, args.timeout, path)
-    status = app.exec()
+        status = _open_first(app, window, path)
     _tear_down(app, window)
     return status
+
+
+def cannot_open(path: Path, message: str, parent=None) -> None:
+    """Say that ``path`` could not be opened: on stderr and in a message box whose title fits (the path and
+    the reason are in its text)."""
+    from PySide6 import QtWidgets
+
+    first = message.splitlines()[0] if message else "unknown error"
+    print(f"error: {first}", file=sys.stderr, flush=True)
+    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, "hyperviz",
+                                f"<b>Could not open {path.name}</b>", QtWidgets.QMessageBox.StandardButton.Close,
+                                parent)
+    box.setInformativeText(f"{first}\n\n{path}")
+    if "\n" in message:
+        box.setDetailedText(message)
+    box.setMinimumWidth(420)
+    box.exec()
+
+
+def _open_first(app, window, path: Path) -> int:
+    """Open the workspace named on the command line. When it cannot be opened there is no window to return
+    to: say why and exit with status 2 (a later failed open, from the File menu, only shows a message)."""
+    from PySide6 import QtCore
+
+    outcome = {"status": None}
+    interactive = window.interactive_errors
+    window.interactive_errors = False       # this open's failure gets one message box, below
+
+    def failed(message: str) -> None:
+        window.interactive_errors = interactive
+        window.load_failed.disconnect(failed)
+        window.loaded.disconnect(loaded)
+        outcome["status"] = 2
+        window.hide()
+        cannot_open(path, message)
+        app.exit(2)
+
+    def loaded(_session) -> None:
+        window.interactive_errors = interactive
+        window.load_failed.disconnect(failed)
+        window.loaded.disconnect(loaded)
+
+    window.load_failed.connect(failed)
+    window.loaded.connect(loaded)
+    QtCore.QTimer.singleShot(0, lambda: window.open_workspace(path))
+    status = app.exec()
+    return outcome["status"] or status
 
 
 def _smoke(app, window, shown_at: float, timeout: float, path) -> int:

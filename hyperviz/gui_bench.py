@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from hyperviz.commands.common import add_common, positive_int, print_json
+from hyperviz.commands.common import add_common, bench_points, bench_seconds, print_json
 
 TARGETS = {"selection_update_s": 0.1, "filter_update_s": 0.1, "recolour_s": 0.6, "max_stall_s": 0.1}
 
@@ -220,8 +220,8 @@ def cmd_bench_gui(args) -> int:
 def register(bench) -> None:
     """Add ``gui`` to the ``bench`` command's sub-commands (called by hyperviz.cli)."""
     p = bench.add_parser("gui", help="map speed at 100k points; GUI stalls during background jobs")
-    p.add_argument("--points", type=positive_int, default=100_000)
-    p.add_argument("--seconds", type=float, default=12.0, help="how long background jobs run while measuring stalls")
-    p.add_argument("--umap-points", type=positive_int, default=3000)
+    p.add_argument("--points", type=bench_points, default=100_000)
+    p.add_argument("--seconds", type=bench_seconds, default=12.0, help="how long background jobs run while measuring stalls")
+    p.add_argument("--umap-points", type=bench_points, default=3000)
     add_common(p)
     p.set_defaults(func=cmd_bench_gui)

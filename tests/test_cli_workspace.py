@@ -149,8 +149,12 @@ def test_export_cli(ws, tmp_path, capsys):
     assert len(exported) == 2 and all(e["id"].startswith("r001_noise:") for e in exported)
     names = sorted(p.name for p in out_dir.iterdir())
     assert len(names) == 6 and sum(n.endswith(".pt") for n in names) == 2
-    code, _, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir)
-    assert code == 2 and "already exists" in err and err.count("\n") == 1
+    code, out, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir, "--format", "safetensors,pt",
+                         "--json")                       # the same export, wider: the two are kept
+    assert code == 0 and json.loads(out)["reused"] == 2 and json.loads(out)["written"] == 1, err
+    (out_dir / "r001_noise-0.pt").write_bytes(b"changed")
+    code, _, err = run(capsys, "export", ws, "--samples", "all", "--out", out_dir, "--format", "safetensors,pt")
+    assert code == 2 and "already exists with other content" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -158,9 +162,9 @@ def test_export_cli(ws, tmp_path, capsys):
     (["sample", "{ws}", "--where", "test_acc >="], "expected a value"),
     (["sample", "{ws}", "--where", "test_acc > 2"], "selects none"),
     (["sample", "{ws}", "--where", "activation > 3"], "--where"),
-    (["sample", "{ws}", "-n", "0"], "-n 0: must be at least 1"),
-    (["sample", "{ws}", "-n", "100001"], "at most 100000"),
-    (["sample", "{ws}", "--bandwidth", "wide"], "bandwidth 'wide'"),
+    (["sample", "{ws}", "-n", "0"], "argument -n: 0 must be >= 1"),
+    (["sample", "{ws}", "-n", "100001"], "must be <= 100000"),
+    (["sample", "{ws}", "--bandwidth", "wide"], "argument --bandwidth: wide is not scott or silverman or a number"),
     (["sample", "{ws}", "--finetune", "-1"], "argument --finetune: -1 must be >= 0"),
     (["sample", "{ws}", "--finetune", "1000000000"], "argument --finetune: 1000000000 must be <= 1000"),
     (["sample", "{ws}", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
@@ -168,7 +172,7 @@ def test_export_cli(ws, tmp_path, capsys):
     (["sample", "{ws}", "--where", "test_acc > " + "9" * 400], "a number is too large to compare"),
     (["probe", "{ws}", "--where", "test_acc in [0, " + "9" * 400 + "]"], "a number is too large to compare"),
     (["probe", "{ws}", "--where", "test_acc > " + "9" * 5000], "a number has too many digits"),
-    (["sample", "{ws}", "-n", "9" * 400], "at most 100000"),
+    (["sample", "{ws}", "-n", "9" * 400], "must be <= 100000"),
     (["sample", "{ws}", "--where", "model_id == 'm00000' and epoch == 2"], "at least 2 selected model states"),
     (["sample", "{tmp}/missing.h5"], "no such workspace"),
     (["probe", "{ws}", "--where", "epoch > 99"], "selects none of the 36 model states"),

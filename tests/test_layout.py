@@ -22,7 +22,7 @@ def test_core_never_imports_qt_or_hyperviz():
 
 
 def test_core_is_its_stage_packages_beside_the_shared_basics():
-    basics = {"__init__", "errors", "device", "progress", "jsonfile"}
+    basics = {"__init__", "errors", "device", "progress", "jsonfile", "validate", "children", "writelock"}
     assert {p.stem for p in (ROOT / "core").glob("*.py")} == basics
     assert {p.name for p in (ROOT / "core").iterdir() if p.is_dir() and p.name != "__pycache__"} == {
         "zoo", "hyperrep", "analysis", "generate"}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import time
 import traceback
 import warnings
@@ -193,8 +194,12 @@ def umap_fit_job(
     return coords
 
 
-def _umap_child(emb: np.ndarray, params: dict, conn) -> None:
-    """Entry point of the UMAP child process: runs :func:`umap_fit_job`, streams messages on ``conn``."""
+def _umap_child(emb: np.ndarray, params: dict, conn, parent_pid: int | None = None) -> None:
+    """Entry point of the UMAP child process: runs :func:`umap_fit_job`, streams messages on ``conn``.
+    It ends with its parent, however the parent ends (core.children.die_with_parent)."""
+    from core.children import die_with_parent
+
+    die_with_parent(parent_pid)
     try:
         job = umap_fit_job(emb, **params)
         while True:
@@ -225,7 +230,8 @@ def umap_fit_in_subprocess(
     """:func:`umap_fit_job` in a spawned child process; returns float32 coords ``[n, 2]``.
 
     ``should_cancel`` is polled every ``poll_s`` seconds; when it returns True the child is
-    terminated and :class:`~core.errors.Cancelled` raised. ``on_progress`` receives the child's
+    terminated and :class:`~core.errors.Cancelled` raised. The child also ends when this process is
+    killed outright (SIGKILL: no cleanup runs here), see :mod:`core.children`. ``on_progress`` receives the child's
     progress records in this process. Input errors raise :class:`HyperVizError` before any process
     starts. (Programs that call this must guard their entry point with ``if __name__ == "__main__"``,
     as spawn re-imports the main module.)
@@ -237,7 +243,7 @@ def umap_fit_in_subprocess(
         raise Cancelled("cancelled")
     ctx = multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_umap_child, args=(x, params, sender), name="hyperviz-umap", daemon=True)
+    proc = ctx.Process(target=_umap_child, args=(x, params, sender, os.getpid()), name="hyperviz-umap", daemon=True)
     proc.start()
     sender.close()  # the child holds its own copy; EOF on ours means the child is gone
     try:

@@ -18,7 +18,7 @@ from core.analysis.probes import ProbeResult, ScoreDifference, paired_bootstrap,
 from core.zoo.weight_stats import weight_statistics
 from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
-from core.zoo.store import Zoo, read_zoo
+from core.zoo.store import Zoo
 
 STATE_PROPERTIES = ("test_acc", "epoch", "ggap")
 NOT_PROPERTIES = {"model_id", "seed", "model"}
@@ -59,7 +59,7 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
     property that is constant within the subset is reported as not applicable. Every result's
     ``test_rows`` index the workspace's states."""
     ws.require("embeddings")
-    zoo = zoo or read_zoo(ws.zoo_path)
+    zoo = zoo or ws.read_zoo()
     rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
     states = ws.states[rows]
     weights = zoo.weights[states[:, 0], states[:, 1]]
@@ -182,12 +182,12 @@ def reconstruction_fidelity(ws: Workspace, zoo: Zoo | None = None, device: str =
     from core.hyperrep.codec import decode_latents, encode_weights
     from core.hyperrep.fit import usable_states
     from core.zoo.population import evaluate_population
-    from core.zoo.tasks import get_task
+    from core.zoo.tasks import task_for_zoo
 
-    zoo = zoo or read_zoo(ws.zoo_path)
+    zoo = zoo or ws.read_zoo()
     ws.require("autoencoder")
     dev = resolve_device(device)
-    task = get_task(zoo.task.get("name", ""))
+    task = task_for_zoo(zoo.task, str(ws.zoo_path))
     states = ws.states if ws.states is not None else usable_states(zoo)
     acc = zoo.states["test_acc"][states[:, 0], states[:, 1]]
     keep = (ws.split[states[:, 0]] == "test") & (acc > min_acc)

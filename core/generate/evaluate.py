@@ -451,3 +451,40 @@ def finetune_job(arch: ArchSpec, task: Task, weights, activations, epochs: int, 
                            {"mean_test_acc": float(np.mean(ev.acc))})
         w_all[rows] = w.detach().cpu().numpy()
     return Finetuned(acc, loss, w_all)
+
+
+# ---- re-checking a zoo's recorded accuracies -----------------------------------------------------
+def recheck_accuracy(zoo, task: Task, split: str = "test", device: str | torch.device = "cpu",
+                     last_only: bool = True) -> dict:
+    """Evaluate a zoo's model states on ``task``'s ``split`` and compare with the accuracies the
+    zoo records for that split (``<split>_acc``): each model's last present checkpoint, or every
+    present state. Returns counts, means and ``abs_difference`` (mean, max, how many within 1
+    point, over the states whose recorded accuracy is finite). Models run with their
+    ``activation`` column (relu when the zoo has none)."""
+    from core.zoo.tasks import check_task_fits
+
+    check_task_fits(zoo.arch, task)
+    present = np.asarray(zoo.present, bool)
+    if last_only:
+        models = np.flatnonzero(present.any(1))
+        cols = np.array([np.flatnonzero(present[m])[-1] for m in models], np.int64)
+    else:
+        models, cols = np.nonzero(present)
+    acts = np.asarray(zoo.models["activation"]).astype(str)[models] if "activation" in zoo.models \
+        else np.full(len(models), "relu")
+    weights = np.stack([zoo.weights[m, c] for m, c in zip(models, cols)]) if len(models) else \
+        np.zeros((0, zoo.arch.n_params), np.float32)
+    measured = evaluate_weights(zoo.arch, task, weights, acts, split, device).acc
+    recorded_col = zoo.states.get(f"{split}_acc")
+    recorded = recorded_col[models, cols].astype(np.float64) if recorded_col is not None else np.full(len(models), np.nan)
+    ok = np.isfinite(recorded)
+    diff = np.abs(measured[ok] - recorded[ok])
+    return {
+        "task": task.name, "split": split, "states": int(len(models)), "examples": int(len(task.split(split)[1])),
+        "mean_measured": float(measured.mean()) if len(measured) else None,
+        "mean_recorded": float(recorded[ok].mean()) if ok.any() else None,
+        "abs_difference": {"compared": int(ok.sum()), "mean": float(diff.mean()) if diff.size else None,
+                           "max": float(diff.max()) if diff.size else None,
+                           "within_1_point": int((diff <= 0.01 + 1e-12).sum())},
+        "measured": measured.tolist(), "recorded": [None if not np.isfinite(v) else float(v) for v in recorded],
+    }

@@ -36,6 +36,11 @@ Methods (:data:`METHODS`)
 ``random``
     Baseline: a fresh initialisation of the architecture; each sample takes the init scheme of a
     uniformly chosen selected model (its hyperparameter) and a fresh seed.
+``zoo-best``
+    Baseline: the selection's own best states, the ``n`` states of the chosen activation with the
+    highest validation accuracy on the zoo's task (ties: lower validation loss, then higher test
+    accuracy); every one once, so a run has ``min(n, selected states)`` samples. Copies by
+    construction: what "fine-tune the zoo's best models" gives, beside samples and random init.
 
 Bandwidth
 ---------
@@ -69,6 +74,15 @@ With ``finetune=K`` every sample (and every baseline) is trained K more epochs w
 run: the most common optimizer / learning rate / weight decay of the selected models (the recipe
 that trained them), dropout 0, batch 32, the same data order for every model
 (:func:`finetune_recipe`, recorded in the run's metadata).
+
+Transfer to another task
+------------------------
+With ``target_task`` (a task spec, e.g. ``shapes``; :mod:`core.zoo.tasks`) other than the zoo's own,
+every sample is also evaluated zero-shot on the target task's test split (``target_acc`` /
+``target_loss``) and fine-tuning (``finetune=K``) trains on the target task's training split and
+reports its test accuracy. Everything else (test and validation accuracy, best-of's choice,
+novelty) stays on the zoo's task. The target must take the architecture's input shape and have
+at most as many classes as it has outputs. The run's metadata records ``target_task``.
 
 Novelty and copies
 ------------------
@@ -119,13 +133,13 @@ from core.generate.evaluate import (
 from core.hyperrep.workspace import Workspace, load_workspace
 from core.progress import Job, Progress
 from core.zoo.arch import INITS, ArchSpec, init_vector
-from core.zoo.store import Zoo, read_zoo
-from core.zoo.tasks import Task, get_task
+from core.zoo.store import Zoo
+from core.zoo.tasks import Task, check_task_fits, get_task, task_for_zoo
 
 if TYPE_CHECKING:
     from core.hyperrep.autoencoder import HyperRepAE
 
-METHODS = ("kde", "best-of", "reconstruct", "noise", "random")
+METHODS = ("kde", "best-of", "reconstruct", "noise", "random", "zoo-best")
 MAX_SAMPLES = 100_000
 BANDWIDTH_RULES = ("scott", "silverman")
 DEFAULT_BANDWIDTH = 0.25
@@ -389,6 +403,12 @@ class RunSetup:
     sigma: float = NOISE_SIGMA
     oversample: int = OVERSAMPLE
     rounds: int = 1
+    target: Task | None = None       # the task to transfer to (None: the zoo's own)
+
+    @property
+    def tuning_task(self) -> Task:
+        """The task fine-tuning trains on: the target task, else the zoo's."""
+        return self.target if self.target is not None else self.task
 
     @property
     def arch(self) -> ArchSpec:
@@ -439,7 +459,7 @@ def total_steps(method: str, rounds: int = 1, finetune: int = 0) -> int:
 def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: int = 0, bandwidth=None,
                 finetune: int = 0, device: str | torch.device = "auto", zoo: Zoo | None = None,
                 description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
-                rounds: int = 1, kde_mode: str = "joint") -> RunSetup:
+                rounds: int = 1, kde_mode: str = "joint", target_task: str | Task | None = None) -> RunSetup:
     """Check every argument (one-line errors), load what the run needs and make the selection."""
     check_method(method)
     n = check_n(n)
@@ -454,8 +474,13 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
         ws = load_workspace(ws)
     ws.require("autoencoder")
     ws.require("embeddings")
-    zoo = zoo if zoo is not None else read_zoo(ws.zoo_path)
-    task = get_task(zoo.task.get("name", "?"))
+    zoo = zoo if zoo is not None else ws.read_zoo()
+    task = task_for_zoo(zoo.task, str(ws.zoo_path))
+    target = get_task(target_task) if isinstance(target_task, str) else target_task
+    if target is not None:
+        check_task_fits(zoo.arch, target, "target task: ")
+        if target.name == task.name:
+            target = None                                   # the zoo's own task: no transfer
     dev = resolve_device(device)
     sel = make_selection(ws, zoo, rows, description)
     if method in ("kde", "best-of") and len(sel.used) < 2:
@@ -463,7 +488,7 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
                             f"{len(sel.used)} ({sel.activation}); select more, or use --method reconstruct, noise or random")
     return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used),
                     ws.autoencoder(dev), finetune_recipe(ws, zoo, sel.used), int(finetune), bw, kde_mode,
-                    float(sigma), int(oversample), int(rounds))
+                    float(sigma), int(oversample), int(rounds), target)
 
 
 def encode_selection(setup: RunSetup) -> np.ndarray:
@@ -572,9 +597,31 @@ def draw_random(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[
                 {"n": setup.n, "inits": {str(k): int(v) for k, v in zip(*np.unique(chosen, return_counts=True))}})
 
 
+def zoo_best_picks(setup: RunSetup) -> np.ndarray:
+    """Indices into ``setup.selection.used`` of its best states, best first: highest validation
+    accuracy on the zoo's task (NaN last), then lower validation loss, then higher test accuracy."""
+    states = setup.ws.states[setup.selection.used]
+    col = lambda name: setup.zoo.states[name][states[:, 0], states[:, 1]].astype(np.float64) \
+        if name in setup.zoo.states else np.full(len(states), np.nan)  # noqa: E731
+    val, loss, test = col("val_acc"), col("val_loss"), col("test_acc")
+    return np.lexsort((-np.nan_to_num(test, nan=-np.inf), np.nan_to_num(loss, nan=np.inf),
+                       -np.nan_to_num(val, nan=-np.inf)))[: setup.n]
+
+
+def draw_zoo_best(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[Draw]:
+    """``zoo-best``: the selection's best states themselves (:func:`zoo_best_picks`); a run of
+    fewer than ``n`` samples when fewer states are selected."""
+    del rng
+    pick = zoo_best_picks(setup)
+    setup.n = len(pick)
+    yield steps(f"took the {setup.n} best selected states by validation accuracy")
+    return Draw(setup.used_weights[pick], setup.selection.used[pick],
+                {"n": setup.n, "ranked_by": "validation accuracy on the zoo's task, then validation loss"})
+
+
 #: The draw step of each method (:data:`METHODS`).
 DRAWS = {"kde": draw_kde, "best-of": draw_best_of, "reconstruct": draw_reconstruct, "noise": draw_noise,
-         "random": draw_random}
+         "random": draw_random, "zoo-best": draw_zoo_best}
 #: Methods whose samples come out of the decoder.
 DECODED = ("kde", "best-of", "reconstruct")
 
@@ -604,11 +651,21 @@ def judge_novelty(setup: RunSetup, weights: np.ndarray, test_predictions: np.nda
     return embeddings, nov
 
 
+def evaluate_target(setup: RunSetup, weights: np.ndarray) -> dict[str, np.ndarray]:
+    """``target_acc`` / ``target_loss [n]``: zero-shot on the target task's test split (nothing
+    without a target task)."""
+    if setup.target is None:
+        return {}
+    ev = evaluate_weights(setup.arch, setup.target, weights, setup.activation, "test", setup.device)
+    return {"target_acc": ev.acc, "target_loss": ev.loss}
+
+
 def finetune_samples(setup: RunSetup, weights: np.ndarray, steps: Steps) -> Job[dict[str, np.ndarray]]:
-    """``finetune_acc`` / ``finetune_loss [n, K]`` after K epochs with the run's recipe (nothing for K = 0)."""
+    """``finetune_acc`` / ``finetune_loss [n, K]`` after K epochs with the run's recipe on the
+    target task (the zoo's task without one); nothing for K = 0."""
     if not setup.finetune:
         return {}
-    job = finetune_job(setup.arch, setup.task, weights, setup.activation, setup.finetune, seed=setup.seed,
+    job = finetune_job(setup.arch, setup.tuning_task, weights, setup.activation, setup.finetune, seed=setup.seed,
                        device=setup.device, config=setup.recipe)
     try:
         while True:
@@ -645,7 +702,9 @@ def run_meta(setup: RunSetup, draw: Draw, run_id: str, reference: TrainingRefere
         "activation": sel.activation, "activation_counts": sel.activation_counts,
         "activation_policy": "majority activation of the selection; other activations left out of the fit",
         "params": draw.params, **draw.extra,
-        "finetune": {"epochs": setup.finetune, **setup.recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": setup.seed},
+        "finetune": {"epochs": setup.finetune, **setup.recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": setup.seed,
+                     "task": setup.tuning_task.name},
+        "target_task": setup.target.describe() if setup.target is not None else None,
         "novelty_reference": f"{len(reference.state_index)} usable model states of the training split",
         "region_reference": f"the {len(sel.used)} selected states the sampler was fitted on",
         "functional_reference": "the training split's states and the fitted region's",
@@ -671,7 +730,7 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
                finetune: int = 0, device: str | torch.device = "auto", *, zoo: Zoo | None = None,
                description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
                rounds: int = 1, kde_mode: str = "joint", save: bool = True,
-               reference: TrainingReference | None = None) -> Job[str]:
+               reference: TrainingReference | None = None, target_task: str | Task | None = None) -> Job[str]:
     """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
 
     Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
@@ -684,10 +743,12 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     ``finetune_acc`` / ``finetune_loss [n, k]`` when ``finetune`` > 0, and ``selection`` (the
     selected rows). ``meta`` holds the provenance and the run's copy figures. ``reference``: the
     workspace's :func:`training_reference`, to share its test predictions between runs.
+    ``target_task``: transfer to that task (see the module docstring): adds ``target_acc`` /
+    ``target_loss [n]`` and fine-tunes on it.
     """
     setup = prepare_run(ws, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune, device=device,
                         zoo=zoo, description=description, sigma=sigma, oversample=oversample, rounds=rounds,
-                        kde_mode=kde_mode)
+                        kde_mode=kde_mode, target_task=target_task)
     steps = Steps(method, total_steps(method, setup.rounds, setup.finetune))
     draw = yield from DRAWS[method](setup, np.random.default_rng(seed), steps)
     yield steps(f"decoded {setup.n} models" if method in DECODED else f"{setup.n} models")
@@ -697,6 +758,7 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     embeddings, nov = judge_novelty(setup, draw.weights, test.predictions, reference)
     yield steps("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
     arrays = run_arrays(setup, draw, test, val, embeddings, nov)
+    arrays.update(evaluate_target(setup, draw.weights))
     arrays.update((yield from finetune_samples(setup, draw.weights, steps)))
     arrays.update(place_samples(setup.ws, embeddings))
     yield steps(f"placed in {', '.join(sorted(setup.ws.projections)) or 'no'} map(s)")
@@ -720,6 +782,9 @@ def run_summary(ws: Workspace, run_id: str) -> dict:
         "mean_test_acc": float(np.mean(a["test_acc"])),
         "max_test_acc": float(np.max(a["test_acc"])),
         "mean_test_acc_finetuned": float(np.mean(tuned[:, -1])) if tuned is not None and tuned.size else None,
+        "target_task": (meta.get("target_task") or {}).get("name"),
+        "mean_target_acc": float(np.mean(a["target_acc"])) if "target_acc" in a else None,
+        "finetune_task": (meta.get("finetune") or {}).get("task") if tuned is not None else None,
         "median_novelty": float(np.median(a["novelty_weight"])),
         "median_novelty_embedding": float(np.median(a["novelty_embedding"])),
         "median_novelty_region": float(np.median(region)) if region is not None and region.size else None,

@@ -115,6 +115,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         ws = load_workspace(ws_path)
         if Path(zoo_path).resolve() != ws.zoo_path.resolve():
             raise HyperVizError(f"{ws_path}: belongs to zoo {ws.zoo_path}, not {zoo_path}")
+        ws.check_fits(zoo)
     else:
         ws = Workspace.create(ws_path, zoo_path)
 
@@ -149,7 +150,10 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     permuter = get_permuter(zoo.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=1e-5)
     if ws.optimizer:
-        _load_optimizer_state(opt, ws.optimizer, dev)
+        try:
+            _load_optimizer_state(opt, ws.optimizer, dev)
+        except (ValueError, KeyError, RuntimeError, IndexError, TypeError) as exc:
+            raise HyperVizError(f"{ws_path}: /autoencoder/optimizer: does not fit the autoencoder ({' '.join(str(exc).split())[:120]})") from None
 
     done_epochs = int(ws.training["epochs_done"])
     total_epochs = settings["epochs"]
@@ -185,6 +189,11 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
                 left = (total_steps - step - 1) * bsz / rate
                 yield Progress(step + 1, total_steps, f"epoch {epoch + 1}/{total_epochs}",
                                {"loss": sums["loss"] / (s + 1), "samples_per_s": rate, "eta_s": left})
+        broken = _non_finite_parameters(model)
+        if broken:                              # a finite loss, but the last step left NaN/inf weights
+            raise HyperVizError(f"training diverged in epoch {epoch + 1}: {broken} autoencoder parameter values are NaN or "
+                                f"infinite; {ws_path} keeps the last good checkpoint (epoch {ws.training['epochs_done']}); "
+                                "try a lower --lr")
         record = {"epoch": epoch + 1, **{k: v / steps_per_epoch for k, v in sums.items()}}
         record.update(_validate(model, val_tokens))
         ws.training["history"].append(record)
@@ -198,6 +207,12 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         yield Progress((epoch + 1) * steps_per_epoch, total_steps, f"epoch {epoch + 1}/{total_epochs} saved",
                        {"loss": record["loss"], "val_recon_r2": record["val_recon_r2"]})
     return ws.path
+
+
+def _non_finite_parameters(model) -> int:
+    """How many parameter and buffer values of ``model`` are NaN or infinite."""
+    return sum(int(t.numel() - torch.isfinite(t).sum()) for t in (*model.parameters(), *model.buffers())
+               if t.is_floating_point())
 
 
 def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim.Optimizer, w: torch.Tensor,

@@ -4,11 +4,17 @@ A :class:`ZooSpec` says what to train: task, architecture, how many models, epoc
 hyperparameter grid. :func:`model_configs` turns it into one config per model; models are grouped
 by activation and cut into chunks; :func:`train_chunk` trains one chunk batched (all its models in
 the same kernels, see :mod:`core.zoo.batched`) and is a pure function of (spec, configs) -> arrays,
-so chunks could be spread over machines. :func:`build_zoo_job` trains every chunk and writes the
-zoo file, resuming an interrupted build.
+so chunks can be spread over machines: :func:`train_spec_chunk` is the whole of it (a spec and a
+chunk number in, arrays out). :func:`build_zoo_job` trains every chunk, here or as Ray tasks
+(:mod:`core.zoo.distributed`), and writes the zoo file, resuming an interrupted build.
 
 Each model has its own seed, which fixes its initialisation, the order it sees the training data
 in, and its dropout masks, so the same spec gives the same zoo.
+
+**What the bits depend on.** The same spec gives the same zoo on the same device *and with the
+same number of torch threads*: on a CPU, oneDNN sums a convolution's weight gradient in an order
+that depends on the thread count, so one thread and two give weights that differ in the last bits
+(and the content hash differs). Ray tasks therefore train with the driver's thread count.
 
 **A finished build is finished.** The zoo file records the spec it was built from
 (``meta/source`` = ``{"zoo_spec": ...}``). Building a spec onto a path that already holds the
@@ -36,7 +42,7 @@ import torch
 from core.device import resolve_device
 from core.errors import HyperVizError, shown
 from core.jsonfile import read_json_object
-from core.progress import Job, Progress
+from core.progress import Job, Progress, drive
 from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, split_params
 from core.zoo.batched import batched_forward, batched_loss_and_correct
 from core.zoo.store import STATE_COLUMNS, ZooWriter, describe_file, open_zoo_file
@@ -262,6 +268,23 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
     return weights, states
 
 
+def train_spec_chunk(spec: dict, chunk: int, device: str = "cpu",
+                     threads: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Chunk ``chunk`` of the zoo ``spec`` (a :meth:`ZooSpec.to_dict`), trained: spec in, arrays out.
+
+    What a Ray task runs (:mod:`core.zoo.distributed`): everything it needs is in its arguments,
+    and the arrays are those :func:`train_chunk` returns for the chunk's models. ``threads`` sets
+    torch's CPU thread count first (the bits depend on it; see the module docstring).
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    zoo_spec = ZooSpec(**spec)
+    configs = model_configs(zoo_spec)
+    rows = chunk_plan(configs, zoo_spec.chunk_size)[chunk]
+    return drive(train_chunk(zoo_spec.arch_spec(), get_task(zoo_spec.task), [configs[i] for i in rows],
+                             zoo_spec.epochs, zoo_spec.batch_size, resolve_device(device)))
+
+
 def train_loop_one(arch: ArchSpec, task: Task, config: dict, epochs: int, batch_size: int, device: torch.device) -> None:
     """The plain way: one ``nn.Module`` and ``torch.optim`` optimiser (the benchmark's baseline)."""
     from core.zoo.arch import build_module, vector_to_state_dict
@@ -373,11 +396,17 @@ def check_zoo_size(spec: ZooSpec, out: str | Path) -> int:
 
 
 def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "auto",
-                  overwrite: bool = False) -> Job[Path]:
+                  overwrite: bool = False, ray=None) -> Job[Path]:
     """Train every model of ``spec`` and write the zoo to ``out`` (resuming a partial build).
 
     Returns at once when ``out`` is already the complete zoo of ``spec``; refuses to replace
     anything else there unless ``overwrite`` (see :func:`finished_build`).
+
+    ``ray``: None trains here, chunk after chunk; an address (``"local"``, ``"auto"``,
+    ``"host:port"``) or a :class:`core.zoo.distributed.RayOptions` trains the chunks not yet
+    written as Ray tasks (:func:`train_spec_chunk`). Either way this process is the one writer:
+    each chunk goes into the zoo file as it arrives, so an interrupted build resumes with the
+    chunks still missing, and the finished zoo is the same (the same content hash).
     """
     arch, task, dev = spec.arch_spec(), get_task(spec.task), resolve_device(device)
     if tuple(arch.input_shape) != tuple(task.input_shape) or arch.n_classes != task.n_classes:
@@ -387,31 +416,64 @@ def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "
         yield Progress(1, 1, "already complete")
         return Path(out)
     check_zoo_size(spec, out)
+    if ray is not None:
+        from core.zoo.distributed import RayOptions, check_ray
+
+        ray = ray if isinstance(ray, RayOptions) else RayOptions(str(ray))
+        check_ray()                               # ray installed: a one-line error before any file is written
     configs = model_configs(spec)
     chunks = chunk_plan(configs, spec.chunk_size)
     models = {key: np.array([c[key] for c in configs]) for key in configs[0]}
     writer = ZooWriter(out, arch, np.arange(spec.epochs + 1), models, task.describe(), {"zoo_spec": spec.to_dict()}, len(chunks))
     total = spec.n_models * spec.epochs
     done = sum(len(chunks[i]) for i in np.flatnonzero(writer.done)) * spec.epochs
+    yield Progress(done, total, "resuming" if writer.resumed else "starting",
+                   {"device": str(dev)} if ray is None else {"device": str(dev), "ray": ray.address})
+    pending = [k for k in range(len(chunks)) if not writer.done[k]]
+    if ray is None:
+        arrivals = _train_here(spec, arch, task, configs, chunks, pending, dev)
+    else:
+        from core.zoo.distributed import train_on_ray
+
+        arrivals = train_on_ray(ray, spec.to_dict(), pending, [len(chunks[k]) for k in pending], dev,
+                                torch.get_num_threads())
     start = time.perf_counter()
     trained = 0
-    yield Progress(done, total, "resuming" if writer.resumed else "starting", {"device": str(dev)})
-    for k, rows in enumerate(chunks):
-        if writer.done[k]:
-            continue
+    try:
+        for item in arrivals:
+            if isinstance(item, Progress):            # a chunk training here: its epochs
+                elapsed = time.perf_counter() - start
+                yield Progress(done + item.done, total, item.message,
+                               {**item.metrics, "model_epochs_per_s": item.done / max(elapsed, 1e-9)})
+                continue
+            k, weights, states = item
+            writer.write_chunk(k, np.array(chunks[k]), weights, states)
+            done += len(chunks[k]) * spec.epochs
+            trained += len(chunks[k]) * spec.epochs
+            if ray is not None:
+                elapsed = time.perf_counter() - start
+                yield Progress(done, total, f"chunk {k + 1}/{len(chunks)} written ({int(writer.done.sum())} of "
+                                            f"{len(chunks)} done)", {"model_epochs_per_s": trained / max(elapsed, 1e-9)})
+            else:
+                start = time.perf_counter()
+    finally:
+        arrivals.close()                          # stops Ray tasks still running (an interrupted build)
+    return writer.finish()
+
+
+def _train_here(spec: ZooSpec, arch: ArchSpec, task: Task, configs: list[dict], chunks: list[list[int]],
+                pending: list[int], dev: torch.device):
+    """Train the ``pending`` chunks in this process: yields each chunk's epochs as Progress
+    (``done`` = model-epochs of this chunk so far), then ``(k, weights, states)``."""
+    for k in pending:
+        rows = chunks[k]
         job = train_chunk(arch, task, [configs[i] for i in rows], spec.epochs, spec.batch_size, dev)
         try:
             while True:
                 record = next(job)
                 if record.done:
-                    trained += len(rows)
-                    elapsed = time.perf_counter() - start
-                    yield Progress(done + trained, total, f"chunk {k + 1}/{len(chunks)} {record.message}",
-                                   {**record.metrics, "model_epochs_per_s": trained / max(elapsed, 1e-9)})
+                    yield Progress(record.done * len(rows), spec.epochs * len(rows),
+                                   f"chunk {k + 1}/{len(chunks)} {record.message}", record.metrics)
         except StopIteration as stop:
             weights, states = stop.value
-        writer.write_chunk(k, np.array(rows), weights, states)
-        done += len(rows) * spec.epochs
-        trained = 0
-        start = time.perf_counter()
-    return writer.finish()
+        yield k, weights, states

@@ -9,7 +9,9 @@ Layout (schema version 1)::
     /states/<name>    float32 [n_models, n_checkpoints]  per model state: train/val/test loss and acc, ggap
     /models/<name>    [n_models]                         per model: model_id, seed, hyperparameters
     /meta/arch        JSON string: the architecture spec (core.zoo.arch.ArchSpec)
-    /meta/task        JSON string: the task description (or {"name": ...} for imported zoos)
+    /meta/task        JSON string: the task description (core.zoo.tasks.Task.describe; a task from
+                      files adds its "source": kind, path, files, sha256, split), or {"name": ...}
+                      for a zoo imported without --task
     /meta/source      JSON string: the zoo spec it was built from, or where it was imported from
 
 Writes are crash-safe: a zoo is written to ``<path>.partial`` and renamed into place only when
@@ -29,12 +31,19 @@ import h5py
 import numpy as np
 
 from core.errors import HyperVizError, shown
+from core.validate import READ_ERRORS, H5Reader, load_json
 from core.zoo.arch import ArchSpec
 
 FORMAT = "hyperviz-zoo"
 SCHEMA_VERSION = 1
 STATE_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "ggap")
 _CHUNK_BYTES = 512 * 1024
+#: The per-chunk checksums stored in ``/checksums`` (absent in zoos written before them).
+CHECKSUM_FORMAT = "sha256-chunks-v1"
+#: How many bytes of weights the check on open (``zoo info``, a workspace noticing its zoo) reads
+#: and hashes: every chunk of a zoo up to this size (the default 512-model zoo is 64 MB, ~0.1 s),
+#: a sample of chunks of a larger one. Reading the whole zoo (fit, embed, sample) checks all.
+OPEN_CHECK_BYTES = 128 * 2**20
 
 
 @dataclass
@@ -49,6 +58,7 @@ class Zoo:
     task: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
     present: np.ndarray | None = None        # bool [M, C]; None = all present
+    content_sha256: str = ""                 # as read from a file (set by read_zoo)
 
     def __post_init__(self) -> None:
         m, c, p = self.weights.shape
@@ -175,7 +185,7 @@ class ZooWriter:
             raise HyperVizError(f"{self.partial}: cannot finish, {int((~self.done).sum())} chunks missing")
         with h5py.File(self.partial, "r+") as f:
             del f["build"]
-            f.attrs["content_sha256"] = _content_hash(f)
+            f.attrs["content_sha256"] = _write_checksums(f, self.partial)
             f.attrs["complete"] = True
         os.replace(self.partial, self.path)
         return self.path
@@ -203,13 +213,17 @@ def write_zoo(path: str | Path, zoo: Zoo) -> Path:
     return writer.finish()
 
 
-def _content_hash(f: h5py.File) -> str:
-    """sha256 over weights, layout and every table (not over HDF5 bookkeeping such as timestamps)."""
+def _content_hash(f: h5py.File, weights: np.ndarray | None = None) -> str:
+    """The content hash of a zoo written before per-chunk checksums (schema 1, no ``/checksums``):
+    sha256 over the weights (``weights`` when already in memory), layout and every table."""
     h = hashlib.sha256()
-    ds = f["weights"]
-    step = max(1, ds.chunks[0] if ds.chunks else 64)
-    for start in range(0, ds.shape[0], step):
-        h.update(np.ascontiguousarray(ds[start : start + step]).tobytes())
+    if weights is not None:
+        h.update(np.ascontiguousarray(weights, dtype=np.float32))
+    else:
+        ds = f["weights"]
+        step = max(1, ds.chunks[0] if ds.chunks else 64)
+        for start in range(0, ds.shape[0], step):
+            h.update(np.ascontiguousarray(ds[start : start + step]).tobytes())
     for name in ("epochs", "present"):
         h.update(f[name][()].tobytes())
     for group in ("states", "models"):
@@ -273,76 +287,366 @@ def describe_file(path: str | Path) -> str | None:
 
 
 def open_zoo_file(path: str | Path) -> h5py.File:
-    """Open a zoo file for reading, with one-line errors for missing, damaged or foreign files."""
+    """Open a zoo file for reading, with one-line errors for missing, damaged or foreign files.
+    Checks the root attributes and that the main parts exist; :func:`read_zoo` checks the rest."""
     path = Path(path)
     if not os.path.lexists(path) and os.path.lexists(_partial(path)):   # (False for a name too long)
         raise HyperVizError(f"{shown(path)}: not found, but {shown(_partial(path).name)} is: the build was interrupted; re-run it to resume")
     check_regular_file(path, "zoo file")
     try:
         f = h5py.File(path, "r")
-    except OSError:
+    except READ_ERRORS:
         raise HyperVizError(f"{shown(path)}: not a readable HDF5 file (truncated or not a zoo)") from None
     try:
-        if f.attrs.get("format") != FORMAT:
+        r = H5Reader(f, path)
+        if not r.is_format(FORMAT):
             raise HyperVizError(f"{shown(path)}: an HDF5 file, but not a hyperviz zoo (no format={FORMAT!r} attribute)")
-        try:
-            version = int(f.attrs.get("schema_version", -1))
-        except (TypeError, ValueError):
-            version = -1
-        if version != SCHEMA_VERSION:
-            raise HyperVizError(f"{shown(path)}: zoo schema version {shown(f.attrs.get('schema_version'), 40)}, "
+        value = r.attr("schema_version")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise r.fail("/@schema_version", f"{_words(value)}, expected the integer {SCHEMA_VERSION}")
+        if int(value) != SCHEMA_VERSION:
+            raise HyperVizError(f"{shown(path)}: zoo schema version {shown(int(value), 40)}, "
                                 f"this hyperviz reads version {SCHEMA_VERSION}")
-        if not f.attrs.get("complete", False):
+        if not r.attr_bool("complete"):
             raise HyperVizError(f"{shown(path)}: incomplete zoo file (written by an interrupted build)")
+        digest = r.attr_str("content_sha256", required=False)
+        if digest is None:
+            raise r.fail("/@content_sha256", "missing (the zoo's content hash)")
+        if not _is_sha256(digest):
+            raise r.fail("/@content_sha256", f"{shown(repr(digest), 80)}, expected 64 hexadecimal digits")
         for name in ("weights", "epochs", "present", "states", "models", "meta/arch"):
-            if name not in f:
+            if r.get(name) is None:
                 raise HyperVizError(f"{shown(path)}: damaged zoo file, {name!r} is missing")
     except HyperVizError:
         f.close()
         raise
+    except READ_ERRORS as exc:
+        f.close()
+        raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc, 120)})") from None
     return f
 
 
-def read_zoo(path: str | Path) -> Zoo:
-    """Load a whole zoo file into memory."""
-    return _read_zoo(path, weights=True)
+def _words(value) -> str:
+    if value is None:
+        return "missing"
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return f"the string {shown(repr(value), 60)}"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return f"{type(value).__name__} {shown(value, 40)}"
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+# ---- checked reading -------------------------------------------------------------------------
+@dataclass
+class _Tables:
+    """Everything in a zoo file but the weights, read and checked."""
+
+    arch: ArchSpec
+    shape: tuple[int, int, int]              # (M, C, P) of /weights
+    epochs: np.ndarray
+    present: np.ndarray
+    states: dict[str, np.ndarray]
+    models: dict[str, np.ndarray]
+    meta: dict[str, str]                      # raw JSON texts (hashed as stored)
+    task: dict
+    source: dict
+    content_sha256: str
+
+
+def _read_tables(r: H5Reader) -> _Tables:
+    """Read and check every table against the format (docs/zoo-format.md)."""
+    meta = {}
+    for name in r.members("meta", required=True, limit=64):
+        ds = r.dataset(f"meta/{name}", "OS", (), what="a JSON string")
+        text = ds[()]
+        meta[name] = text.decode("utf-8", errors="surrogateescape") if isinstance(text, bytes) else str(text)
+    arch_obj = load_json(meta["arch"], f"{r.label}: /meta/arch", dict)
+    try:
+        arch = ArchSpec.from_dict(arch_obj, source=f"{r.label}: /meta/arch")
+    except HyperVizError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise r.fail("/meta/arch", f"not a usable architecture spec ({shown(exc, 120)})") from None
+    task = load_json(meta["task"], f"{r.label}: /meta/task", dict) if "task" in meta else {}
+    source = load_json(meta["source"], f"{r.label}: /meta/source", dict) if "source" in meta else {}
+
+    ds = r.dataset("weights", "f", (None, None, None))
+    m, c, p = ds.shape
+    if ds.dtype != np.float32:
+        raise r.fail("/weights", f"holds {ds.dtype}, expected float32")
+    if m < 1 or c < 1:
+        raise r.fail("/weights", f"shape {tuple(ds.shape)}: no models or no checkpoints")
+    if p != arch.n_params:
+        raise r.fail("/weights", f"{p} parameters per model, but the architecture {shown(arch.name, 40)} in /meta/arch "
+                                 f"has {arch.n_params}")
+    epochs = r.read("epochs", "iu", (c,))
+    if epochs.size and (epochs.min() < 0 or epochs.max() > 2**31 - 1):
+        raise r.fail("/epochs", f"values {int(epochs.min())}..{int(epochs.max())}, expected 0..{2**31 - 1}")
+    if np.any(np.diff(epochs.astype(np.int64)) <= 0):
+        raise r.fail("/epochs", "not strictly increasing (each checkpoint column is one epoch)")
+    present = r.read("present", "b", (m, c))
+    states = {}
+    for name in r.members("states", required=True):
+        states[name] = r.read(f"states/{name}", "f", (m, c))
+    models = {}
+    for name in r.members("models", required=True):
+        models[name] = r.read(f"models/{name}", "iufbOS", (m,))
+    if "model_id" in models and len(set(models["model_id"].tolist())) != m:
+        raise r.fail("/models/model_id", "holds the same model id twice")
+    return _Tables(arch=arch, shape=(m, c, p), epochs=epochs.astype(np.int32), present=present.astype(bool),
+                   states=states, models=models, meta=meta, task=task, source=source,
+                   content_sha256=str(r.attr_str("content_sha256", required=False) or ""))
+
+
+def _digest_array(name: str, values) -> str:
+    h = hashlib.sha256(name.encode())
+    if isinstance(values, str):
+        h.update(b"json\0" + values.encode("utf-8", errors="surrogateescape"))
+        return h.hexdigest()
+    values = np.asarray(values)
+    if values.dtype.kind in "OSU":
+        h.update(b"str\0" + "\0".join(map(_text, values.reshape(-1))).encode("utf-8", errors="surrogateescape"))
+    else:
+        h.update(f"{values.dtype.str}{values.shape}".encode())
+        h.update(np.ascontiguousarray(values))
+    return h.hexdigest()
+
+
+def _table_digests(t: _Tables) -> dict[str, str]:
+    out = {"epochs": _digest_array("epochs", t.epochs), "present": _digest_array("present", t.present)}
+    out.update({f"states/{n}": _digest_array(f"states/{n}", v) for n, v in t.states.items()})
+    out.update({f"models/{n}": _digest_array(f"models/{n}", v) for n, v in t.models.items()})
+    out.update({f"meta/{n}": _digest_array(f"meta/{n}", v) for n, v in t.meta.items()})
+    return out
+
+
+def _chunk_digest(weights: np.ndarray) -> bytes:
+    return hashlib.sha256(np.ascontiguousarray(weights, dtype=np.float32)).digest()
+
+
+def _combined_hash(tables: dict[str, str], chunks: np.ndarray) -> str:
+    """The content hash of a zoo with per-chunk checksums: sha256 over the table digests and the
+    weight chunk digests, so that it can be checked against them without reading the weights."""
+    h = hashlib.sha256(CHECKSUM_FORMAT.encode() + b"\0")
+    h.update(json.dumps(tables, sort_keys=True).encode())
+    h.update(np.ascontiguousarray(chunks, dtype=np.uint8))
+    return h.hexdigest()
+
+
+def _write_checksums(f: h5py.File, label) -> str:
+    """Store the per-table and per-chunk checksums of a zoo being sealed; returns its content hash."""
+    if "checksums" in f:
+        del f["checksums"]
+    t = _read_tables(H5Reader(f, label))
+    ds = f["weights"]
+    m = ds.shape[0]
+    k = _checksum_chunk(ds)
+    chunks = np.zeros((-(-m // k), 32), dtype=np.uint8)
+    for i, start in enumerate(range(0, m, k)):
+        chunks[i] = np.frombuffer(_chunk_digest(ds[start : start + k]), dtype=np.uint8)
+    tables = _table_digests(t)
+    g = f.create_group("checksums")
+    g.attrs["format"] = CHECKSUM_FORMAT
+    g.attrs["chunk_models"] = k
+    g.create_dataset("weights", data=chunks)
+    _write_json(g, "tables", tables)
+    return _combined_hash(tables, chunks)
+
+
+def _checksum_chunk(ds: h5py.Dataset) -> int:
+    """Models per checksummed chunk: the HDF5 chunk of /weights (whole models, <= 0.5 MiB)."""
+    return int(ds.chunks[0]) if ds.chunks else _model_chunk(ds.shape[1], ds.shape[2], ds.shape[0])
+
+
+@dataclass
+class _Sums:
+    chunk_models: int
+    chunks: np.ndarray                       # uint8 [n_chunks, 32]
+
+
+def _read_sums(r: H5Reader, t: _Tables) -> _Sums | None:
+    """Check the stored checksums against the tables and the content hash (cheap: no weights
+    read); None for a zoo written before checksums existed."""
+    if r.get("checksums") is None:
+        return None
+    r.group("checksums")
+    fmt = r.attr_str("format", place="checksums")
+    if fmt != CHECKSUM_FORMAT:
+        raise r.fail("/checksums/@format", f"{shown(repr(fmt), 60)}, expected {CHECKSUM_FORMAT!r}")
+    m = t.shape[0]
+    k = r.attr_int("chunk_models", 1, m, place="checksums")
+    n_chunks = -(-m // k)
+    chunks = r.read("checksums/weights", "u", (n_chunks, 32))
+    if chunks.dtype != np.uint8:
+        raise r.fail("/checksums/weights", f"holds {chunks.dtype}, expected uint8")
+    stored = r.json("checksums/tables", dict)
+    mine = _table_digests(t)
+    for name in sorted(set(stored) | set(mine)):
+        if name not in mine:
+            raise r.fail(f"/{name}", "missing, but the zoo's checksums list it (removed after the zoo was written)")
+        if name not in stored:
+            raise r.fail(f"/{name}", "not covered by the zoo's checksums (added after the zoo was written)")
+        if stored[name] != mine[name]:
+            raise r.fail(f"/{name}", "changed since the zoo was written (its checksum does not match)")
+    if _combined_hash(stored, chunks) != t.content_sha256:
+        raise r.fail("/@content_sha256", "does not match the zoo's checksums (the hash or the checksums were edited)")
+    return _Sums(chunk_models=k, chunks=chunks)
+
+
+def _bad_chunk(r: H5Reader, t: _Tables, sums: _Sums, i: int) -> HyperVizError:
+    k = sums.chunk_models
+    a, b = i * k, min((i + 1) * k, t.shape[0])
+    ids = t.models.get("model_id")
+    names = f" ({shown(ids[a], 40)}..{shown(ids[b - 1], 40)})" if ids is not None and b - a > 1 else \
+        (f" ({shown(ids[a], 40)})" if ids is not None else "")
+    models = f"model rows {a}..{b - 1}" if b - a > 1 else f"model row {a}"
+    return r.fail("/weights", f"{models}{names}, chunk {i + 1} of {len(sums.chunks)}, changed since the zoo was "
+                              "written (checksum mismatch)")
+
+
+def _check_chunks(r: H5Reader, t: _Tables, sums: _Sums, chunk_ids, weights: np.ndarray | None = None) -> None:
+    ds = r.f["weights"]
+    k = sums.chunk_models
+    for i in chunk_ids:
+        a, b = i * k, min((i + 1) * k, t.shape[0])
+        try:
+            block = weights[a:b] if weights is not None else ds[a:b]
+        except READ_ERRORS as exc:
+            raise r.fail("/weights", f"model rows {a}..{b - 1} cannot be read ({shown(exc, 80)})") from None
+        if _chunk_digest(block) != sums.chunks[i].tobytes():
+            raise _bad_chunk(r, t, sums, i)
+
+
+def _sample_chunks(n_chunks: int, chunk_bytes: int, budget: int = OPEN_CHECK_BYTES) -> list[int]:
+    """Which weight chunks the check on open reads: all when they fit in ``budget`` bytes, else the
+    first, the last and random others up to the budget (a different sample each time)."""
+    n = max(1, budget // max(1, chunk_bytes))
+    if n >= n_chunks:
+        return list(range(n_chunks))
+    rng = np.random.default_rng()
+    others = rng.choice(np.arange(1, n_chunks - 1), size=max(0, n - 2), replace=False) if n_chunks > 2 else []
+    return sorted({0, n_chunks - 1, *map(int, others)})
+
+
+@dataclass
+class Verification:
+    """What a check of a zoo's content covered."""
+
+    status: str                              # "verified", "sampled", "not verifiable"
+    chunks: int = 0                          # weight chunks in the zoo
+    checked: int = 0                         # chunks whose data was compared with its checksum
+
+    def words(self) -> str:
+        if self.status == "not verifiable":
+            return ("not verifiable on open (no per-chunk checksums: written by an earlier hyperviz); "
+                    "`hyperviz zoo verify` recomputes the whole hash")
+        if self.status == "verified":
+            return f"verified: the tables and all {self.chunks} weight chunks match their checksums"
+        return (f"checked: the tables and {self.checked} of {self.chunks} weight chunks match their checksums "
+                "(`hyperviz zoo verify` checks all)")
 
 
 def _read_zoo(path: str | Path, weights: bool) -> Zoo:
-    """The zoo in ``path``; with ``weights=False`` the weights are a zero-copy placeholder of the
-    right shape (for summaries that need every table but not the bulk of the file)."""
+    zoo, _ = _read_checked(path, weights)
+    return zoo
+
+
+def _read_checked(path: str | Path, weights: bool) -> tuple[Zoo, Verification]:
+    """The zoo in ``path``, every part checked against the format and the stored checksums.
+
+    With ``weights=True`` every weight chunk is compared with its checksum as it is read (the
+    cost of one sha256 pass, ~1 s per GB); with ``weights=False`` the weights are a zero-copy
+    placeholder of the right shape and a sample of chunks up to :data:`OPEN_CHECK_BYTES` is
+    checked. A zoo written before checksums existed is checked by recomputing its whole content
+    hash when the weights are read, and not at all otherwise."""
     with open_zoo_file(path) as f:
+        r = H5Reader(f, path)
         try:
-            arch = ArchSpec.from_json(_text(f["meta/arch"][()]), source=f"{shown(path)}: meta/arch")
-            models = {}
-            for name in f["models"]:
-                values = f["models"][name][()]
-                models[name] = np.array([_text(v) for v in values]) if values.dtype.kind == "O" else values
-            ds = f["weights"]
-            return Zoo(
-                arch=arch,
-                weights=ds[()] if weights else np.broadcast_to(np.zeros((), np.float32), ds.shape),
-                epochs=f["epochs"][()],
-                states={name: f["states"][name][()] for name in f["states"]},
-                models=models,
-                task=json.loads(_text(f["meta/task"][()])) if "meta/task" in f else {},
-                source=json.loads(_text(f["meta/source"][()])) if "meta/source" in f else {},
-                present=f["present"][()].astype(bool),
-            )
-        except (OSError, KeyError, ValueError) as exc:
-            raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc)})") from None
+            t = _read_tables(r)
+            sums = _read_sums(r, t)
+            m, c, p = t.shape
+            if weights:
+                try:
+                    data = f["weights"][()]
+                except READ_ERRORS as exc:
+                    raise r.fail("/weights", f"cannot be read ({shown(exc, 80)})") from None
+                if sums is not None:
+                    _check_chunks(r, t, sums, range(len(sums.chunks)), data)
+                    check = Verification("verified", len(sums.chunks), len(sums.chunks))
+                else:
+                    if _content_hash(f, data) != t.content_sha256:
+                        raise r.fail("/weights", "the zoo's content changed since it was written (its recomputed "
+                                                 "content hash differs from /@content_sha256)")
+                    check = Verification("verified")
+            else:
+                data = np.broadcast_to(np.zeros((), np.float32), (m, c, p))
+                if sums is not None:
+                    ids = _sample_chunks(len(sums.chunks), sums.chunk_models * c * p * 4)
+                    _check_chunks(r, t, sums, ids)
+                    check = Verification("verified" if len(ids) == len(sums.chunks) else "sampled",
+                                         len(sums.chunks), len(ids))
+                else:
+                    check = Verification("not verifiable")
+        except HyperVizError:
+            raise
+        except READ_ERRORS as exc:
+            raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc, 120)})") from None
+        zoo = Zoo(arch=t.arch, weights=data, epochs=t.epochs, states=t.states, models=t.models, task=t.task,
+                  source=t.source, present=t.present)
+        zoo.content_sha256 = t.content_sha256
+        return zoo, check
+
+
+def read_zoo(path: str | Path) -> Zoo:
+    """Load a whole zoo file into memory, checked (format, checksums of every chunk)."""
+    return _read_zoo(path, weights=True)
 
 
 def zoo_hash(path: str | Path) -> str:
-    """The content hash recorded when the zoo was written."""
+    """The content hash of the zoo, after the check on open (tables, checksums, a sample of chunks):
+    a zoo whose weights or tables were edited in place raises instead of showing a stale hash."""
+    return _read_zoo(path, weights=False).content_sha256
+
+
+def verify_zoo(path: str | Path):
+    """``hyperviz zoo verify``: compare every weight chunk with its checksum (a job: yields progress,
+    returns a :class:`Verification`); the first mismatch is a one-line error naming its models."""
+    from core.progress import Progress
+
     with open_zoo_file(path) as f:
-        return str(f.attrs["content_sha256"])
+        r = H5Reader(f, path)
+        try:
+            t = _read_tables(r)
+            sums = _read_sums(r, t)
+            if sums is None:
+                yield Progress(0, 1, "recomputing the content hash (no per-chunk checksums)")
+                if _content_hash(f) != t.content_sha256:
+                    raise r.fail("/weights", "the zoo's content changed since it was written (its recomputed "
+                                             "content hash differs from /@content_sha256)")
+                yield Progress(1, 1, "verified")
+                return Verification("verified")
+            n = len(sums.chunks)
+            for i in range(n):
+                _check_chunks(r, t, sums, [i])
+                if i % 16 == 15 or i == n - 1:
+                    yield Progress(i + 1, n, "verifying weight chunks")
+            return Verification("verified", n, n)
+        except HyperVizError:
+            raise
+        except READ_ERRORS as exc:
+            raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc, 120)})") from None
 
 
 def zoo_info(path: str | Path) -> dict:
     """A JSON-able summary: sizes, architecture, task, hyperparameters and property ranges (read
     without loading the weights, so it is quick on a large zoo)."""
-    zoo = _read_zoo(path, weights=False)
+    zoo, check = _read_checked(path, weights=False)
     info = {
         "path": str(path),
         "models": zoo.n_models,
@@ -352,7 +656,8 @@ def zoo_info(path: str | Path) -> dict:
         "architecture": zoo.arch.name,
         "task": zoo.task.get("name"),
         "epochs": [int(zoo.epochs.min()), int(zoo.epochs.max())],
-        "content_sha256": zoo_hash(path),
+        "content_sha256": zoo.content_sha256,
+        "content_check": check.words(),
         "properties": {},
         "hyperparameters": {},
     }

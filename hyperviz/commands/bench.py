@@ -1,7 +1,19 @@
 """``hyperviz bench ...``: speed figures measured in one run."""
 from __future__ import annotations
 
-from hyperviz.commands.common import ProgressBar, add_common, positive_int, print_json, run_job, seed
+from hyperviz.commands.common import (
+    ProgressBar,
+    add_common,
+    bench_epochs,
+    bench_models,
+    bench_repeats,
+    bench_steps,
+    fit_epochs,
+    print_json,
+    run_job,
+    seed,
+    threads,
+)
 
 
 def cmd_bench_zoo(args) -> int:
@@ -86,17 +98,17 @@ def register(sub):
     (hyperviz.gui_bench, which drives Qt views) can join them from the entry point."""
     bench = sub.add_parser("bench", help="speed benchmarks").add_subparsers(dest="bench_command", required=True)
     p = bench.add_parser("zoo", help="batched vs one-at-a-time population training")
-    p.add_argument("--models", type=positive_int, default=256)
-    p.add_argument("--epochs", type=positive_int, default=1)
+    p.add_argument("--models", type=bench_models, default=256)
+    p.add_argument("--epochs", type=bench_epochs, default=1)
     p.add_argument("--arch", default="cnn")
-    p.add_argument("--loop-models", type=positive_int, help="how many of the models the loop baseline trains")
-    p.add_argument("--repeats", type=positive_int, default=3, help="alternating timed repeats; medians are reported")
+    p.add_argument("--loop-models", type=bench_models, help="how many of the models the loop baseline trains")
+    p.add_argument("--repeats", type=bench_repeats, default=3, help="alternating timed repeats; medians are reported")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_zoo)
 
     p = bench.add_parser("fit", help="autoencoder training and embedding throughput")
     p.add_argument("--preset", choices=["tiny", "default"], default="default")
-    p.add_argument("--steps", type=positive_int, default=20)
+    p.add_argument("--steps", type=bench_steps, default=20)
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_fit)
 
@@ -105,15 +117,15 @@ def register(sub):
     p.add_argument("--out", required=True, help="folder for the candidates' workspaces (a rerun resumes)")
     p.add_argument("--candidates", help="comma-separated names (default: all; see core.analysis.ablation)")
     p.add_argument("--preset", choices=["tiny", "default"], default="default")
-    p.add_argument("--epochs", type=positive_int, help="training epochs per candidate (default: the preset's)")
+    p.add_argument("--epochs", type=fit_epochs, help="training epochs per candidate (default: the preset's)")
     p.add_argument("--seed", type=seed, default=0)
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_probe)
 
     p = bench.add_parser("eval", help="batched evaluation of many models on the test split")
-    p.add_argument("--models", type=positive_int, default=1000)
+    p.add_argument("--models", type=bench_models, default=1000)
     p.add_argument("--arch", default="cnn")
-    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_eval)
     return bench

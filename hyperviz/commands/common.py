@@ -119,6 +119,7 @@ def int_range(low: int, high: int | None = None, name: str = "integer"):
         return value
 
     parse.__name__ = name
+    parse.bounds = (low, high, False)              # what the tests read to try values outside the range
     return parse
 
 
@@ -138,13 +139,69 @@ def float_range(low: float, high: float, low_open: bool = False, name: str = "nu
         return value
 
     parse.__name__ = name
+    parse.bounds = (low, high, low_open)
     return parse
 
 
 #: The type of every ``--seed``: 0 .. SEED_MAX.
 seed = int_range(0, SEED_MAX, "seed")
-#: The type of counts that must be at least one (no upper bound of its own).
+#: Counts that must be at least one, with no upper bound of their own (no option uses it any more:
+#: every count has a limit below; kept for callers outside the CLI).
 positive_int = int_range(1, None, "positive_int")
+
+# ---- the range of every numeric option, in one place ---------------------------------------------
+#: Training epochs of the autoencoder (``fit --epochs``, ``bench probe --epochs``, ``demo build --ae-epochs``).
+MAX_FIT_EPOCHS = 100_000
+#: UMAP ``n_neighbors`` (``project --neighbors``): at least 2, as UMAP needs; more than the points is clamped.
+MAX_NEIGHBORS = 100_000
+#: KDE bandwidth as a number (``sample --bandwidth``), relative to each latent dimension's std.
+MAX_BANDWIDTH = 100.0
+#: Models, steps and points of the benchmarks (enough for any measurement, far below what exhausts memory).
+MAX_BENCH_MODELS = 1_000_000
+MAX_BENCH_EPOCHS = 1_000
+MAX_BENCH_REPEATS = 100
+MAX_BENCH_STEPS = 100_000
+MAX_BENCH_POINTS = 10_000_000
+MAX_BENCH_SECONDS = 3_600.0
+MAX_THREADS = 4_096
+#: ``export --best``: at most this many samples (far more than any workspace holds).
+MAX_EXPORT_BEST = 100_000_000
+
+fit_epochs = int_range(1, MAX_FIT_EPOCHS, "epochs")
+neighbors = int_range(2, MAX_NEIGHBORS, "neighbors")
+min_dist = float_range(0.0, 1.0, name="min_dist")
+learning_rate = float_range(0.0, 1.0, low_open=True, name="lr")
+bench_models = int_range(1, MAX_BENCH_MODELS, "models")
+bench_epochs = int_range(1, MAX_BENCH_EPOCHS, "epochs")
+bench_repeats = int_range(1, MAX_BENCH_REPEATS, "repeats")
+bench_steps = int_range(1, MAX_BENCH_STEPS, "steps")
+bench_points = int_range(1, MAX_BENCH_POINTS, "points")
+bench_seconds = float_range(0.0, MAX_BENCH_SECONDS, low_open=True, name="seconds")
+threads = int_range(1, MAX_THREADS, "threads")
+export_best = int_range(1, MAX_EXPORT_BEST, "best")
+
+
+def sample_count():
+    """The type of ``sample -n``: 1 .. core.generate.sampling.MAX_SAMPLES."""
+    from core.generate.sampling import MAX_SAMPLES
+
+    return int_range(1, MAX_SAMPLES, "n")
+
+
+def bandwidth(text: str):
+    """The type of ``sample --bandwidth``: ``scott``, ``silverman`` or a finite number in 0 .. MAX_BANDWIDTH."""
+    from core.generate.sampling import BANDWIDTH_RULES
+
+    if text.strip().lower() in BANDWIDTH_RULES:
+        return text.strip().lower()
+    try:
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text, 40)} is not {' or '.join(BANDWIDTH_RULES)} or a number") from None
+    return float_range(0.0, MAX_BANDWIDTH)(text)
+
+
+bandwidth.bounds = (0.0, MAX_BANDWIDTH, False)
 
 
 def check_writable(path, what: str = "--out", folder: bool = False) -> Path:
@@ -189,7 +246,9 @@ _held_locks: contextlib.ExitStack | None = None
 
 @contextlib.contextmanager
 def writer_locks():
-    """Hold, until the block ends, the output locks that :func:`check_writable` takes."""
+    """Hold, until the block ends, the output locks that :func:`check_writable` takes
+    (core.writelock: an flock on ``<output>.lock``, shared with the app's jobs; a second writer
+    waits and says on stderr which PID holds it since when)."""
     global _held_locks
     previous, _held_locks = _held_locks, contextlib.ExitStack()
     try:
@@ -199,52 +258,8 @@ def writer_locks():
         _held_locks = previous
 
 
-def lock_path(path: Path) -> Path:
-    """The lock file beside an output: ``ws.h5`` -> ``ws.h5.lock``, folder ``out/`` -> ``out.lock``."""
-    return path.with_name(path.name + ".lock")
-
-
-@contextlib.contextmanager
-def writer_lock(path: Path):
-    """An exclusive advisory lock (``flock``) on :func:`lock_path` of ``path`` for one writer at a
-    time: a second hyperviz command writing the same zoo, workspace or export folder waits (and
-    says so on stderr) until the first is done, then reads what the first wrote, so concurrent
-    ``sample``/``project``/``fit`` runs each keep their results instead of the last save winning.
-    The lock file exists only while a command holds it (a waiter that wakes on a removed file
-    retries on the new one); a killed command leaves the file but not the lock, which ends with
-    the process. Where ``fcntl`` is missing (not POSIX) there is no lock."""
-    try:
-        import fcntl
-    except ImportError:                            # pragma: no cover - Windows
-        yield
-        return
-    target = lock_path(Path(path))
-    if not target.parent.is_dir():                 # an output whose folders the command creates
-        yield
-        return
-    waited = False
-    while True:
-        fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not waited:
-                print(f"waiting: another hyperviz command is writing {shown(path)}", file=sys.stderr, flush=True)
-                waited = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            same = os.fstat(fd).st_ino == os.stat(target).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)                               # the holder removed that file meanwhile: lock the new one
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(target)                      # while still holding it, so no one locks a stale file
-        os.close(fd)                               # closing the descriptor releases the lock
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 _locked: set[Path] = set()
@@ -253,10 +268,12 @@ _locked: set[Path] = set()
 def _lock_for_writing(path: Path) -> None:
     """Take ``path``'s writer lock for the rest of the command (once: a second flock of the same
     file from this process would wait for itself)."""
+    from core.writelock import writer_lock
+
     key = Path(os.path.abspath(path))
     if _held_locks is None or key in _locked:
         return
-    _held_locks.enter_context(writer_lock(path))
+    _held_locks.enter_context(writer_lock(path, on_wait=_say))
     _locked.add(key)
     _held_locks.callback(_locked.discard, key)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperviz.commands.common import add_common, positive_int, print_json, run_job
+from hyperviz.commands.common import add_common, fit_epochs, int_range, print_json, run_job
 from hyperviz.commands.common import seed as seed_type
 
 #: Where the bundled demo lives in a source checkout (main.py opens it when given no workspace).
@@ -98,10 +98,9 @@ def _sample_well_trained(ws, seed: int, quiet: bool) -> dict | None:
     """One best-of sampling run from the well-trained states (kept in ``ws.samples``); its summary."""
     try:
         from core.generate.sampling import run_summary, sample_job
-        from core.zoo.store import read_zoo
     except ImportError:                 # sampling not available: the demo still works without stars
         return None
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     acc = zoo.states["test_acc"][ws.states[:, 0], ws.states[:, 1]]
     rows = np.flatnonzero(acc >= SAMPLE_FROM)
     run = run_job(sample_job(ws, rows, "best-of", SAMPLES, seed=seed, device="cpu", zoo=zoo, save=False,
@@ -121,13 +120,15 @@ def cmd_demo_build(args) -> int:
 
 
 def register(sub) -> None:
+    from core.zoo.population import MAX_EPOCHS, MAX_MODELS
+
     demo = sub.add_parser("demo", help="the bundled demo workspace").add_subparsers(dest="demo_command", required=True)
     p = demo.add_parser("build", help="rebuild the demo zoo + workspace (a few minutes on CPU)")
     p.add_argument("--out", default=str(DEMO_DIR), help="folder for demo.h5 and demo-zoo.h5 (default: assets/demo)")
-    p.add_argument("--models", type=positive_int, default=128)
-    p.add_argument("--epochs", type=positive_int, default=10, help="training epochs per zoo model")
+    p.add_argument("--models", type=int_range(1, MAX_MODELS, "models"), default=128)
+    p.add_argument("--epochs", type=int_range(1, MAX_EPOCHS, "epochs"), default=10, help="training epochs per zoo model")
     p.add_argument("--preset", choices=["tiny", "default"], default="default", help="autoencoder size")
-    p.add_argument("--ae-epochs", type=positive_int, default=10, help="autoencoder training epochs")
+    p.add_argument("--ae-epochs", type=fit_epochs, default=10, help="autoencoder training epochs")
     p.add_argument("--seed", type=seed_type, default=0)
     add_common(p)
     p.set_defaults(func=cmd_demo_build)

@@ -8,6 +8,12 @@ core.generate.evaluate.COPY_THRESHOLD). With ``--finetune K`` every run is fine-
 and a ``random`` initialisation baseline is run too (even when not asked for; its entry says
 so), so the comparison always exists.
 
+``sample --task T`` transfers to another task (a bundled one such as ``shapes`` or
+``digits-rotated``, or ``idx:``/``npz:``/``images:`` files): every sample is evaluated zero-shot on
+T's test split and fine-tuned (``--finetune K``) on T's training split; the ``random`` and
+``zoo-best`` baselines (random initialisation; the selection's own best models) are added and
+fine-tuned the same way, and a transfer table compares them.
+
 ``export`` writes chosen samples as checkpoints with provenance (see core.generate.export). Sample ids are
 ``RUN:INDEX`` (e.g. ``r001_kde:3``); ``--samples`` takes a comma-separated list of ids, whole runs
 (``r001_kde``), ``latest`` (every sample of the latest run) or ``all`` (every sample of every run).
@@ -17,17 +23,21 @@ from __future__ import annotations
 import math
 
 from hyperviz.commands.common import (
+    MAX_BANDWIDTH,
     add_common,
+    bandwidth,
     check_writable,
+    export_best,
     int_range,
-    positive_int,
     print_json,
     run_job,
+    sample_count,
     seed,
     selected_rows,
 )
 
 RANDOM_NOTE = "added as the training-from-scratch baseline because --finetune was given"
+ZOO_BEST_NOTE = "added as the fine-tune-the-zoo's-best-models baseline because --task was given"
 #: The most fine-tuning epochs ``sample --finetune`` takes (zoo models train for tens of epochs).
 MAX_FINETUNE = 1000
 
@@ -42,7 +52,6 @@ def cmd_sample(args) -> int:
         training_reference,
     )
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
 
     check_writable(args.workspace, what="")
     n = check_n(args.n)
@@ -54,26 +63,34 @@ def cmd_sample(args) -> int:
     ws = load_workspace(args.workspace)
     ws.require("autoencoder")
     ws.require("embeddings")
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
+    target = _target_task(args.task, zoo)
     rows = selected_rows(ws, zoo, args.where)
     methods = list(dict.fromkeys(args.method or ["kde"]))
     added = []
-    if args.finetune and "random" not in methods:
+    if (args.finetune or target is not None) and "random" not in methods:
         methods.append("random")
         added.append("random")
+    if target is not None and "zoo-best" not in methods:
+        methods.append("zoo-best")
+        added.append("zoo-best")
     summary = {"selection": selection_summary(ws, zoo, rows, args.device), "methods": {}}
     summary["selection"]["where"] = args.where
     description = f"where {args.where} ({len(rows)} model states)"
     reference = training_reference(ws, zoo)            # its test predictions are computed once for every method
     for method in methods:
         run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
-                                 device=args.device, zoo=zoo, description=description, reference=reference),
+                                 device=args.device, zoo=zoo, description=description, reference=reference,
+                                 target_task=target),
                       f"sample {method}", args.quiet)
         entry = run_summary(ws, run)
         entry["added_as_baseline"] = method in added
         if method in added:
-            entry["note"] = RANDOM_NOTE
+            entry["note"] = ZOO_BEST_NOTE if method == "zoo-best" else RANDOM_NOTE
         summary["methods"][method] = entry
+    if target is not None:
+        summary["transfer"] = {"source_task": zoo.task.get("name"), "target_task": target.name,
+                               "finetune_epochs": args.finetune}
     if args.json:
         print_json(summary)
         return 0
@@ -90,8 +107,10 @@ def cmd_sample(args) -> int:
               f"{fmt(e['mean_test_acc_finetuned']):>7} {fmt(e['median_novelty']):>8} {fmt(e['median_novelty_region']):>7} "
               f"{fmt(e['mean_agreement']):>6} {fmt(e['median_max_agreement']):>8} {fmt(e['median_mistake_agreement']):>8} "
               f"{fmt(e['copy_fraction']):>7}{star}")
-    if added:
-        print(f"* {RANDOM_NOTE}")
+    for method in added:
+        print(f"* {method}: {ZOO_BEST_NOTE if method == 'zoo-best' else RANDOM_NOTE}")
+    if target is not None:
+        _print_transfer(summary, fmt)
     threshold = next(iter(summary["methods"].values()))["copy_threshold"]
     print("novelty: median L2 distance in weight space to the nearest training model state; region: to the nearest\n"
           "  selected state the sampler was fitted on; agree: share of test predictions equal to the novelty neighbour's\n"
@@ -99,6 +118,34 @@ def cmd_sample(args) -> int:
           "  state agreeing most); mistakes: median chance-corrected agreement with it on the inputs either gets wrong;\n"
           f"  copies: share of samples whose mistakes agree >= {threshold:g}")
     return 0
+
+
+def _target_task(spec, zoo):
+    """The task ``--task`` names, checked to fit the zoo's architecture; None when not given or
+    when it is the zoo's own task."""
+    if spec is None:
+        return None
+    from core.zoo.tasks import check_task_fits, get_task
+
+    task = get_task(spec)
+    check_task_fits(zoo.arch, task, f"--task {spec}: ")
+    return None if task.name == zoo.task.get("name") else task
+
+
+def _print_transfer(summary: dict, fmt) -> None:
+    t = summary["transfer"]
+    k = t["finetune_epochs"]
+    print(f"\ntransfer {t['source_task']} -> {t['target_task']}: mean accuracy on {t['target_task']}'s test split, "
+          f"zero-shot and after {k} epoch(s) of fine-tuning on its training split" if k else
+          f"\ntransfer {t['source_task']} -> {t['target_task']}: mean zero-shot accuracy on {t['target_task']}'s test split "
+          "(--finetune K also fine-tunes)")
+    print(f"{'method':<11} {'n':>6} {'zero-shot':>10} {'fine-tuned':>11} {'vs random':>10}")
+    random = summary["methods"].get("random", {}).get("mean_test_acc_finetuned")
+    for method, e in summary["methods"].items():
+        tuned = e["mean_test_acc_finetuned"]
+        gain = None if tuned is None or random is None else tuned - random
+        print(f"{method:<11} {e['n']:>6} {fmt(e['mean_target_acc']):>10} {fmt(tuned):>11} "
+              f"{'     -' if gain is None else f'{gain:+6.3f}':>10}")
 
 
 def cmd_export(args) -> int:
@@ -110,12 +157,16 @@ def cmd_export(args) -> int:
     ids = resolve_sample_ids(ws, args.samples)
     if args.best:
         ids = sorted(ids, key=lambda i: -float(ws.samples[i[0]]["arrays"]["test_acc"][i[1]]))[: args.best]
-    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite)
+    stats: dict = {}
+    paths = export_samples(ws, ids, args.out, formats=args.format.split(","), overwrite=args.overwrite, stats=stats)
     if args.json:
         print_json({"out": str(args.out), "exported": [{"id": f"{run}:{index}", "json": str(path)}
-                                                       for (run, index), path in zip(_by_run(ids), paths)]})
+                                                       for (run, index), path in zip(_by_run(ids), paths)],
+                    "written": stats["written"], "reused": stats["reused"],
+                    "stale_temp_files_removed": stats["stale_temp_files_removed"]})
     else:
-        print(f"exported {len(paths)} model(s) to {args.out}")
+        kept = f" ({stats['reused']} already complete from an earlier run of this export, kept)" if stats["reused"] else ""
+        print(f"exported {len(paths)} model(s) to {args.out}{kept}")
         for (run, index), path in zip(_by_run(ids), paths):
             print(f"  {run}:{index} -> {path.name}")
     return 0
@@ -136,14 +187,20 @@ def register(sub) -> None:
     p.add_argument("workspace")
     p.add_argument("--where", default="everything",
                    help='which model states to sample from, e.g. "test_acc >= 0.85 and epoch >= 20" (default: everything)')
-    p.add_argument("-n", type=int, default=100, help="samples per method (1..100000)")
+    p.add_argument("-n", type=sample_count(), default=100, help="samples per method (1..100000)")
     p.add_argument("--method", action="append", choices=METHODS,
-                   help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise or "
-                        "random; repeat for several")
+                   help="kde (default), best-of, reconstruct (the selected states' own codes decoded), noise, "
+                        "random or zoo-best (the selection's best states themselves); repeat for several")
     p.add_argument("--finetune", type=int_range(0, MAX_FINETUNE), default=0, metavar="K",
                    help=f"0..{MAX_FINETUNE}: also fine-tune every sample K epochs (with the selected models' most common optimizer, lr and weight decay) and add a random-init baseline")
+    p.add_argument("--task", metavar="TASK",
+                   help="transfer: evaluate zero-shot on this task and fine-tune (--finetune) on it, beside random init "
+                        "and the zoo's best models: a bundled task (digits-rotated, digits-inverted, digits-shifted, "
+                        "shapes, ...) or idx:FOLDER, npz:FILE.npz, images:FOLDER")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--bandwidth", help="KDE bandwidth: a number relative to each latent dimension's std (default 0.25), scott or silverman")
+    p.add_argument("--bandwidth", type=bandwidth,
+                   help=f"KDE bandwidth: a number in 0..{MAX_BANDWIDTH:g} relative to each latent dimension's std "
+                        "(default 0.25), scott or silverman")
     add_common(p, device=True)
     p.set_defaults(func=cmd_sample)
 
@@ -154,7 +211,9 @@ def register(sub) -> None:
                         "latest run) or all (every sample of every run)")
     p.add_argument("--out", required=True, help="folder to write <run>-<index>.safetensors/.json (/.pt) into")
     p.add_argument("--format", default="safetensors", help="safetensors (always) and optionally pt: safetensors,pt")
-    p.add_argument("--best", type=positive_int, metavar="K", help="only the K chosen samples with the highest test accuracy")
-    p.add_argument("--overwrite", action="store_true", help="replace existing files")
+    p.add_argument("--best", type=export_best, metavar="K", help="only the K chosen samples with the highest test accuracy")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing files that hold something else (an earlier run of the same export is "
+                        "finished without it: complete models are kept)")
     add_common(p)
     p.set_defaults(func=cmd_export)

@@ -4,10 +4,14 @@ from __future__ import annotations
 import math
 
 from hyperviz.commands.common import (
+    MAX_FIT_EPOCHS,
+    MAX_NEIGHBORS,
     add_common,
     check_writable,
-    float_range,
-    positive_int,
+    fit_epochs,
+    learning_rate,
+    min_dist,
+    neighbors,
     print_json,
     run_job,
     seed,
@@ -71,10 +75,9 @@ def cmd_probe(args) -> int:
         reconstruction_fidelity,
     )
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
 
     ws = load_workspace(args.workspace)
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     rows = selected_rows(ws, zoo, args.where)
     if args.by:
         return _probe_groups(args, ws, zoo, rows)
@@ -138,8 +141,8 @@ def register(sub) -> None:
     p.add_argument("zoo")
     p.add_argument("--out", required=True, help="workspace file to create or resume")
     p.add_argument("--preset", choices=["tiny", "default"], default="default")
-    p.add_argument("--epochs", type=positive_int, help="training epochs (default: the preset's)")
-    p.add_argument("--lr", type=float_range(0, 1, low_open=True), help="peak learning rate, in (0, 1] (default: the preset's)")
+    p.add_argument("--epochs", type=fit_epochs, help=f"training epochs, 1..{MAX_FIT_EPOCHS} (default: the preset's)")
+    p.add_argument("--lr", type=learning_rate, help="peak learning rate, in (0, 1] (default: the preset's)")
     p.add_argument("--seed", type=seed, default=0)
     add_common(p, device=True)
     p.set_defaults(func=cmd_fit)
@@ -152,8 +155,8 @@ def register(sub) -> None:
     p = sub.add_parser("project", help="compute and store a 2-D map of the embeddings")
     p.add_argument("workspace")
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
-    p.add_argument("--neighbors", type=positive_int, default=15, help="UMAP n_neighbors")
-    p.add_argument("--min-dist", type=float, default=0.1, help="UMAP min_dist")
+    p.add_argument("--neighbors", type=neighbors, default=15, help=f"UMAP n_neighbors, 2..{MAX_NEIGHBORS}")
+    p.add_argument("--min-dist", type=min_dist, default=0.1, help="UMAP min_dist, in [0, 1]")
     p.add_argument("--seed", type=seed, default=0)
     add_common(p)
     p.set_defaults(func=cmd_project)

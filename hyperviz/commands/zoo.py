@@ -1,12 +1,14 @@
-"""``hyperviz zoo build | import | info``: model zoos.
+"""``hyperviz zoo build | import | info | verify``: model zoos.
 
 ``zoo build`` on a path that already holds the complete zoo of the same arguments does nothing
 and says so (``already_complete`` in ``--json``); an interrupted build of the same arguments
-resumes. Neither ``zoo build`` nor ``zoo import`` replaces anything else that is already at
+resumes. With ``--ray ADDRESS`` the chunks are trained as Ray tasks (``local`` starts a cluster in
+this process, ``--ray-cpus`` CPUs); this process writes the file, so the same holds. Neither ``zoo build`` nor ``zoo import`` replaces anything else that is already at
 ``--out`` (a zoo of other arguments, a workspace, any file) unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
+from core.errors import HyperVizError
 from hyperviz.commands.common import SEED_MAX, add_common, check_writable, int_range, print_json, run_job, seed
 
 
@@ -19,10 +21,19 @@ def cmd_zoo_build(args) -> int:
     chunk = args.chunk_size or (64 if device.type == "cpu" else 2048)
     spec = ZooSpec(task=args.task, arch=args.arch, n_models=args.models, epochs=args.epochs, batch_size=args.batch_size,
                    seed=args.seed, grid=grid, mode=args.mode, chunk_size=chunk)
+    ray = None
+    if args.ray is not None:
+        from core.zoo.distributed import RayOptions
+
+        if args.ray_cpus is not None and args.ray.strip() != "local":
+            raise HyperVizError(f"--ray-cpus: only with --ray local (the cluster at {args.ray} has its own CPUs)")
+        ray = RayOptions(args.ray, args.ray_cpus)
+    elif args.ray_cpus is not None:
+        raise HyperVizError("--ray-cpus: only with --ray local (it sets the size of the local cluster)")
     if finished_build(spec, args.out, args.overwrite):
         return _report_zoo(args.out, args, already_complete=True)
     check_writable(args.out)
-    path = run_job(build_zoo_job(spec, args.out, device, overwrite=args.overwrite), "zoo build", args.quiet)
+    path = run_job(build_zoo_job(spec, args.out, device, overwrite=args.overwrite, ray=ray), "zoo build", args.quiet)
     return _report_zoo(path, args, already_complete=False)
 
 
@@ -30,7 +41,8 @@ def cmd_zoo_import(args) -> int:
     from core.zoo.importers import import_zoo_job
 
     check_writable(args.out)
-    path = run_job(import_zoo_job(args.src, args.out, args.arch_spec, overwrite=args.overwrite), "zoo import", args.quiet)
+    path = run_job(import_zoo_job(args.src, args.out, args.arch_spec, overwrite=args.overwrite, task=args.task),
+                   "zoo import", args.quiet)
     return _report_zoo(path, args)
 
 
@@ -66,10 +78,48 @@ def cmd_zoo_info(args) -> int:
     print(f"  models        {info['models']} x {info['checkpoints']} checkpoints (epochs {info['epochs'][0]}-{info['epochs'][1]}),"
           f" {info['model_states']} model states")
     print(f"  content hash  {info['content_sha256'][:16]}")
+    print(f"  checksums     {info['content_check']}")
     for name, rng in info["properties"].items():
         print(f"  {name:<13} min {rng['min']:.4g}  mean {rng['mean']:.4g}  max {rng['max']:.4g}")
     for name, values in info["hyperparameters"].items():
         print(f"  {name:<13} {', '.join(map(str, values))}")
+    return 0
+
+
+def cmd_zoo_evaluate(args) -> int:
+    from core.generate.evaluate import recheck_accuracy
+    from core.zoo.store import read_zoo
+    from core.zoo.tasks import get_task, task_for_zoo
+
+    zoo = read_zoo(args.zoo)
+    task = get_task(args.task) if args.task else task_for_zoo(zoo.task, str(args.zoo))
+    result = recheck_accuracy(zoo, task, args.split, args.device, last_only=not args.all_epochs)
+    if args.json:
+        print_json(result)
+        return 0
+    d = result["abs_difference"]
+    print(f"{args.zoo}: {result['states']} model states evaluated on {task.name} ({args.split} split, "
+          f"{result['examples']} examples)")
+    print(f"  mean measured {args.split} accuracy {result['mean_measured']:.4f}"
+          + (f", recorded {result['mean_recorded']:.4f}" if result["mean_recorded"] is not None else ""))
+    if d["compared"]:
+        print(f"  |measured - recorded|: mean {d['mean']:.4f}, max {d['max']:.4f}; "
+              f"{d['within_1_point']} of {d['compared']} within 1 point")
+    else:
+        print(f"  the zoo records no {args.split} accuracy to compare with")
+    return 0
+
+
+def cmd_zoo_verify(args) -> int:
+    from core.zoo.store import verify_zoo
+
+    check = run_job(verify_zoo(args.zoo), "zoo verify", args.quiet)
+    if args.json:
+        print_json({"path": str(args.zoo), "ok": True, "chunks": check.chunks, "status": check.status})
+    elif check.chunks:
+        print(f"{args.zoo}: ok, the tables and all {check.chunks} weight chunks match their checksums")
+    else:
+        print(f"{args.zoo}: ok, the recomputed content hash matches (a zoo without per-chunk checksums)")
     return 0
 
 
@@ -79,7 +129,9 @@ def register(sub) -> None:
     zoo = sub.add_parser("zoo", help="build, import and inspect model zoos").add_subparsers(dest="zoo_command", required=True)
     p = zoo.add_parser("build", help="train a population of models and store it as a zoo file "
                                      "(a finished build of the same arguments returns at once)")
-    p.add_argument("--task", default="digits")
+    p.add_argument("--task", default="digits",
+                   help="digits (default), digits-rotated, digits-inverted, digits-shifted, shapes, or your own files: "
+                        "idx:FOLDER, npz:FILE.npz, images:FOLDER")
     p.add_argument("--arch", default="cnn", help="cnn or mlp")
     p.add_argument("--models", type=int_range(1, MAX_MODELS), default=512,
                    help=f"1..{MAX_MODELS}; models x checkpoints x parameters x 4 bytes must fit in {MAX_ZOO_BYTES // 2**40} TiB "
@@ -94,6 +146,10 @@ def register(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true",
                    help="replace what is at --out (a zoo of other arguments, any other file) once the new zoo is complete")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="train the chunks as Ray tasks: local (a cluster in this process), auto (the one `ray start` "
+                        "started here) or a cluster's HOST:PORT; needs pip install -e \".[ray]\"; the same zoo as without")
+    p.add_argument("--ray-cpus", type=int_range(1, 4096), help="CPUs of the --ray local cluster (default: all)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_zoo_build)
 
@@ -101,11 +157,30 @@ def register(sub) -> None:
     p.add_argument("src")
     p.add_argument("--out", required=True)
     p.add_argument("--arch-spec", help="JSON architecture spec, for architectures hyperviz does not recognise")
+    p.add_argument("--task", metavar="TASK",
+                   help="the data the models were trained on, recorded in the zoo: idx:FOLDER (MNIST / Fashion-MNIST "
+                        "IDX files, .gz or not), npz:FILE.npz (x_train, y_train, x_test, y_test) or images:FOLDER "
+                        "(a folder per class), or a bundled task")
     p.add_argument("--overwrite", action="store_true", help="replace a file already at --out once the import is complete")
     add_common(p)
     p.set_defaults(func=cmd_zoo_import)
+
+    p = zoo.add_parser("evaluate", help="evaluate the zoo's models on its task (or --task) and compare with the "
+                                        "accuracies the zoo records")
+    p.add_argument("zoo")
+    p.add_argument("--task", metavar="TASK", help="evaluate on this task instead of the zoo's own")
+    p.add_argument("--split", choices=["train", "val", "test"], default="test")
+    p.add_argument("--all-epochs", action="store_true", help="every checkpoint, not only each model's last one")
+    add_common(p, device=True)
+    p.set_defaults(func=cmd_zoo_evaluate)
 
     p = zoo.add_parser("info", help="summarise a zoo file")
     p.add_argument("zoo")
     add_common(p)
     p.set_defaults(func=cmd_zoo_info)
+
+    p = zoo.add_parser("verify", help="compare every weight chunk and table with its checksum "
+                                      "(exit 2 with one line naming the first that differs)")
+    p.add_argument("zoo")
+    add_common(p)
+    p.set_defaults(func=cmd_zoo_verify)

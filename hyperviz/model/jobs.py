@@ -4,6 +4,12 @@ Every function here composes jobs of ``core`` (see ``core.progress``) and knows 
 :class:`hyperviz.ui.jobs.JobRunner` runs them in worker threads. This is the one module of the
 model that reaches into core, and only inside the jobs, so importing the model never imports
 torch: the import happens in the worker, off the GUI thread.
+
+Every job that writes a zoo, a workspace or an export folder holds its writer lock
+(:mod:`core.writelock`, the same ``<output>.lock`` the CLI takes) from before it reads what it will
+change until its last write. While another process (a CLI command, a second app) holds it, the job
+waits in its worker thread, reporting "waiting: ... in use by PID N since ..." as its progress, and
+can be cancelled; the window never blocks on it.
 """
 from __future__ import annotations
 
@@ -29,17 +35,19 @@ def load_session_job(path: str | Path):
     yield Progress(0, 3, f"reading {path.name}")
     from core.errors import HyperVizError
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.store import read_zoo
 
     ws = load_workspace(path)
     yield Progress(1, 3, f"reading zoo {ws.zoo_path.name}")
-    zoo = read_zoo(ws.zoo_path)
+    zoo = ws.read_zoo()
     yield Progress(2, 3, "building the table")
     if ws.states is None or ws.embeddings is None:
         raise HyperVizError(f"{path}: no embeddings yet; run `hyperviz embed {path}` (or Jobs > Train autoencoder)")
     if not ws.projections:
         raise HyperVizError(f"{path}: no stored map yet; run `hyperviz project {path} --method pca`")
     table = table_from_workspace(ws, zoo)
+    from hyperviz.model.workspace import sample_table
+
+    sample_table(ws, list(ws.projections))        # what the window shows of the samples: built once here first
     yield Progress(3, 3, "loaded")
     return Session(path=path, ws=ws, zoo=zoo, table=table)
 
@@ -74,18 +82,33 @@ def table_from_workspace(ws, zoo) -> dict[str, np.ndarray]:
 
 # ---- the Jobs menu ------------------------------------------------------------------------------
 def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
-    """Train a digits zoo (core.zoo.population) into ``out``."""
+    """Train a digits zoo (core.zoo.population) into ``out``.
+
+    Cancelled in the window, the build leaves nothing behind: its ``<out>.partial`` file (which
+    the command line keeps, to resume) is removed, unless it was there before this build started.
+    """
+    from core.writelock import locked_job
     from core.zoo.population import ZooSpec
     from core.zoo.population import build_zoo_job as core_build
 
     spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
-    return (yield from core_build(spec, out, device="auto"))
+    partial = Path(out).with_name(Path(out).name + ".partial")
+    existed = partial.exists()
+    try:
+        return (yield from locked_job(out, core_build(spec, out, device="auto")))
+    except GeneratorExit:
+        if not existed:
+            partial.unlink(missing_ok=True)
+        raise
 
 
-def import_zoo_job(src: str, out: str):
+def import_zoo_job(src: str, out: str, arch_spec: str | None = None):
+    """Import the zoo under ``src`` into ``out``; ``arch_spec`` names a JSON architecture spec for
+    architectures hyperviz does not recognise (None: recognise it from the tensor shapes)."""
+    from core.writelock import locked_job
     from core.zoo.importers import import_zoo_job as core_import
 
-    return (yield from core_import(src, out))
+    return (yield from locked_job(out, core_import(src, out, arch_spec or None)))
 
 
 def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
@@ -94,48 +117,113 @@ def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
     from core.hyperrep.embed import embed_job
     from core.hyperrep.fit import fit_job
     from core.progress import Progress
+    from core.writelock import WriterLock
 
-    yield from fit_job(zoo, out, preset=preset, epochs=epochs, device="auto")
-    yield Progress(0, 2, "embedding every model state")
-    yield from embed_job(out, device="auto")
-    yield Progress(1, 2, "computing a PCA map")
-    path = yield from project_job(out, method="pca")
-    return path
+    lock = WriterLock(out)
+    try:
+        yield from lock.wait_job()
+        yield from fit_job(zoo, out, preset=preset, epochs=epochs, device="auto")
+        yield Progress(0, 2, "embedding every model state")
+        yield from embed_job(out, device="auto")
+        yield Progress(1, 2, "computing a PCA map")
+        path = yield from project_job(out, method="pca")
+        return path
+    finally:
+        lock.release()
 
 
 def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, seed: int, should_cancel):
     """Compute and store a map (UMAP in a subprocess, so Cancel stops it at once)."""
     from core.analysis.maps import project_job as core_project
+    from core.writelock import locked_job
 
-    return (yield from core_project(workspace, method=method, n_neighbors=n_neighbors, min_dist=min_dist,
-                                    seed=seed, should_cancel=should_cancel))
+    return (yield from locked_job(workspace, core_project(workspace, method=method, n_neighbors=n_neighbors,
+                                                          min_dist=min_dist, seed=seed, should_cancel=should_cancel)))
 
 
 # ---- the docks ----------------------------------------------------------------------------------
+def target_task_choices(zoo) -> list[tuple[str | None, str]]:
+    """The Generate dock's "target task" menu: ``(spec, label)`` pairs, the zoo's own task first
+    (spec None: no transfer), then every bundled task the zoo's architecture runs on."""
+    from core.errors import HyperVizError
+    from core.zoo.tasks import check_task_fits, get_task, task_names
+
+    own = str(zoo.task.get("name", "?")) if zoo is not None else "?"
+    choices: list[tuple[str | None, str]] = [(None, f"{own} (the zoo's task)")]
+    if zoo is None:
+        return choices
+    for name in task_names():
+        if name == own:
+            continue
+        try:
+            check_task_fits(zoo.arch, get_task(name))
+        except HyperVizError:
+            continue
+        choices.append((name, name))
+    return choices
+
+
 def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
-               description: str, bookmarks: list[dict]):
+               description: str, bookmarks: list[dict], target_task: str | None = None):
     """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)``.
 
     :func:`core.generate.sampling.sample_job` stores the run and saves the file only when it
     completes; working on a copy keeps the open workspace as it was until the result comes back.
+    Under the workspace's writer lock the copy is made of the file as it is *now* (runs and maps
+    that other processes added since it was opened are kept, and come back in the samples), so
+    nothing another writer stored is lost; a workspace whose embeddings changed on disk since it
+    was opened is refused with one line (reopen it). ``target_task``: transfer to that task
+    (zero-shot on it, fine-tuning on it; see core.generate.sampling).
     """
     from core.generate.sampling import sample_job as core_sample
+    from core.writelock import WriterLock
 
-    copy = dataclasses.replace(ws, samples=dict(ws.samples), bookmarks=list(bookmarks))
-    run = yield from core_sample(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
-                                 device="auto", zoo=zoo, description=description)
-    return run, copy.samples
+    lock = WriterLock(ws.path)
+    try:
+        yield from lock.wait_job()
+        base = _as_on_disk(ws)
+        copy = dataclasses.replace(base, samples=dict(base.samples), bookmarks=list(bookmarks))
+        run = yield from core_sample(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
+                                     device="auto", zoo=zoo, description=description, target_task=target_task)
+        return run, copy.samples
+    finally:
+        lock.release()
+
+
+def _as_on_disk(ws):
+    """The workspace file of the open ``ws`` as it is on disk now (the caller holds its lock);
+    ``ws`` itself when the file is gone. One-line error when its model states or embeddings are
+    no longer the ones the app shows."""
+    from core.errors import HyperVizError
+    from core.hyperrep.workspace import load_workspace
+
+    if not Path(ws.path).exists():
+        return ws
+    disk = load_workspace(ws.path, check_zoo=False)
+    same = (disk.states is not None and ws.states is not None and np.array_equal(disk.states, ws.states)
+            and disk.embeddings is not None and ws.embeddings is not None
+            and np.array_equal(disk.embeddings, ws.embeddings))
+    if not same:
+        raise HyperVizError(f"{ws.path}: its embeddings changed on disk since it was opened (another hyperviz "
+                            "process re-embedded it); reopen the workspace to sample from it")
+    return disk
 
 
 def export_job(ws, ids: list[tuple[str, int]], folder: str, formats, overwrite: bool = False):
     """Write the sampled models ``ids`` (run, index) with :func:`core.generate.export.export_samples`."""
     from core.generate.export import export_samples
     from core.progress import Progress
+    from core.writelock import WriterLock
 
-    yield Progress(0, 1, f"exporting {len(ids)} model(s)")
-    written = export_samples(ws, ids, folder, formats=list(formats), overwrite=overwrite)
-    yield Progress(1, 1, "exported")
-    return written
+    lock = WriterLock(folder)
+    try:
+        yield from lock.wait_job()
+        yield Progress(0, 1, f"exporting {len(ids)} model(s)")
+        written = export_samples(ws, ids, folder, formats=list(formats), overwrite=overwrite)
+        yield Progress(1, 1, "exported")
+        return written
+    finally:
+        lock.release()
 
 
 def probe_job(ws, zoo, rows=None, ceiling: bool = False):

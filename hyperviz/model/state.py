@@ -37,6 +37,7 @@ import numpy as np
 
 from hyperviz.model.colours import ColourCoding, colour_coding
 from hyperviz.model.columns import ID_COLUMNS, column_kind, coord_columns
+from hyperviz.model.crossfilter import describe_selection, with_category, with_map_brush
 from hyperviz.model.selection import (
     And,
     Everything,
@@ -404,6 +405,24 @@ class AppState:
     def brush_range(self, column: str, lo: float | None, hi: float | None) -> None:
         """Set the range term of ``column`` in the selection (see :func:`with_range`)."""
         self._push(with_range(self.history.current, column, _bound(lo), _bound(hi)))
+
+    def brush_map(self, shape: Predicate, mode: str = "replace") -> None:
+        """A box or lasso drawn with ``mode``: changes the map term, keeps the property brushes (AND)."""
+        self._push(with_map_brush(self.history.current, mode, shape, self.coordinate_columns()))
+
+    def brush_category(self, column: str, value: Any, mode: str = "replace") -> None:
+        """A click on category (or value) ``value`` of ``column``: changes that property's term only
+        (:func:`hyperviz.model.crossfilter.with_category`)."""
+        levels = [v.item() if isinstance(v, np.generic) else v for v in np.unique(self.table[column])]
+        self._push(with_category(self.history.current, column, value, mode, levels))
+
+    def coordinate_columns(self) -> list[str]:
+        """The map coordinate columns of every stored map."""
+        return [c for m in self.projections for c in coord_columns(m)]
+
+    def describe_selection(self) -> str:
+        """The selection in words, numbers rounded (:func:`hyperviz.model.crossfilter.describe_selection`)."""
+        return describe_selection(self.history.current, self.coordinate_columns())
 
     def range_terms(self) -> dict[str, tuple[float | None, float | None]]:
         return range_terms(self.history.current)

@@ -23,7 +23,7 @@ from hyperviz.model.columns import coord_columns
 from hyperviz.model.state import AppState, Signal
 
 SAMPLE_METRICS = ("test_acc", "val_acc", "novelty_weight", "novelty_embedding", "agreement", "anchor_state", "nn_state",
-                  "novelty_region", "max_agreement", "mistake_agreement")
+                  "novelty_region", "max_agreement", "mistake_agreement", "target_acc")
 
 
 @dataclass

@@ -9,6 +9,7 @@ novelty, provenance). Chosen rows go to :func:`hyperviz.model.jobs.export_job`.
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +21,29 @@ from hyperviz.ui.resources import icon
 
 METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (validation)"),
            ("reconstruct", "baseline: the selected states decoded, no noise"),
-           ("noise", "baseline: selected weights + noise"), ("random", "baseline: random initialisation"))
-COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("fine-tuned", "finetune_acc"),
+           ("noise", "baseline: selected weights + noise"), ("random", "baseline: random initialisation"),
+           ("zoo-best", "baseline: the selection's best models themselves"))
+COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("target acc", "target_acc"),
+           ("fine-tuned", "finetune_acc"),
            ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("to region (W)", "novelty_region"),
            ("novelty (z)", "novelty_embedding"), ("max agreement", "max_agreement"),
-           ("same mistakes", "mistake_agreement"), ("agreement", "agreement"), ("anchor", None))
+           ("mistakes", "mistake_agreement"), ("agreement", "agreement"), ("anchor", None))
 #: What each number column means, as header tooltips.
 COLUMN_TIPS = {
+    "target acc": "zero-shot test accuracy on the run's target task (runs with a target task only)",
+    "fine-tuned": "test accuracy after fine-tuning, on the run's target task when it has one",
     "novelty (W)": "weight distance to the nearest training state",
     "to region (W)": "weight distance to the nearest state of the region the sample was drawn from",
     "novelty (z)": "embedding distance to the nearest training state",
     "max agreement": "share of test inputs on which the sample predicts like its functional nearest "
                      "neighbour (the training or region state it agrees with most)",
-    "same mistakes": "how alike its mistakes are to that neighbour's (Cohen's kappa); >= 0.5 counts as a copy",
+    "mistakes": "how alike its mistakes are to that neighbour's (Cohen's kappa); >= 0.5 counts as a copy",
     "agreement": "share of test inputs on which it predicts like its nearest training state in weight space",
 }
+
+
+#: Columns shown at first (the dock is narrow); the header's context menu shows the others.
+SHOWN_COLUMNS = ("sample", "test acc", "target acc", "fine-tuned", "novelty (W)", "mistakes")
 
 
 class _Sortable(QtWidgets.QTableWidgetItem):
@@ -118,6 +127,8 @@ class GeneratePanel(QtWidgets.QWidget):
         self.method = QtWidgets.QComboBox()
         for key, label in METHODS:
             self.method.addItem(label, key)
+        self.method.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.method.setMinimumContentsLength(8)          # the dock stays narrow; the popup shows the whole names
         self.n = QtWidgets.QSpinBox()
         self.n.setRange(1, 2000)
         self.n.setValue(24)
@@ -127,12 +138,19 @@ class GeneratePanel(QtWidgets.QWidget):
         self.bandwidth.setToolTip("Kernel width per latent dimension: a rule, or a number relative to each "
                                   "dimension's spread over the selection (0 = copy the anchors)")
         self.seed = QtWidgets.QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setRange(0, 999_999)
         self.finetune = QtWidgets.QSpinBox()
         self.finetune.setRange(0, 50)
         self.finetune.setSuffix(" epochs")
-        cells = ((0, 0, "Method", self.method, 3), (1, 0, "Samples", self.n, 1), (1, 2, "Seed", self.seed, 1),
-                 (2, 0, "Bandwidth", self.bandwidth, 1), (2, 2, "Fine-tune", self.finetune, 1))
+        self.target = QtWidgets.QComboBox()
+        self.target.setObjectName("targetTask")
+        self.target.setToolTip("Transfer: evaluate the samples zero-shot on this task and fine-tune them on it "
+                               "(compare with the random and zoo-best baselines)")
+        self.target.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.target.setMinimumContentsLength(8)
+        cells = ((0, 0, "Method", self.method, 1), (0, 2, "Task", self.target, 1), (1, 0, "Samples", self.n, 1),
+                 (1, 2, "Seed", self.seed, 1), (2, 0, "Bandwidth", self.bandwidth, 1),
+                 (2, 2, "Fine-tune", self.finetune, 1))   # "Task": the target task (three rows: the table keeps its room)
         for row, col, label, widget, span in cells:
             form.addWidget(QtWidgets.QLabel(label), row, col)
             form.addWidget(widget, row, col + 1, 1, span)
@@ -147,8 +165,12 @@ class GeneratePanel(QtWidgets.QWidget):
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.export_button = QtWidgets.QPushButton("Export selected…")
+        self.export_button.setToolTip("Write the sampled models chosen in the table as loadable checkpoints")
+        self.export_button.clicked.connect(self.export_dialog)
         buttons.addWidget(self.sample_button, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.export_button)
         layout.addLayout(buttons)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setTextVisible(False)
@@ -171,25 +193,40 @@ class GeneratePanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.setMinimumHeight(160)
+        header = self.table.horizontalHeader()
+        header.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._column_menu)
+        header.setToolTip("Right-click to show or hide columns")
+        for j, (title, _key) in enumerate(COLUMNS):
+            self.table.setColumnHidden(j, title not in SHOWN_COLUMNS)
         layout.addWidget(self.table, 1)
-        row = QtWidgets.QHBoxLayout()
-        self.export_button = QtWidgets.QPushButton("Export selected…")
-        self.export_button.clicked.connect(self.export_dialog)
-        row.addStretch(1)
-        row.addWidget(self.export_button)
-        layout.addLayout(row)
 
         state.signals.watch(self.WATCHES, self.refresh)
         self.refresh(frozenset(self.WATCHES))
 
     def refresh(self, changed: frozenset) -> None:
         """What sampling would start from, after the selection changed; the samples table, after the samples did."""
+        if "table" in changed and not (self.handle is not None and self.handle.running):
+            self.status.setText("")                  # a new workspace: the last run's report was about the old one
+        if "table" in changed:
+            self._fill_targets()
         if changed & {"table", "selection", "filters"}:
             self._update_source()
         if "samples" in changed:
             self._fill_table()
 
     # ---- sampling --------------------------------------------------------------------------------
+    def _fill_targets(self) -> None:
+        """The target-task menu for the open zoo (jobs.target_task_choices), keeping the choice when it still fits."""
+        session = self.context.workspace.session
+        keep = self.target.currentData()
+        self.target.clear()
+        for spec, label in jobs.target_task_choices(session.zoo if session is not None else None):
+            self.target.addItem(label, spec)
+        index = self.target.findData(keep) if keep is not None else 0
+        self.target.setCurrentIndex(max(index, 0))
+
     def _update_source(self) -> None:
         k = int(self.state.selected_mask.sum()) if self.state.n else 0
         if k == 0:
@@ -198,7 +235,7 @@ class GeneratePanel(QtWidgets.QWidget):
                                 "decoded to weights.")
         else:
             self.source.setText(f"Sampling from <b>{k}</b> selected model states "
-                                f"({self.state.selection.describe()[:120]}).")
+                                f"({html.escape(self.state.describe_selection())}).")
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -206,6 +243,7 @@ class GeneratePanel(QtWidgets.QWidget):
         has_selection = self.state.n > 0 and bool(self.state.selected_mask.any())
         self.sample_button.setEnabled(has_selection and not running)
         self.cancel_button.setEnabled(running)
+        self.cancel_button.setVisible(running)           # only while sampling: the row stays narrow
         self.export_button.setEnabled(bool(self.chosen_ids()))
 
     def sample(self) -> None:
@@ -213,17 +251,17 @@ class GeneratePanel(QtWidgets.QWidget):
         rows = np.flatnonzero(self.state.selected_mask)
         if session is None or rows.size == 0:
             return
-        method, n = self.method.currentData(), self.n.value()
+        method, n, target = self.method.currentData(), self.n.value(), self.target.currentData()
         bandwidth = self.bandwidth.currentText().strip() or None
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.status.setText(f"Sampling {n} models ({method})…")
+        self.status.setText(f"Sampling {n} models ({method})" + (f", transfer to {target}" if target else "") + "…")
         ws, zoo, bookmarks = session.ws, session.zoo, self.state.bookmarks
         description = self.state.selection.describe()
         self.handle = self.context.start_job(
             f"Sample {n} ({method})",
             lambda _cancel: jobs.sample_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
-                                            self.finetune.value(), description, bookmarks),
+                                            self.finetune.value(), description, bookmarks, target),
             on_progress=self._on_progress, on_finished=self._on_finished, on_failed=self._on_failed,
             on_cancelled=self._on_cancelled, uses_torch=True)
         self._update_buttons()
@@ -245,6 +283,13 @@ class GeneratePanel(QtWidgets.QWidget):
         self.context.workspace.store_samples(samples)
         acc = samples[run]["arrays"]["test_acc"]
         text = f"Stored run {run}: mean test accuracy {np.mean(acc):.3f}, best {np.max(acc):.3f}."
+        arrays = samples[run]["arrays"]
+        target = (samples[run].get("meta", {}).get("target_task") or {}).get("name")
+        if target and "target_acc" in arrays:
+            text += f" On {target}: zero-shot {np.mean(arrays['target_acc']):.3f}"
+            if arrays.get("finetune_acc") is not None and np.size(arrays["finetune_acc"]):
+                text += f", fine-tuned {np.mean(np.asarray(arrays['finetune_acc'])[:, -1]):.3f}"
+            text += "."
         copies = samples[run].get("meta", {}).get("copy_fraction")
         if copies is not None:
             text += f" {copies:.0%} are copies (the same mistakes as a training or region state)."
@@ -290,8 +335,45 @@ class GeneratePanel(QtWidgets.QWidget):
         self.table.setSortingEnabled(True)
         if n and self.table.horizontalHeader().sortIndicatorSection() == 0:
             self.table.sortItems(2, QtCore.Qt.SortOrder.DescendingOrder)      # best test accuracy first
+        tuned = COLUMNS.index(("fine-tuned", "finetune_acc"))
+        if n and not np.isfinite(samples["finetune_acc"]).any():
+            self.table.setColumnHidden(tuned, True)          # no run was fine-tuned: no empty column
+        target_col = COLUMNS.index(("target acc", "target_acc"))
+        if n:
+            self.table.setColumnHidden(target_col, not np.isfinite(samples["target_acc"]).any())  # only with a target
         self.table.resizeColumnsToContents()
+        self._fit_columns()
         self._update_buttons()
+
+    def _fit_columns(self) -> None:
+        """The name column as wide as its contents, the number columns sharing the rest: no sideways scrolling."""
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        for j in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(j, QtWidgets.QHeaderView.ResizeMode.Stretch)
+
+    def _column_menu(self, pos) -> None:
+        menu = QtWidgets.QMenu(self)
+        for j, (title, _key) in enumerate(COLUMNS):
+            act = menu.addAction(title)
+            act.setCheckable(True)
+            act.setChecked(not self.table.isColumnHidden(j))
+            act.toggled.connect(lambda on, j=j: self.table.setColumnHidden(j, not on))
+        menu.popup(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def show_sample(self, i: int) -> None:
+        """Choose sampled model ``i`` (an index into ``state.samples``, e.g. its star was clicked) in the table."""
+        samples = self.state.samples
+        if not samples or not 0 <= i < len(samples.get("run", [])):
+            return
+        key = (str(samples["run"][i]), int(samples["index"][i]))
+        for r in range(self.table.rowCount()):
+            item = self.table.item(r, 0)
+            if item is not None and item.data(QtCore.Qt.ItemDataRole.UserRole) == key:
+                self.table.selectRow(r)
+                self.table.scrollToItem(item)
+                self.context.show_message(f"Sampled model {key[0]}:{key[1]} chosen in the Generate table")
+                return
 
     def chosen_ids(self) -> list[tuple[str, int]]:
         rows = sorted({item.row() for item in self.table.selectedItems()})

@@ -7,14 +7,64 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
+
+
+class PathEdit(QtWidgets.QLineEdit):
+    """A path field that, when it does not fit and is not being edited, shows the path elided in the
+    middle (``/home/ann/…/zoos/zoo.h5``): its start and its file name, never just the end."""
+
+    def __init__(self, text: str = "", parent=None) -> None:
+        super().__init__(text, parent)
+        self.setMinimumWidth(320)
+        self.textChanged.connect(self.setToolTip)
+        self.setToolTip(text)
+
+    def _text_rect(self) -> QtCore.QRect:
+        option = QtWidgets.QStyleOptionFrame()
+        self.initStyleOption(option)
+        return self.style().subElementRect(QtWidgets.QStyle.SubElement.SE_LineEditContents, option, self) \
+            .adjusted(2, 0, -2, 0)
+
+    def shown_text(self) -> str:
+        """What the field shows when not being edited."""
+        return self.fontMetrics().elidedText(self.text(), QtCore.Qt.TextElideMode.ElideMiddle,
+                                             self._text_rect().width())
+
+    def paintEvent(self, event) -> None:
+        shown = self.shown_text()
+        if self.hasFocus() or shown == self.text():
+            super().paintEvent(event)
+            return
+        painter = QtGui.QPainter(self)
+        try:
+            option = QtWidgets.QStyleOptionFrame()
+            self.initStyleOption(option)
+            self.style().drawPrimitive(QtWidgets.QStyle.PrimitiveElement.PE_PanelLineEdit, option, painter, self)
+            painter.setPen(self.palette().color(QtGui.QPalette.ColorRole.Text))
+            painter.drawText(self._text_rect(), int(QtCore.Qt.AlignmentFlag.AlignVCenter
+                                                    | QtCore.Qt.AlignmentFlag.AlignLeft), shown)
+        finally:
+            painter.end()
+
+
+def existing_folder(*candidates: str) -> str:
+    """The first candidate that is an existing folder (or the nearest existing parent of the first), else home."""
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return str(candidate)
+    for candidate in candidates:
+        for parent in Path(candidate).parents if candidate else ():
+            if parent.is_dir() and parent != Path(parent.anchor):
+                return str(parent)
+    return str(Path.home())
 
 
 class _Form(QtWidgets.QDialog):
     def __init__(self, title: str, intro: str, parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(620)
         layout = QtWidgets.QVBoxLayout(self)
         text = QtWidgets.QLabel(intro)
         text.setWordWrap(True)
@@ -39,12 +89,15 @@ class _Form(QtWidgets.QDialog):
         box = QtWidgets.QWidget()
         row = QtWidgets.QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
-        edit = QtWidgets.QLineEdit(default)
+        edit = PathEdit(default)
         button = QtWidgets.QPushButton("Browse…")
 
         def browse() -> None:
+            start = existing_folder(edit.text(), str(Path(edit.text()).parent))
             if folder:
-                path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text())
+                path = QtWidgets.QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+            elif filter_.startswith("JSON"):
+                path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open", edit.text() or start, filter_)
             elif save:
                 path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save as", edit.text(), filter_)
             else:
@@ -80,16 +133,21 @@ class BuildZooDialog(_Form):
 
 
 class ImportZooDialog(_Form):
-    def __init__(self, folder: str, parent=None) -> None:
+    def __init__(self, folder: str, parent=None, source: str = "") -> None:
         super().__init__("Import a model zoo", "A Model Zoos folder (params.json, result.json, checkpoint_N/) or a "
-                         "folder of .safetensors/.pt checkpoints with a properties table.", parent)
-        self.src = self._path(folder, save=False, folder=True)
+                         "folder of .safetensors/.pt checkpoints with a properties table. Architectures that are "
+                         "not recognised from their tensor shapes need an architecture spec (JSON).", parent)
+        self.src = self._path(existing_folder(source, folder), save=False, folder=True)
         self.out = self._path(str(Path(folder) / "imported-zoo.h5"), save=True)
+        self.arch_spec = self._path("", save=False, filter_="JSON architecture spec (*.json);;All files (*)")
+        self.arch_spec.edit.setPlaceholderText("optional: recognised from the tensor shapes")
         self.form.addRow("Source folder", self.src)
         self.form.addRow("Zoo file", self.out)
+        self.form.addRow("Architecture spec", self.arch_spec)
 
     def values(self) -> dict:
-        return {"src": self.src.edit.text(), "out": self.out.edit.text()}
+        return {"src": self.src.edit.text(), "out": self.out.edit.text(),
+                "arch_spec": self.arch_spec.edit.text().strip() or None}
 
 
 class TrainDialog(_Form):

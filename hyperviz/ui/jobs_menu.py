@@ -53,12 +53,13 @@ class JobsMenu:
                                on_finished=self._zoo_ready, uses_torch=True)
 
     def import_zoo_dialog(self) -> None:
-        dialog = job_dialogs.ImportZooDialog(self.window.settings.work_dir(), self.window)
+        settings = self.window.settings
+        dialog = job_dialogs.ImportZooDialog(settings.work_dir(), self.window, source=settings.last_dir())
         if dialog.exec() != ACCEPTED:
             return
         v = dialog.values()
         self.window.show_dock(self.window.jobs_dock)
-        self.context.start_job("Import zoo", lambda _c: jobs.import_zoo_job(v["src"], v["out"]),
+        self.context.start_job("Import zoo", lambda _c: jobs.import_zoo_job(v["src"], v["out"], v["arch_spec"]),
                                on_finished=self._zoo_ready, uses_torch=True)
 
     def _zoo_ready(self, path) -> None:
@@ -78,7 +79,28 @@ class JobsMenu:
         window.show_dock(window.training_dock)
         self.context.start_job("Train autoencoder",
                                lambda _c: jobs.train_workspace_job(v["zoo"], v["out"], v["preset"], v["epochs"]),
-                               on_progress=window.training.add, on_finished=window.open_workspace, uses_torch=True)
+                               on_progress=window.training.add, on_finished=self.fit_finished, uses_torch=True)
+
+    def fit_finished(self, path) -> None:
+        """A finished fit: open its workspace - at once when nothing is shown, else only if the user says so
+        (what is shown, the selection included, would be replaced). Declined, the Training dock keeps offering it."""
+        window, state = self.window, self.context.state
+        window.training.finished(path)
+        if window.session is None:
+            window.open_workspace(path)
+            return
+        name = Path(path).name
+        lost = (f" Your selection ({state.count_label()} states: {state.describe_selection()}) and the view "
+                "will be replaced; bookmark them first to keep them.") if state.has_selection else \
+            " The map shown now will be replaced."
+        box = QtWidgets.QMessageBox
+        answer = box.question(window, "Open the new workspace?",
+                              f"The autoencoder is trained: {name} is ready.{lost}\n\nOpen {name} now?",
+                              box.StandardButton.Open | box.StandardButton.Cancel, box.StandardButton.Cancel)
+        if answer == box.StandardButton.Open:
+            window.open_workspace(path)
+        else:
+            self.context.show_message(f"{name} is ready: open it from the Training dock or File › Open.")
 
     def umap_dialog(self) -> None:
         dialog = job_dialogs.UmapDialog(self.window)

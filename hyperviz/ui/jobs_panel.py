@@ -54,7 +54,7 @@ class JobRow(QtWidgets.QFrame):
 
     def _end(self, text: str, colour: str) -> None:
         self.bar.setRange(0, 1000)
-        self.bar.setValue(1000 if text == "done" else self.bar.value())
+        self.bar.setValue(1000 if text == "done" else 0)      # a stopped job shows no half-filled bar
         self.cancel_button.hide()
         self.message.setText(f"<span style='color:{colour}'>{text}</span>")
         QtCore.QTimer.singleShot(KEEP_FINISHED_MS, self, self.deleteLater)

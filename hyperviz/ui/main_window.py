@@ -31,13 +31,21 @@ from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.probe_panel import ProbePanel
 from hyperviz.ui.property_panel import PropertyPanel
 from hyperviz.ui.resources import icon
-from hyperviz.ui.selection_panel import SelectionPanel
+from hyperviz.ui.selection_panel import SelectionPanel, SelectionScroll
 from hyperviz.ui.settings import Settings
 from hyperviz.ui.status_bar import MainStatusBar
 from hyperviz.ui.training_panel import TrainingPanel
 
 log = logging.getLogger(__name__)
 STATE_VERSION = 1
+
+
+def default_size(screen) -> tuple[int, int]:
+    """The first window size: 1500x940, or the screen's available area when that is smaller."""
+    if screen is None:
+        return 1500, 940
+    area = screen.availableGeometry()
+    return min(1500, area.width()), min(940, area.height())
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -72,9 +80,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.jobs_menu = JobsMenu(self)
         build_chrome(self)
         self.state.signals.current.connect(lambda row: row is not None and self.details_dock.raise_())
-        self.resize(1500, 940)
-        self.settings.restore_window(self, STATE_VERSION)
-        self.set_presentation(self.settings.presentation(), save=False)
+        self.map.sample_clicked.connect(self._sample_clicked)
+        self.training.open_requested.connect(self.open_workspace)
+        self._before_presentation: tuple | None = None     # (geometry, dock state, window state) while presenting
+        self.resize(*default_size(QtWidgets.QApplication.primaryScreen()))
+        self._arrange_docks()
+        self._restored = self.settings.restore_window(self, STATE_VERSION) and self.settings.has_window()
+        self.set_presentation(self.settings.presentation(), save=False, full_screen=False)
 
     @property
     def session(self) -> Session | None:
@@ -99,30 +111,68 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties = PropertyPanel(context)
         self.properties_dock = self._dock("Properties", "propertiesDock", self.properties, left)
         self.selection_panel = SelectionPanel(context, self.map.view_range)
-        self.selection_dock = self._dock("Selection", "selectionDock", self.selection_panel, right)
+        self.selection_dock = self._dock("Selection", "selectionDock", SelectionScroll(self.selection_panel), right)
         self.details = DetailsPanel(context)
         self.details_dock = self._dock("Model details", "detailsDock", DetailsScroll(self.details), right)
         self.generate = GeneratePanel(context)
         self.generate_dock = self._dock("Generate", "generateDock", self.generate, right)
-        self.tabifyDockWidget(self.details_dock, self.generate_dock)
-        self.details_dock.raise_()
         self.probes = ProbePanel(context)
         self.probe_dock = self._dock("Probes", "probeDock", self.probes, right)
-        self.tabifyDockWidget(self.generate_dock, self.probe_dock)
-        self.details_dock.raise_()
         self.jobs_panel = JobsPanel(context)
         self.jobs_dock = self._dock("Jobs", "jobsDock", self.jobs_panel, bottom)
         self.training = TrainingPanel()
         self.training_dock = self._dock("Training", "trainingDock", self.training, bottom)
+
+    def _arrange_docks(self) -> None:
+        """The default layout: properties left; selection over the details/generate/probes tabs right;
+        jobs and training at the bottom, hidden until a job starts. Also what View > Reset layout restores."""
+        left, right = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
+        bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        for dock, area in ((self.properties_dock, left), (self.selection_dock, right), (self.details_dock, right),
+                           (self.generate_dock, right), (self.probe_dock, right), (self.jobs_dock, bottom),
+                           (self.training_dock, bottom)):
+            dock.setFloating(False)
+            self.addDockWidget(area, dock)
+        self.splitDockWidget(self.selection_dock, self.details_dock, QtCore.Qt.Orientation.Vertical)
+        self.tabifyDockWidget(self.details_dock, self.generate_dock)
+        self.tabifyDockWidget(self.generate_dock, self.probe_dock)
         self.splitDockWidget(self.jobs_dock, self.training_dock, QtCore.Qt.Orientation.Horizontal)
+        for dock in (self.properties_dock, self.selection_dock, self.details_dock, self.generate_dock,
+                     self.probe_dock):
+            dock.show()
         for dock in (self.jobs_dock, self.training_dock):
             dock.hide()                   # shown when a job starts (Jobs menu)
-        self.resizeDocks([self.properties_dock, self.selection_dock], [270, 400], QtCore.Qt.Orientation.Horizontal)
-        self.resizeDocks([self.selection_dock, self.details_dock], [360, 560], QtCore.Qt.Orientation.Vertical)
+        self.details_dock.raise_()
+        self._default_sizes()
+
+    def _default_sizes(self) -> None:
+        """Dock sizes that leave the map the most room and the right column enough (1366x768 to 1920x1080)."""
+        width, height = max(self.width(), 800), max(self.height(), 600)
+        left = int(np.clip(0.16 * width, 220, 290))
+        right = int(np.clip(0.29 * width, 415, 480))
+        self.resizeDocks([self.properties_dock, self.selection_dock], [left, right], QtCore.Qt.Orientation.Horizontal)
+        top = int(np.clip(0.42 * height, 290, 440))
+        self.resizeDocks([self.selection_dock, self.details_dock], [top, height - top], QtCore.Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not getattr(self, "_shown_once", False):
+            self._shown_once = True
+            if not self._restored:          # the first start: size the docks to the window as shown
+                QtCore.QTimer.singleShot(0, self, self._default_sizes)
+
+    def _sample_clicked(self, i: int) -> None:
+        """A star was clicked: that sampled model in the Generate tab (not the training state under it)."""
+        self.show_dock(self.generate_dock)
+        self.generate.show_sample(i)
 
     def show_dock(self, dock: QtWidgets.QDockWidget) -> None:
         dock.show()
         dock.raise_()
+        if dock in (self.jobs_dock, self.training_dock) and not dock.isFloating():
+            # the bottom docks open tall enough for a readable loss plot
+            QtCore.QTimer.singleShot(0, self, lambda: dock.height() < 240 and self.resizeDocks(
+                [dock], [260], QtCore.Qt.Orientation.Vertical))
 
     # ---- opening workspaces --------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -146,7 +196,19 @@ class MainWindow(QtWidgets.QMainWindow):
                                       on_failed=self._open_failed)
 
     def _session_loaded(self, session: Session, keep_selection: bool) -> None:
-        self.workspace.show(session, keep_selection)
+        from core.errors import HyperVizError
+
+        previous = self.workspace.session
+        try:
+            self.workspace.show(session, keep_selection)
+        except (HyperVizError, SelectionError) as exc:
+            # what the job could not check (a bookmark that does not fit the table, ...): the
+            # message, and the workspace shown before stays shown
+            log.warning("showing %s failed", session.path, exc_info=True)
+            if previous is not None:
+                self.workspace.show(previous, keep_selection=True)
+            self._open_failed(str(exc))
+            return
         self.setWindowTitle(f"{session.path.name} — hyperviz")
         if self.demo_path is None or Path(session.path).resolve() != Path(self.demo_path).resolve():
             self.settings.add_recent(str(session.path))
@@ -168,8 +230,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.map.set_tool(tool)
         self.tool_actions[tool].setChecked(True)
 
-    def set_presentation(self, on: bool, save: bool = True) -> None:
-        """Teaching mode: larger fonts everywhere, larger markers in the map."""
+    def set_presentation(self, on: bool, save: bool = True, full_screen: bool = True) -> None:
+        """Teaching mode: full screen, larger fonts everywhere, larger markers in the map.
+
+        Leaving it restores the window's geometry and dock layout exactly as they were before.
+        """
+        on = bool(on)
+        entering = on and self._before_presentation is None and full_screen
+        leaving = not on and self._before_presentation is not None
+        if entering:
+            self._before_presentation = (QtCore.QRect(self.geometry()), self.saveState(STATE_VERSION), self.windowState())
         app = QtWidgets.QApplication.instance()
         base = getattr(app, "base_point_size", None)
         if base is None:
@@ -182,8 +252,24 @@ class MainWindow(QtWidgets.QMainWindow):
         app.setStyleSheet(app.styleSheet())           # re-evaluate the [presentation="true"] rules everywhere
         self.map.set_presentation(on)
         self.act_presentation.setChecked(on)
+        if entering:
+            self.showFullScreen()
+        elif leaving:
+            geometry, state, window_state = self._before_presentation
+            self._before_presentation = None
+            self.setWindowState(window_state)
+            if not window_state & (QtCore.Qt.WindowState.WindowMaximized | QtCore.Qt.WindowState.WindowFullScreen):
+                self.setGeometry(geometry)     # as it was (restoreGeometry would fit it to the screen)
+            self.restoreState(state, STATE_VERSION)
+            # the window manager applies the geometry later; the dock sizes are put back once it has
+            QtCore.QTimer.singleShot(0, self, lambda: self.restoreState(state, STATE_VERSION))
         if save:
             self.settings.set_presentation(on)
+
+    @property
+    def presenting(self) -> bool:
+        """In presentation mode's full screen (its layout to return to is kept)."""
+        return self._before_presentation is not None
 
     def toggle_cividis(self, on: bool) -> None:
         name = "cividis" if on else "viridis"
@@ -272,8 +358,12 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- layout and closing --------------------------------------------------------------------
     def reset_layout(self) -> None:
-        self.settings.clear_window()
-        self.show_message("The default layout returns at the next start")
+        """View > Reset layout: the default dock layout now (and at the next start)."""
+        if self.presenting:
+            self.set_presentation(False)
+        self._arrange_docks()
+        self.settings.save_window(self, STATE_VERSION)
+        self.show_message("The default layout is back")
 
     def closeEvent(self, event) -> None:
         if self.runner.running and self.interactive_errors:
@@ -283,5 +373,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 event.ignore()
                 return
         self.runner.cancel_all()
+        if self.presenting:                  # keep the layout to come back to, not the full screen
+            self.set_presentation(False, save=False)
         self.settings.save_window(self, STATE_VERSION)
         super().closeEvent(event)

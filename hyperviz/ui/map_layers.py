@@ -220,12 +220,12 @@ class FocusLayer(MapLayer):
 class HoverLayer(MapLayer):
     """The ring around the state or star under the mouse (the map view moves it; see ``MapView``)."""
 
-    WATCHES = ("table",)
+    WATCHES = ("table", "projection")
 
     def __init__(self, view) -> None:
         self.marker = pg.ScatterPlotItem(size=14, pen=pg.mkPen("#0b5cad", width=2), brush=None)
         self.marker.setZValue(25)
-        view.plot.addItem(self.marker)
+        view.plot.addItem(self.marker, ignoreBounds=True)       # the ring never widens the framed map
         super().__init__(view)
 
     def show_at(self, x: float | None, y: float | None) -> None:
@@ -233,6 +233,8 @@ class HoverLayer(MapLayer):
         self.marker.setData([] if x is None else [x], [] if y is None else [y])
 
     def refresh(self, changed: frozenset) -> None:
+        """A new table or map: the ring's old position means nothing there."""
+        self.show_at(None, None)
         if self.shows_map:
             self.restyle()
 

@@ -35,13 +35,20 @@ from hyperviz.ui.map_layers import (
 from hyperviz.ui.map_viewbox import MapViewBox
 
 HOVER_RADIUS_PX = 9
+#: How long a hover tooltip stays while the cursor rests on its point.
+TOOLTIP_MS = 60_000
 TOOLTIP_COLUMNS = ("test_acc", "train_acc", "val_acc", "ggap", "activation", "init", "optimizer", "lr",
                    "weight_decay", "dropout", "split")
 SAMPLE_TOOLTIP_COLUMNS = ("test_acc", "val_acc", "finetune_acc", "novelty_weight", "novelty_embedding", "agreement")
 
 
 class MapView(QtWidgets.QWidget):
-    """The map widget. It reads ``state`` and calls its methods; it never holds selection logic."""
+    """The map widget. It reads ``state`` and calls its methods; it never holds selection logic.
+
+    ``sample_clicked(i)`` fires when a sampled model's star is clicked (``i`` indexes ``state.samples``).
+    """
+
+    sample_clicked = QtCore.Signal(int)
 
     def __init__(self, state: AppState, brushes: BrushTables | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -80,11 +87,19 @@ class MapView(QtWidgets.QWidget):
         layout.addWidget(self.canvas)
         layout.addWidget(self.empty_label)
 
+        # the graphics view answers Qt's own tooltip event (about 1 s after the mouse rests) by hiding
+        # any tooltip, since no item has one: ours stays while the cursor is on its point
+        self.canvas.viewport().installEventFilter(self)
         self._hover_proxy = pg.SignalProxy(self.canvas.scene().sigMouseMoved, rateLimit=40, slot=self._on_mouse_moved)
         self.canvas.scene().sigMouseClicked.connect(self._on_mouse_clicked)
         state.signals.watch(("table", "projection"), self._frame)      # after the layers: frame what they drew
         state.signals.view.connect(self.set_view_range)
         self._redraw(frozenset(("table",)))
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QtCore.QEvent.Type.ToolTip and watched is self.canvas.viewport():
+            return True
+        return super().eventFilter(watched, event)
 
     @property
     def coding(self):
@@ -113,7 +128,7 @@ class MapView(QtWidgets.QWidget):
         if result is None:
             return False
         mode, predicate = result
-        self.state.select(predicate, mode)
+        self.state.brush_map(predicate, mode)
         return True
 
     def view_range(self) -> list[list[float]]:
@@ -164,6 +179,8 @@ class MapView(QtWidgets.QWidget):
 
     def export_figure(self, path: str, width: int | None = None) -> None:
         """Write the map (with colour bar) as PNG or SVG, by file extension."""
+        self.hover_layer.show_at(None, None)          # the hover ring is the mouse's, not the figure's
+        QtWidgets.QToolTip.hideText()
         export_scene(self.canvas.scene(), path, int(width or max(1600, self.canvas.width() * 2)))
 
     # ---- state -> view ---------------------------------------------------------------------------
@@ -198,14 +215,18 @@ class MapView(QtWidgets.QWidget):
         sample = self.sample_at(pos.x(), pos.y())
         row = None if sample is not None else self.row_at(pos.x(), pos.y())
         view = self.canvas
-        global_pos = view.mapToGlobal(view.mapFromScene(args[0]))
+        local = view.mapFromScene(args[0])
+        global_pos = view.mapToGlobal(local)
+        # the tooltip stays while the cursor is within the hover radius (Qt hides it on leaving the rect)
+        near = QtCore.QRect(local.x() - HOVER_RADIUS_PX, local.y() - HOVER_RADIUS_PX,
+                            2 * HOVER_RADIUS_PX, 2 * HOVER_RADIUS_PX)
         if sample is not None:
             self.hover_layer.show_at(*self.samples_layer.position(sample))
-            QtWidgets.QToolTip.showText(global_pos, self.sample_tooltip(sample), view)
+            QtWidgets.QToolTip.showText(global_pos, self.sample_tooltip(sample), view, near, TOOLTIP_MS)
         elif row is not None:
             x, y = self.state.coords()
             self.hover_layer.show_at(x[row], y[row])
-            QtWidgets.QToolTip.showText(global_pos, self.tooltip(row), view)
+            QtWidgets.QToolTip.showText(global_pos, self.tooltip(row), view, near, TOOLTIP_MS)
         else:
             self.hover_layer.show_at(None, None)
             QtWidgets.QToolTip.hideText()
@@ -215,6 +236,10 @@ class MapView(QtWidgets.QWidget):
             return
         pos = self._scene_to_data(event.scenePos())
         if pos is None:
+            return
+        sample = self.sample_at(pos.x(), pos.y())          # a star is drawn above the states: it wins
+        if sample is not None:
+            self.sample_clicked.emit(sample)
             return
         row = self.row_at(pos.x(), pos.y())
         if row is not None:

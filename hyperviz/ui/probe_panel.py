@@ -30,6 +30,8 @@ COLUMNS = (("property", "the zoo's name of the property"),
            ("test n", "held-out test model states with a value"))
 METRIC_COLUMN, N_COLUMN = 1 + len(FEATURES), 2 + len(FEATURES)
 METRIC_LABELS = {"r2": "R²", "accuracy": "accuracy"}
+#: The predicted-vs-true plot is never squeezed below this (presentation mode's fonts grow the rest).
+PLOT_MIN_HEIGHT = 170
 
 
 #: Which model states the probes use: (label, AppState mask attribute or None for all).
@@ -101,13 +103,25 @@ class ProbePanel(QtWidgets.QWidget):
         self.plot.hideButtons()
         self.plot.setLabel("bottom", "true", color="#666")
         self.plot.setLabel("left", "predicted", color="#666")
-        self.plot.addLegend(offset=(6, 6), labelTextColor="#333", brush=pg.mkBrush(255, 255, 255, 200))
+        self.plot.setMinimumHeight(PLOT_MIN_HEIGHT)
         self.diagonal = pg.PlotDataItem(pen=pg.mkPen("#999", style=QtCore.Qt.PenStyle.DashLine))
         self.plot.addItem(self.diagonal)
         self.points = {key: self.plot.plot(pen=None, symbol="o", symbolSize=5, symbolPen=None,
                                            symbolBrush=pg.mkBrush(colour + "99"), name=label)
                        for key, label, colour in FEATURES}
-        splitter.addWidget(self.plot)
+        # the legend above the plot, never over its points
+        self.legend = QtWidgets.QLabel(" &nbsp; ".join(f"<span style='color:{colour}'>&#9679;</span> {label}"
+                                                       for _key, label, colour in FEATURES))
+        self.legend.setObjectName("probeLegend")
+        below = QtWidgets.QWidget()
+        column = QtWidgets.QVBoxLayout(below)
+        column.setContentsMargins(0, 4, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.legend)
+        column.addWidget(self.plot, 1)
+        splitter.addWidget(below)
+        splitter.setChildrenCollapsible(False)
+        self.table.setMinimumHeight(120)
         splitter.setSizes([260, 300])
         layout.addWidget(splitter, 1)
         self.probes.changed.connect(self.refresh)

@@ -1,15 +1,51 @@
 """The selection dock: the count ("47 / 412"), what the selection means, statistics, bookmarks."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
 
+from hyperviz.model.crossfilter import describe_term
 from hyperviz.model.formatting import format_stat
-from hyperviz.model.selection import SelectionError, summary
+from hyperviz.model.selection import Range, SelectionError, summary
 from hyperviz.model.state import SUMMARY_COLUMNS
 from hyperviz.ui.context import AppContext
+from hyperviz.ui.resources import icon
+
+STATS_HEADERS = ("", "selected mean", "min – max", "all shown")
+
+
+def _small_button(icon_name: str, tip: str) -> QtWidgets.QToolButton:
+    """An icon button beside the count (the dock's width goes to the statistics)."""
+    button = QtWidgets.QToolButton()
+    button.setIcon(icon(icon_name))
+    button.setText(tip.split(" (")[0])
+    button.setToolTip(tip)
+    button.setAutoRaise(True)
+    return button
+
+
+def stat_cells(selected: dict, everything: dict) -> list[str]:
+    """The statistics row of one property: selected mean, selected min – max, mean of all shown; "–" when empty."""
+    if not math.isfinite(selected["mean"]):
+        return ["–", "–", format_stat(everything["mean"])]
+    span = format_stat(selected["min"]) if selected["min"] == selected["max"] else \
+        f"{format_stat(selected['min'])} – {format_stat(selected['max'])}"
+    return [format_stat(selected["mean"]), span, format_stat(everything["mean"])]
+
+
+class SelectionScroll(QtWidgets.QScrollArea):
+    """The selection panel in a vertical scroll area: when the dock is short it scrolls, nothing overlaps."""
+
+    def __init__(self, panel: SelectionPanel, parent=None) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.setWidgetResizable(True)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(panel)
 
 
 class SelectionPanel(QtWidgets.QWidget):
@@ -35,26 +71,26 @@ class SelectionPanel(QtWidgets.QWidget):
         head.addWidget(caption, 0, QtCore.Qt.AlignmentFlag.AlignBottom)
         head.addStretch(1)
         layout.addLayout(head)
+        buttons = head            # Undo / Redo / Clear beside the count: the dock's height goes to the lists
         self.description = QtWidgets.QLabel("nothing selected")
         self.description.setObjectName("selectionText")
         self.description.setWordWrap(True)
         self.description.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.description)
 
-        buttons = QtWidgets.QHBoxLayout()
-        self.undo_button = QtWidgets.QPushButton("Undo")
-        self.redo_button = QtWidgets.QPushButton("Redo")
-        self.clear_button = QtWidgets.QPushButton("Clear")
+        self.undo_button, self.redo_button, self.clear_button = (
+            _small_button(name, tip) for name, tip in (("undo", "Undo (Ctrl+Z)"), ("redo", "Redo (Ctrl+Shift+Z)"),
+                                                        ("clear", "Clear the selection (Esc)")))
         for button, slot in ((self.undo_button, state.undo), (self.redo_button, state.redo),
                              (self.clear_button, state.clear_selection)):
             button.clicked.connect(slot)
-            buttons.addWidget(button)
-        layout.addLayout(buttons)
+            buttons.addWidget(button, 0, QtCore.Qt.AlignmentFlag.AlignVCenter)
 
-        self.stats = QtWidgets.QTableWidget(0, 3)
+        self.stats = QtWidgets.QTableWidget(0, len(STATS_HEADERS))
         self.stats.setObjectName("statsTable")
-        self.stats.setHorizontalHeaderLabels(["", "selected (min – max)", "all shown"])
-        self.stats.setToolTip("Mean of each property over the selected states (their range), and over all shown states")
+        self.stats.setHorizontalHeaderLabels(list(STATS_HEADERS))
+        self.stats.setToolTip("Mean and range (min – max) of each property over the selected states, "
+                              "and the mean over all shown states")
         self.stats.verticalHeader().hide()
         self.stats.horizontalHeader().setStretchLastSection(True)
         self.stats.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -73,7 +109,8 @@ class SelectionPanel(QtWidgets.QWidget):
         self.bookmark_list.setObjectName("bookmarkList")
         self.bookmark_list.itemActivated.connect(self._apply_item)
         self.bookmark_list.setToolTip("Double-click (or Enter) to show a bookmark")
-        self.bookmark_list.setMinimumHeight(60)
+        rows = self.bookmark_list.fontMetrics().height() + 6
+        self.bookmark_list.setMinimumHeight(4 * rows + 6)            # four bookmarks without scrolling
         layout.addWidget(self.bookmark_list, 1)
         row = QtWidgets.QHBoxLayout()
         self.add_button = QtWidgets.QPushButton("Add…")
@@ -107,13 +144,13 @@ class SelectionPanel(QtWidgets.QWidget):
             self.stats.setRowCount(0)
             return
         self.count.setText(state.count_label())
-        text = state.selection.describe() if state.has_selection else "nothing selected (draw a box or lasso, or brush a range)"
+        text = state.describe_selection() if state.has_selection else \
+            "nothing selected (draw a box or lasso, or brush a property)"
         if state.filters:
-            shown = " and ".join(f"{k} in [{format_stat(lo) if lo is not None else '-inf'}, "
-                                 f"{format_stat(hi) if hi is not None else 'inf'}]"
-                                 for k, (lo, hi) in state.filters.items())
+            shown = " and ".join(describe_term(Range(k, lo, hi)) for k, (lo, hi) in state.filters.items())
             text += f"\nshown: {shown}"
         self.description.setText(text)
+        self.description.setToolTip(state.selection.describe() if state.has_selection else "")
         columns = [c for c in SUMMARY_COLUMNS if c in state.table and state.kind(c) != "categorical"]
         selected = state.summary()["stats"]
         key = (id(state.table), tuple(sorted(state.filters.items())))
@@ -126,15 +163,17 @@ class SelectionPanel(QtWidgets.QWidget):
         self.stats.setFixedHeight(row_height * (len(columns) + 1) + 6)
         for i, column in enumerate(columns):
             s, a = selected[column], everything[column]
-            cells = [column, f"{format_stat(s['mean'])}  ({format_stat(s['min'])} – {format_stat(s['max'])})",
-                     format_stat(a["mean"])]
+            cells = [column, *stat_cells(s, a)]
             for j, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
                 if j:
                     item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.stats.setItem(i, j, item)
-        self.stats.resizeColumnToContents(0)
-        self.stats.horizontalHeader().setSectionResizeMode(1, QtWidgets.QHeaderView.ResizeMode.Stretch)
+        header = self.stats.horizontalHeader()
+        header.setStretchLastSection(False)
+        for j in range(len(STATS_HEADERS)):
+            header.setSectionResizeMode(j, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QtWidgets.QHeaderView.ResizeMode.Stretch)
 
     def _show_bookmarks(self) -> None:
         self.bookmark_list.clear()

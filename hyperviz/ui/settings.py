@@ -64,5 +64,9 @@ class Settings:
             ok &= bool(window.restoreState(state, version))
         return ok
 
+    def has_window(self) -> bool:
+        """True when a dock layout was saved."""
+        return self.q.value("window/state") is not None
+
     def clear_window(self) -> None:
         self.q.remove("window")

@@ -38,6 +38,15 @@ architecture's (:func:`core.zoo.arch.recognise`) or the ``--arch-spec`` file's. 
 their saved order; safetensors files do not store one, so their keys are put in natural order
 (``2.weight`` before ``10.weight``, weight before bias).
 
+**Hostile or careless sources.** A checkpoint may take at most 256 MiB in memory
+(``HYPERVIZ_MAX_CHECKPOINT_MB`` sets another limit): its file size, and for torch's zip format the
+declared uncompressed sizes of its entries, are checked before anything is read or decompressed.
+A table may name each checkpoint file once (one file is never two models or two states); two
+columns whose names are the same (after making them safe: ``l r`` and ``l_r``) and NUL bytes are
+one-line errors, like epochs outside 0..2**31-1 and a ``training_iteration`` that is not a whole
+number >= 1. NaN and infinite values (``nan``/``inf`` cells, ``NaN``/``Infinity`` in
+``result.json``) are read as missing ("not measured", like -999), with one warning line per file.
+
 ``.pt`` files and Model Zoos checkpoints are loaded with ``torch.load(weights_only=True)``; a file
 that needs arbitrary unpickling is refused, never loaded another way. Everything is read and
 checked in memory before :func:`core.zoo.store.write_zoo` writes ``out`` atomically, so a failed
@@ -54,17 +63,23 @@ from core.zoo.importers.checkpoints import CHECKPOINT_SUFFIXES, read_spec
 from core.zoo.importers.folder import TABLE_NAMES, import_folder
 from core.zoo.importers.modelzoos import checkpoint_dirs, import_modelzoos
 from core.zoo.store import describe_file, write_zoo
+from core.zoo.tasks import check_task_fits, get_task
 
 __all__ = ["detect_format", "import_zoo_job"]
 
 
 def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path | None = None,
-                   overwrite: bool = False) -> Job[Path]:
+                   overwrite: bool = False, task: str | None = None) -> Job[Path]:
     """Read the models under ``src`` (either layout), write them as a zoo file at ``out``.
 
     Yields one :class:`Progress` per model and one for the write; returns the written path.
     ``arch_spec_path`` names a JSON :class:`ArchSpec` for architectures hyperviz does not know.
     Anything already at ``out`` is refused unless ``overwrite`` (a folder always is).
+    ``task`` (a task spec: ``idx:FOLDER``, ``npz:FILE.npz``, ``images:FOLDER`` or a bundled name)
+    is the data the models were trained on: it is read and checked against the architecture
+    before anything else, and recorded in the zoo's ``/meta/task`` (with its files and split), so
+    the zoo's models can be evaluated, sampled and fine-tuned on it. Without it the task is the
+    name the source gives (Model Zoos: the ``dataset::dump`` folder), which hyperviz cannot run.
     """
     src, out = Path(src), Path(out)
     existing = describe_file(out)
@@ -74,11 +89,15 @@ def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path 
         raise HyperVizError(f"{shown(out)}: already exists, {existing}; not replaced (pass --overwrite to replace it, "
                             "or choose another --out)")
     spec = read_spec(Path(arch_spec_path)) if arch_spec_path is not None else None
+    data = get_task(task) if task is not None else None
     kind = detect_format(src)
     if kind == "modelzoos":
         zoo = yield from import_modelzoos(src, spec)
     else:
         zoo = yield from import_folder(src, spec)
+    if data is not None:
+        check_task_fits(zoo.arch, data, f"--task {shown(task, 80)}: ")
+        zoo.task = {**data.describe(), "named_by_source": zoo.task.get("name")}
     total = zoo.n_models + 1
     yield Progress(zoo.n_models, total, f"writing {out.name}")
     path = write_zoo(out, zoo)

@@ -14,6 +14,54 @@ from core.zoo.arch import ArchSpec, recognise, state_dict_to_vector
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 
+#: The most bytes one checkpoint may take in memory (its file, or the declared uncompressed size
+#: of a zip-format torch file's entries), checked before anything is read or decompressed. The
+#: zoo models hyperviz handles have thousands of parameters (kilobytes); 256 MiB is a model of
+#: 64M float32 parameters. ``HYPERVIZ_MAX_CHECKPOINT_MB`` in the environment sets another limit.
+MAX_CHECKPOINT_BYTES = 256 * 2**20
+
+
+def checkpoint_limit() -> int:
+    """:data:`MAX_CHECKPOINT_BYTES`, or ``HYPERVIZ_MAX_CHECKPOINT_MB`` MiB when that is set to a positive number."""
+    import os
+
+    text = os.environ.get("HYPERVIZ_MAX_CHECKPOINT_MB", "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        return MAX_CHECKPOINT_BYTES
+    return int(value * 2**20) if value > 0 and value < 2**44 else MAX_CHECKPOINT_BYTES
+
+
+def check_checkpoint_size(path: Path) -> None:
+    """Refuse a checkpoint that would take more than :func:`checkpoint_limit` bytes in memory,
+    before it is loaded: the file's size, and for a zip (torch's format since 1.6) the sum of its
+    entries' declared uncompressed sizes, so a small deflate-compressed file cannot expand to
+    gigabytes. (torch's zip reader extracts each entry into a buffer of its declared size and fails
+    when the data does not fit, so the declared sizes bound what is decompressed.)"""
+    import zipfile
+
+    limit = checkpoint_limit()
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise HyperVizError(f"{path}: cannot be read ({one_line(exc)})") from None
+    mib = lambda n: f"{n / 2**20:.1f} MiB"  # noqa: E731
+    if size > limit:
+        raise HyperVizError(f"{path}: {mib(size)}, more than the {mib(limit)} a checkpoint may take "
+                            "(set HYPERVIZ_MAX_CHECKPOINT_MB for larger models)")
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise HyperVizError(f"{path}: not a readable torch checkpoint (damaged zip: {one_line(exc, 80)})") from None
+    declared = sum(info.file_size for info in infos)
+    if declared > limit:
+        raise HyperVizError(f"{path}: its zip entries expand to {mib(declared)}, more than the {mib(limit)} a checkpoint "
+                            f"may take; not decompressed (set HYPERVIZ_MAX_CHECKPOINT_MB for larger models)")
+
 
 _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 
@@ -46,6 +94,7 @@ def natural_key(key: str) -> tuple:
 
 def load_parameters(path: Path) -> list[tuple[str, torch.Tensor]]:
     """The parameter tensors of one checkpoint file, in order (buffers and integer tensors dropped)."""
+    check_checkpoint_size(path)
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

@@ -43,7 +43,9 @@ def _find_table(src: Path) -> Path | None:
     return tables[0] if tables else None
 
 
-def _parse_cell(text: str):
+def _parse_cell(text: str, non_finite: list):
+    """A CSV cell as None (empty), int, float or text; ``nan``/``inf`` cells are None (missing)
+    and counted in ``non_finite`` (the import warns about them)."""
     text = text.strip()
     if text == "":
         return None
@@ -52,9 +54,36 @@ def _parse_cell(text: str):
     except ValueError:
         pass
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         return text
+    if not math.isfinite(value):
+        non_finite.append(text)
+        return None
+    return value
+
+
+def _columns_of(names, path: Path, where: str) -> dict:
+    """Original column name -> sanitised name; two columns with one (sanitised) name are a one-line error."""
+    seen: dict[str, str] = {}
+    out = {}
+    for name in names:
+        clean = sanitise(name)
+        if not clean:
+            continue
+        if clean in seen:
+            same = "twice" if seen[clean] == name else f"as {shown(repr(seen[clean]), 40)} and {shown(repr(name), 40)}"
+            raise HyperVizError(f"{shown(path)}: {where} names column {shown(repr(clean), 40)} {same}; "
+                                "each column needs its own name")
+        seen[clean] = name
+        out[name] = clean
+    return out
+
+
+def _no_nul(text: str, path: Path) -> None:
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise HyperVizError(f"{shown(path)}: a NUL byte at line {line}; not a text table")
 
 
 def _read_table(path: Path) -> list[dict]:
@@ -63,16 +92,25 @@ def _read_table(path: Path) -> list[dict]:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise HyperVizError(f"{path}: cannot be read ({one_line(exc)})") from None
+    _no_nul(text, path)
+    non_finite: list = []
     if path.suffix.lower() == ".csv":
         try:
-            raw = list(csv.DictReader(text.splitlines()))
+            lines = list(csv.reader(text.splitlines()))
         except csv.Error as exc:
             raise HyperVizError(f"{path}: not a readable CSV table ({one_line(exc)})") from None
+        if not lines:
+            raise HyperVizError(f"{path}: the table has no rows")
+        header, body = lines[0], lines[1:]
+        names = _columns_of(header, path, "the header")
+        keep = [(i, names[h]) for i, h in enumerate(header) if h in names]
         rows = []
-        for n, row in enumerate(raw, 2):
-            if None in row or any(v is None for v in row.values()):
+        for n, cells in enumerate(body, 2):
+            if not cells:
+                continue
+            if len(cells) != len(header):
                 raise HyperVizError(f"{path}: line {n} has a different number of cells than the header")
-            rows.append({sanitise(k): _parse_cell(v) for k, v in row.items() if sanitise(k)})
+            rows.append({name: _parse_cell(cells[i], non_finite) for i, name in keep})
     else:
         try:
             obj = json.loads(text)
@@ -89,7 +127,16 @@ def _read_table(path: Path) -> list[dict]:
             rows = [{"file": name, **row} for name, row in obj.items()]
         else:
             raise HyperVizError(f"{path}: expected a list of rows, a dict of columns or a dict keyed by file name")
-        rows = [{sanitise(k): v for k, v in row.items() if sanitise(k)} for row in rows]
+        rows = [{clean: row[k] for k, clean in _columns_of(list(row), path, f"row {n}").items()}
+                for n, row in enumerate(rows, 1)]
+        for row in rows:
+            for key, value in row.items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    non_finite.append(repr(value))
+                    row[key] = None
+    if non_finite:
+        log.warning("%s: %d NaN or infinite cell(s) (e.g. %s) read as missing values", path, len(non_finite),
+                    shown(non_finite[0], 20))
     if not rows:
         raise HyperVizError(f"{path}: the table has no rows")
     if any(not isinstance(row.get("file"), str) or not row["file"] for row in rows):
@@ -126,8 +173,13 @@ def import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
     if table is None:
         raise HyperVizError(f"{src}: no properties table (properties.csv or properties.json with a 'file' column)")
     rows = _read_table(table)
-    for row in rows:
-        _inside(src, table, row["file"])
+    first_row: dict[Path, int] = {}
+    for n, row in enumerate(rows, 1):
+        key = _inside(src, table, row["file"]).resolve()
+        if key in first_row:                       # one file would become two models (or two states)
+            raise HyperVizError(f"{shown(table)}: file {shown(repr(row['file']))} is listed in rows {first_row[key]} "
+                                f"and {n}; each checkpoint file belongs to one row")
+        first_row[key] = n
     missing = [row["file"] for row in rows if not (src / row["file"]).is_file()]
     if missing:
         raise HyperVizError(f"{table}: {len(missing)} listed file(s) do not exist in {src}, first {missing[0]!r}")

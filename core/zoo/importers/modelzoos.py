@@ -77,7 +77,7 @@ def _read_json_object(path: Path) -> dict:
 
 
 def _metric(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == NOT_MEASURED:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value == NOT_MEASURED or not math.isfinite(value):
         return math.nan
     return float(value)
 
@@ -92,26 +92,35 @@ def read_results(path: Path, has_checkpoint_0: bool) -> dict[int, dict[str, floa
         raise HyperVizError(f"{path}: cannot be read ({one_line(exc)})") from None
     results: dict[int, dict[str, float]] = {}
     j = 0
+    non_finite: list[str] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json.loads(line, parse_constant=lambda name: (non_finite.append(name), math.nan)[1])
         except json.JSONDecodeError as exc:
             raise HyperVizError(f"{path}: line {number} is not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise HyperVizError(f"{path}: line {number} is nested too deeply") from None
         if not isinstance(row, dict):
             raise HyperVizError(f"{path}: line {number} is not a JSON object")
         t = row.get("training_iteration")
-        if isinstance(t, (int, float)) and not isinstance(t, bool) and t == int(t) and t >= 1:
+        if t is None:
+            epoch = j if has_checkpoint_0 else j + 1
+        elif isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t == int(t) \
+                and 1 <= t <= MAX_EPOCH + 1:
             epoch = int(t) - 1 if has_checkpoint_0 else int(t)
         else:
-            epoch = j if has_checkpoint_0 else j + 1
+            raise HyperVizError(f"{path}: line {number}: training_iteration {shown(repr(t), 40)} is not a whole "
+                                f"number in 1..{MAX_EPOCH + 1}")
         results[epoch] = {name: _metric(row.get(name)) for name in RESULT_COLUMNS}
         j += 1
+    if non_finite:
+        log.warning("%s: %d NaN or Infinity value(s) read as not measured", path, len(non_finite))
     return results
 
 
-def _params_row(params: dict) -> dict:
+def _params_row(params: dict, path: Path | str = "params.json") -> dict:
     """Model columns from one params.json: mapped names first, then other scalar keys."""
     row: dict = {}
     keys = [k for k in PARAMS_COLUMNS if k in params] + [k for k in params if k not in PARAMS_COLUMNS]
@@ -119,6 +128,10 @@ def _params_row(params: dict) -> dict:
         value = params[key]
         if value is None or not isinstance(value, (bool, int, float, str)):
             continue
+        if isinstance(value, float) and not math.isfinite(value):
+            continue                                # NaN / Infinity: not a setting (missing)
+        if isinstance(value, str) and "\x00" in value:
+            raise HyperVizError(f"{shown(path)}: {shown(repr(key), 40)} holds a NUL character")
         name = PARAMS_COLUMNS.get(key) or sanitise(key)
         if name and name != "model_id" and name not in row:
             row[name] = value
@@ -169,7 +182,7 @@ def import_modelzoos(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
     for i, (model_dir, files) in enumerate(zip(dirs, checkpoints)):
         params = _read_json_object(model_dir / "params.json")
         raw_params.append(params)
-        rows.append({"model_id": model_dir.name, **_params_row(params)})
+        rows.append({"model_id": model_dir.name, **_params_row(params, model_dir / "params.json")})
         results = read_results(model_dir / "result.json", has_checkpoint_0)
         for epoch, file in files.items():
             grid.put(i, epoch, reader.vector(file, model_dir), results.get(epoch, {}))

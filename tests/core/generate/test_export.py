@@ -70,12 +70,102 @@ def test_round_trip_reproduces_the_recorded_accuracy_exactly(ws_with_runs, tmp_p
 def test_refuses_to_overwrite_unless_asked(ws_with_runs, tmp_path):
     out = tmp_path / "export"
     export_samples(ws_with_runs, "r002_kde:1", out)
+    (out / "r002_kde-1.safetensors").write_bytes(b"someone else's file")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    with pytest.raises(HyperVizError, match=r"r002_kde-1\.safetensors: already exists"):
+    with pytest.raises(HyperVizError, match=r"r002_kde-1\.safetensors: already exists with other content"):
         export_samples(ws_with_runs, "r002_kde:0,r002_kde:1", out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before                  # nothing written, not even :0
+    (out / "r002_kde-0.json").write_text("{}")                                          # a JSON of something else
+    with pytest.raises(HyperVizError, match=r"r002_kde-0\.json: already exists"):
+        export_samples(ws_with_runs, "r002_kde:0", out)
     export_samples(ws_with_runs, "r002_kde:1", out, overwrite=True)
     assert json.loads((out / "r002_kde-1.json").read_text())["provenance"]["index"] == 1
+    load_exported(out / "r002_kde-1.json")
+
+
+def test_the_same_export_again_keeps_what_is_complete(ws_with_runs, tmp_path):
+    out = tmp_path / "export"
+    stats = {}
+    export_samples(ws_with_runs, "r002_kde:1", out, stats=stats)
+    assert stats == {"written": 1, "reused": 0, "stale_temp_files_removed": 0}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    stats = {}
+    paths = export_samples(ws_with_runs, "r002_kde", out, stats=stats)
+    assert stats["written"] == 1 and stats["reused"] == 1
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in mtimes} == mtimes   # untouched
+    for path in paths:
+        load_exported(path)
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_an_interrupted_export_is_finished_by_a_rerun(ws_with_runs, tmp_path):
+    """What kill -9 leaves: a temp file of a dead writer, checkpoints without their JSON."""
+    out = tmp_path / "export"
+    paths = export_samples(ws_with_runs, "r001_noise", out, formats=("safetensors", "pt"))
+    reference = {p.name: p.read_bytes() for p in out.iterdir() if not p.name.endswith(".json")}
+    (out / "r001_noise-1.json").unlink()                                      # killed before the JSON of :1 ...
+    (out / "r001_noise-2.json").unlink()
+    (out / "r001_noise-2.pt").unlink()                                        # ... and before the .pt of :2,
+    (out / "r001_noise-2.pt").with_name(".r001_noise-2.pt.999999999.0123abcd.tmp").write_bytes(b"half")
+    stats = {}
+    assert export_samples(ws_with_runs, "r001_noise", out, formats=("safetensors", "pt"), stats=stats) == paths
+    assert stats == {"written": 2, "reused": 1, "stale_temp_files_removed": 1}
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.endswith(".json")} == reference
+    for path in paths:
+        meta = json.loads(path.read_text())
+        for kind, name in meta["files"].items():
+            assert _sha(out / name) == meta["sha256"][kind]
+        load_exported(path)
+
+
+EXPORT_ONE = """
+import sys
+from core.generate.export import safetensors_bytes
+import torch, hashlib
+state = {"0.weight": torch.arange(6.0).reshape(3, 2), "0.bias": torch.zeros(3)}
+meta = {k: k * 3 for k in "abcdefghijklmnop"}
+print(hashlib.sha256(safetensors_bytes(state, meta)).hexdigest())
+"""
+
+
+def test_checkpoint_bytes_are_the_same_in_every_process():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    hashes = {subprocess.run([sys.executable, "-c", EXPORT_ONE], capture_output=True, text=True, cwd=root,
+                             check=True).stdout.strip() for _ in range(4)}
+    assert len(hashes) == 1                       # safetensors alone writes its metadata in hash-map order
+    from safetensors.torch import load
+
+    from core.generate.export import safetensors_bytes
+
+    data = safetensors_bytes({"w": torch.ones(2, 3)}, {"b": "2", "a": "1"})
+    assert torch.equal(load(data)["w"], torch.ones(2, 3))
+    assert len(data) % 8 == 0 and data[8:].startswith(b'{"__metadata__":{"a":"1","b":"2"}')
+
+
+def test_two_exports_of_one_run_give_identical_checkpoints(ws_with_runs, tmp_path):
+    a = export_samples(ws_with_runs, "r002_kde", tmp_path / "a", formats=("safetensors", "pt"))
+    b = export_samples(ws_with_runs, "r002_kde", tmp_path / "b", formats=("safetensors", "pt"))
+    for pa, pb in zip(a, b):
+        for ext in ("safetensors", "pt"):
+            assert pa.with_suffix(f".{ext}").read_bytes() == pb.with_suffix(f".{ext}").read_bytes()
+
+
+def test_non_finite_weights_are_refused_in_one_line(ws_with_runs, tmp_path):
+    weights = ws_with_runs.samples["r002_kde"]["arrays"]["weights"]
+    weights[1, :5] = np.nan
+    weights[1, 7] = np.inf
+    with pytest.raises(HyperVizError, match=r"export: 1 of 2 model\(s\) hold NaN or infinite weights: "
+                                            r"r002_kde:1 \(6 of \d+\); nothing exported"):
+        export_samples(ws_with_runs, "r002_kde", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_sample_ids(ws_with_runs):

@@ -4,6 +4,7 @@ import json
 import h5py
 import numpy as np
 import pytest
+import torch
 
 import core.hyperrep.fit as fit_module
 from core.analysis.maps import project_job, stored_projection
@@ -213,3 +214,21 @@ def test_a_fit_with_the_value_branch_and_statistics_head_learns_the_weight_stati
     width = 4 * ws.ae_config["d_latent"] + 2 * 4 * 4
     assert ws.embeddings.shape == (len(ws.states), width) and np.isfinite(ws.embeddings).all()
     assert ws.autoencoder("cpu").embedding_width == width                 # the stored model rebuilds with both parts
+
+
+def test_nan_weights_after_a_finite_loss_stop_too(zoo_path, tmp_path, monkeypatch):
+    """The last step of an epoch can leave NaN parameters behind a finite loss: never saved."""
+    ws_path = tmp_path / "ws.h5"
+    drive(fit_job(zoo_path, ws_path, preset="tiny", epochs=1, device="cpu"))
+    real_step = fit_module.train_step
+
+    def poisoning_step(model, *args, **kwargs):
+        parts = real_step(model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).view(-1)[:3] = float("nan")
+        return parts
+
+    monkeypatch.setattr(fit_module, "train_step", poisoning_step)
+    with pytest.raises(HyperVizError, match=r"diverged in epoch 2: \d+ autoencoder parameter values are NaN.*epoch 1"):
+        drive(fit_job(zoo_path, ws_path, preset="tiny", epochs=2, device="cpu"))
+    assert load_workspace(ws_path).training["epochs_done"] == 1

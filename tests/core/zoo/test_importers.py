@@ -340,7 +340,10 @@ def test_files_outside_the_source_folder_are_refused(tmp_path):
                                                                    r"\(only files inside the source folder are imported\)")
         assert repr(name) in message
     (src / "properties.csv").write_text("file,test_acc\na.safetensors,0.5\n./a.safetensors,0.4\n")
-    assert read_zoo(_run(src, tmp_path / "zoo.h5")[0]).n_models == 2                # inside, if spelled oddly
+    # inside, if spelled oddly - and the same file as the first row: one file is never two models
+    _assert_one_line_error(src, tmp_path / "zoo.h5", r"file '\./a\.safetensors' is listed in rows 1 and 2")
+    (src / "properties.csv").write_text("file,test_acc\n./a.safetensors,0.4\n")
+    assert read_zoo(_run(src, tmp_path / "zoo.h5")[0]).n_models == 1
 
 
 def test_an_existing_output_is_kept_unless_overwrite(tmp_path):
@@ -355,3 +358,102 @@ def test_an_existing_output_is_kept_unless_overwrite(tmp_path):
     assert out.read_bytes() == b"a workspace, say"
     assert read_zoo(_run(src, out, overwrite=True)[0]).n_models == 1
     _assert_one_line_error(src, tmp_path, r"a folder; the zoo must be written to a file", overwrite=True)
+
+
+def _bomb(path, expands_to: int):
+    """A torch zip whose one data entry is deflate-compressed: a few KB on disk, ``expands_to`` bytes in memory."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(4)}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("data/0"):
+                data = bytes(expands_to)
+            dst.writestr(info.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+
+
+def test_a_compressed_checkpoint_is_refused_before_it_expands(tmp_path, monkeypatch):
+    from core.zoo.importers.checkpoints import checkpoint_limit
+
+    monkeypatch.delenv("HYPERVIZ_MAX_CHECKPOINT_MB", raising=False)
+    assert checkpoint_limit() == 256 * 2**20
+    monkeypatch.setenv("HYPERVIZ_MAX_CHECKPOINT_MB", "16")           # the limit is configurable
+    src = tmp_path / "bomb"
+    src.mkdir()
+    _bomb(src / "m.pt", 64 * 2**20)
+    assert (src / "m.pt").stat().st_size < 2**20
+    (src / "properties.csv").write_text("file,test_acc\nm.pt,0.5\n")
+    message = _assert_one_line_error(src, tmp_path / "zoo.h5", r"m\.pt: its zip entries expand to 64\.0 MiB, "
+                                                               r"more than the 16\.0 MiB a checkpoint may take; not decompressed")
+    assert "HYPERVIZ_MAX_CHECKPOINT_MB" in message
+    (src / "m.pt").write_bytes(bytes(17 * 2**20))
+    _assert_one_line_error(src, tmp_path / "zoo.h5", r"m\.pt: 17\.0 MiB, more than the 16\.0 MiB a checkpoint may take")
+    _bomb(src / "m.pt", 2**20)                                        # under the limit: read as usual
+    _assert_one_line_error(src, tmp_path / "zoo.h5", r"m\.pt: (?!its zip)")
+
+
+def _one_checkpoint_folder(tmp_path, table: str, name: str = "properties.csv"):
+    src = tmp_path / "ckpts"
+    src.mkdir(exist_ok=True)
+    sd = build_module(KNOWN_ARCHS["cnn"]).state_dict()
+    for f in ("a.safetensors", "b.safetensors"):
+        save_file({k: t.contiguous() for k, t in sd.items()}, src / f)
+    (src / name).write_text(table)
+    return src
+
+
+@pytest.mark.parametrize("table, message", [
+    ("file,test_acc\na.safetensors,0.5\na.safetensors,0.5\n", r"file 'a\.safetensors' is listed in rows 1 and 2"),
+    ("file,model_id,epoch\na.safetensors,m,0\na.safetensors,m,1\n", r"file 'a\.safetensors' is listed in rows 1 and 2"),
+    ("file,lr,lr\na.safetensors,0.1,0.2\n", r"the header names column 'lr' twice"),
+    ("file,l r,l-r\na.safetensors,0.1,0.2\n", r"the header names column 'l_r' as 'l r' and 'l-r'"),
+    ("file,test_acc\na.safetensors,0.5\x00\n", r"a NUL byte at line 2; not a text table"),
+    ("file,epoch\na.safetensors,-3\n", r"epoch -3 of 'a\.safetensors' is out of range"),
+])
+def test_hostile_tables_are_one_line(tmp_path, table, message):
+    src = _one_checkpoint_folder(tmp_path, table)
+    _assert_one_line_error(src, tmp_path / "zoo.h5", message)
+
+
+def test_json_table_with_two_spellings_of_one_column(tmp_path):
+    src = _one_checkpoint_folder(tmp_path, json.dumps([{"file": "a.safetensors", "test acc": 0.1, "test_acc": 0.2}]),
+                                 "properties.json")
+    _assert_one_line_error(src, tmp_path / "zoo.h5", r"row 1 names column 'test_acc' as 'test acc' and 'test_acc'")
+
+
+def test_nan_and_infinite_cells_are_missing_values_with_a_warning(tmp_path, caplog):
+    src = _one_checkpoint_folder(tmp_path, "file,test_acc,score\na.safetensors,nan,inf\nb.safetensors,0.5,1.0\n")
+    with caplog.at_level(logging.WARNING):
+        zoo = read_zoo(_run(src, tmp_path / "zoo.h5")[0])
+    assert "2 NaN or infinite cell(s)" in caplog.text and "read as missing values" in caplog.text
+    assert np.isnan(zoo.states["test_acc"][0, 0]) and np.isnan(zoo.states["score"][0, 0])
+    assert np.isfinite(zoo.states["score"][1, 0])
+
+
+def test_result_json_nan_infinity_and_bad_iterations(modelzoo, tmp_path, caplog):
+    root, _states = modelzoo
+    result = root / "trial_a_seed=1" / "result.json"
+    lines = result.read_text().splitlines()
+    result.write_text("\n".join([lines[0].replace("0.1", "NaN", 1), lines[1].replace("0.5", "Infinity", 1), *lines[2:]]))
+    with caplog.at_level(logging.WARNING):
+        zoo = read_zoo(_run(root, tmp_path / "zoo.h5")[0])
+    assert "2 NaN or Infinity value(s) read as not measured" in caplog.text
+    for name in STATE_COLUMNS:
+        values = zoo.states[name]
+        assert not np.isinf(values).any(), name                           # never stored as infinities
+    for bad in ("-3", "0", "1.5", "99999999999999", '"x"'):
+        result.write_text("\n".join([json.dumps({**json.loads(lines[0]), "training_iteration": 1}).replace(
+            '"training_iteration": 1', f'"training_iteration": {bad}'), *lines[1:]]))
+        _assert_one_line_error(root, tmp_path / "zoo2.h5", r"result\.json: line 1: training_iteration .* is not a whole number")
+
+
+def test_nul_in_params_json_is_one_line(modelzoo, tmp_path):
+    root, _states = modelzoo
+    params = root / "trial_a_seed=1" / "params.json"
+    obj = json.loads(params.read_text())
+    obj["model::nlin"] = "tanh\u0000x"
+    params.write_text(json.dumps(obj))
+    _assert_one_line_error(root, tmp_path / "zoo.h5", r"params\.json: 'model::nlin' holds a NUL character")

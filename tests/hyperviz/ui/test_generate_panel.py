@@ -40,7 +40,7 @@ def test_sample_export_and_table(generate_window, qtbot, tmp_path):
     assert len(samples["run"]) == 4 and set(samples["method"]) == {"kde"}
     assert panel.table.rowCount() == 4
     headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
-    same = headers.index("same mistakes")                        # the copy test, per sample
+    same = headers.index("mistakes")                        # the copy test, per sample
     assert all(-1 <= panel.table.item(r, same).key <= 1 for r in range(4))
     assert 0 <= panel.table.item(0, headers.index("max agreement")).key <= 1
     assert "are copies" in panel.status.text()
@@ -82,3 +82,30 @@ def test_cancelled_sampling_leaves_the_workspace_unchanged(generate_window, qtbo
 
     assert load_workspace(window.session.path).samples.keys() == before.keys()
     assert "unchanged" in panel.status.text()
+
+
+def test_target_task_choice_transfers_the_samples(generate_window, qtbot):
+    window = generate_window
+    panel = window.generate
+    labels = [panel.target.itemText(i) for i in range(panel.target.count())]
+    specs = [panel.target.itemData(i) for i in range(panel.target.count())]
+    assert specs[0] is None and labels[0] == "digits (the zoo's task)"       # no transfer by default
+    assert {"shapes", "digits-rotated", "digits-inverted"} <= set(specs[1:]) and "digits" not in specs
+    window.state.select(Everything())
+    panel.method.setCurrentIndex(panel.method.findData("noise"))
+    panel.n.setValue(3)
+    panel.finetune.setValue(1)
+    panel.target.setCurrentIndex(specs.index("shapes"))
+    panel.sample_button.click()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    assert "On shapes: zero-shot" in panel.status.text() and "fine-tuned" in panel.status.text()
+    headers = [panel.table.horizontalHeaderItem(c).text() for c in range(panel.table.columnCount())]
+    col = headers.index("target acc")
+    assert not panel.table.isColumnHidden(col)
+    assert all(0 <= panel.table.item(r, col).key <= 1 for r in range(3))
+    from core.hyperrep.workspace import load_workspace
+
+    run = load_workspace(window.session.path).samples["r001_noise"]
+    assert run["meta"]["target_task"]["name"] == "shapes" and run["arrays"]["target_acc"].shape == (3,)

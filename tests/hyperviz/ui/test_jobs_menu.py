@@ -4,6 +4,8 @@ Each dialog's ``exec`` is replaced by a function that fills in the form and answ
 Cancel, so no test ever waits on a modal dialog; message boxes are recorded, never shown. The
 jobs themselves run for real, kept tiny (a few models, one epoch).
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -159,7 +161,9 @@ def test_import_a_model_zoos_folder(blank_window, qtbot, monkeypatch, tmp_path, 
     defaults = answer_dialog(monkeypatch, job_dialogs.ImportZooDialog, True, src=src, out=out)
     handle = run_one_job(qtbot, window, window.jobs_menu.import_zoo_dialog)
 
-    assert defaults == {"src": str(work_dir), "out": str(work_dir / "imported-zoo.h5")}
+    # the work folder does not exist yet: the source starts in a folder that does (issue 11, item 14)
+    assert Path(defaults["src"]).is_dir() and defaults["src"] != str(work_dir)
+    assert defaults["out"] == str(work_dir / "imported-zoo.h5") and defaults["arch_spec"] is None
     assert handle.outcome == "finished", handle.message
     zoo = read_zoo(out)
     assert (zoo.n_models, zoo.n_checkpoints) == (3, 2) and zoo.arch.name == "modelzoo_cnn"
