@@ -15,10 +15,10 @@ from dataclasses import replace
 import numpy as np
 
 from core.analysis.probes import ProbeResult, ScoreDifference, paired_bootstrap, probe_table
-from core.zoo.weight_stats import weight_statistics
 from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
 from core.zoo.store import Zoo
+from core.zoo.weight_stats import weight_statistics
 
 STATE_PROPERTIES = ("test_acc", "epoch", "ggap")
 NOT_PROPERTIES = {"model_id", "seed", "model"}

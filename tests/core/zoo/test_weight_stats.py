@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from core.zoo.weight_stats import weight_statistics, weight_statistics_names
 from core.errors import HyperVizError
 from core.zoo.arch import KNOWN_ARCHS
+from core.zoo.weight_stats import weight_statistics, weight_statistics_names
 
 
 def _direct(spec, row):
