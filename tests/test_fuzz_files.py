@@ -345,3 +345,12 @@ def test_each_damaged_file_of_the_issue_is_one_line(valid, tmp_path, capsys, cas
         from hyperviz.model.jobs import load_session_job
 
         drive(load_session_job(ws))
+
+
+def test_an_autoencoder_tensor_that_is_a_scalar_is_one_line(valid, tmp_path, capsys):
+    """Found by the fuzz suite: a 0-d tensor reached torch.from_numpy as a numpy scalar."""
+    folder = _copy(valid, tmp_path / "case")
+    ws = folder / "ws.h5"
+    _replace(ws, "autoencoder/tensors/dec_ln.bias", "array", np.array(0.0, np.float32))
+    code, err = run_cli(capsys, ["probe", ws, "--json"], folder)
+    assert code == 2 and f"{ws}: /autoencoder: autoencoder weights: 'dec_ln.bias' has shape ()" in err, err

@@ -67,7 +67,11 @@ class Workspace:
 
         if not self.has_autoencoder:
             raise HyperVizError(f"{self.path}: no trained autoencoder yet (run `hyperviz fit`)")
-        return model_from_tensors(self.ae_config, {k: torch.from_numpy(v) for k, v in self.ae_tensors.items()}, device)
+        tensors = {k: torch.from_numpy(np.asarray(v)) for k, v in self.ae_tensors.items()}   # a damaged file may hold scalars
+        try:
+            return model_from_tensors(self.ae_config, tensors, device)
+        except HyperVizError as exc:
+            raise HyperVizError(f"{self.path}: /autoencoder: {exc}") from None
 
     def set_autoencoder(self, model) -> None:
         from core.hyperrep.autoencoder import state_to_tensors
