@@ -6,6 +6,8 @@
         --Linear(d, d_latent)--> z [B, T, d_latent]                                 (encode)
     z --Linear(d_latent, d)--> + pos --> decoder blocks --> LN --Linear(d, S)--> tokens   (decode)
     embedding = per-layer means of z, side by side  [B, L * d_latent]                (embed)
+        (+ optional value branch: per-group means of learned ramps of the values  [B, 2L * k])
+    optional statistics head: embedding -> Linear -> rank-normalised s(W) of the input  [B, n_stats]
     projection head: embedding -> Linear, LN, ReLU, Linear -> [B, d_proj]  (contrastive loss only)
 
 Blocks are pre-LN transformer blocks with non-causal ``scaled_dot_product_attention`` and a GELU

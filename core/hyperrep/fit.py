@@ -6,7 +6,9 @@ random erasing on the inputs, the clean state as the target. By default states a
 canonical unit order first (core.hyperrep.codec), which makes every permutation of a model one input;
 an autoencoder configured with ``canonical=False`` instead learns the symmetry from views that
 are independently permuted (function-preserving) copies. The loss is ``gamma * NT-Xent + (1 - gamma) *``
-MSE on layer-standardised tokens (= layer-wise normalised reconstruction; see core.hyperrep.codec).
+MSE on layer-standardised tokens (= layer-wise normalised reconstruction; see core.hyperrep.codec),
+plus, for an autoencoder with a statistics head, ``stats_weight *`` the MSE of its prediction of
+the states' rank-normalised s(W) (fitted on the training states; computed only for such a model).
 
 AdamW with a one-cycle schedule (linear warm-up, cosine decay), bf16 autocast on CUDA. After every
 epoch the workspace is saved with the model, the optimiser state and the history, so a cancelled
@@ -128,8 +130,6 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     split = ws.split[states[:, 0]]
     weights = torch.from_numpy(zoo.weights[states[:, 0], states[:, 1]])          # [n, P]
     train_w, val_w = weights[split == "train"], weights[split == "val"]
-    train_sw = weight_statistics(zoo.arch, train_w.numpy())
-    train_stats = torch.from_numpy(rank_normalise(train_sw, train_sw))            # the statistics head's targets
 
     tokenizer = get_tokenizer(zoo.arch)
     if ws.has_autoencoder:
@@ -146,6 +146,10 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         model.to(dev)
         ws.training = {"arch": zoo.arch.to_dict(), "preset": preset, "epochs_done": 0, "history": [], "seed": seed,
                        "augmentation": {k: settings[k] for k in AUGMENTATION_KEYS}}
+    train_stats = None                                                           # the statistics head's targets
+    if model.config.n_stats and model.config.stats_weight > 0:
+        train_sw = weight_statistics(zoo.arch, train_w.numpy())
+        train_stats = torch.from_numpy(rank_normalise(train_sw, train_sw))
     codec = WeightCodec(zoo.arch, model)
     permuter = get_permuter(zoo.arch)
     opt = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=1e-5)
@@ -177,7 +181,8 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
                 group["lr"] = _one_cycle(step, total_steps, settings["lr"])
             rows = order[s * bsz : (s + 1) * bsz]
             parts = train_step(model, codec, permuter, opt, train_w[rows].to(dev), gen, settings["noise"],
-                               settings["erase_p"], stats_target=train_stats[rows].to(dev))
+                               settings["erase_p"],
+                               stats_target=None if train_stats is None else train_stats[rows].to(dev))
             if not math.isfinite(parts["loss"]):
                 raise HyperVizError(f"training diverged at epoch {epoch + 1} step {s + 1} (loss {parts['loss']}); "
                                     f"{ws_path} keeps the last good checkpoint (epoch {ws.training['epochs_done']}); try a lower --lr")
