@@ -205,6 +205,15 @@ class H5Reader:
             value = bytes(value).decode("utf-8", errors="replace")
         return isinstance(value, str) and value == expected
 
+    def schema_version(self, expected: int) -> int:
+        """The root ``schema_version`` attribute, which must be an integer (``expected`` names the
+        version this hyperviz reads, for the message); the caller decides what a different
+        version means."""
+        value = self.attr("schema_version")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise self.fail("/@schema_version", f"{_value_words(value)}, expected the integer {expected}")
+        return int(value)
+
     def attr_int(self, name: str, lo: int, hi: int, place: str = "/", required: bool = True) -> int | None:
         value = self.attr(name, place)
         where = f"{place.rstrip('/')}/@{name}" if place != "/" else f"/@{name}"
@@ -374,8 +383,12 @@ def _text(value) -> str:
 
 
 def _value_words(value) -> str:
-    if isinstance(value, (str, bytes, np.bytes_)):
-        return f"the string {shown(repr(_text(value) if not isinstance(value, str) else value), 40)}"
+    if value is None:
+        return "missing"
+    if isinstance(value, (bytes, np.bytes_)):
+        value = bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return f"the string {shown(repr(value), 40)}"
     if isinstance(value, np.ndarray):
         return f"an array of shape {_shape(value.shape)}"
     if isinstance(value, (bool, np.bool_)):

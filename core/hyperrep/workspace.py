@@ -212,11 +212,9 @@ _PER_SAMPLE = ("test_acc", "test_loss", "val_acc", "val_loss", "novelty_weight",
 def _read_workspace(r: H5Reader, path: Path) -> Workspace:
     if not r.is_format(FORMAT):
         raise HyperVizError(f"{shown(path)}: not a hyperviz workspace")
-    version = r.attr("schema_version")
-    if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
-        raise r.fail("/@schema_version", f"{_value(version)}, expected the integer {SCHEMA_VERSION}")
-    if int(version) != SCHEMA_VERSION:
-        raise HyperVizError(f"{shown(path)}: workspace schema version {shown(int(version), 40)}, expected {SCHEMA_VERSION}")
+    version = r.schema_version(SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise HyperVizError(f"{shown(path)}: workspace schema version {shown(version, 40)}, expected {SCHEMA_VERSION}")
     zoo = r.json("zoo", dict)
     where = f"{r.label}: /zoo"
     zoo_path, sha = json_entry(zoo, "path", where, str), json_entry(zoo, "sha256", where, str)
@@ -290,16 +288,6 @@ def _read_workspace(r: H5Reader, path: Path) -> Workspace:
         ws.samples[run] = _read_run(r, run)
     ws.bookmarks = _check_bookmarks(r, r.json("bookmarks", list, required=False, default=[]))
     return ws
-
-
-def _value(value) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if isinstance(value, str):
-        return f"the string {shown(repr(value), 60)}"
-    return f"{type(value).__name__} {shown(value, 40)}"
 
 
 #: Integer settings of an autoencoder config and their accepted range (a config that asks for a

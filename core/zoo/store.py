@@ -301,11 +301,9 @@ def open_zoo_file(path: str | Path) -> h5py.File:
         r = H5Reader(f, path)
         if not r.is_format(FORMAT):
             raise HyperVizError(f"{shown(path)}: an HDF5 file, but not a hyperviz zoo (no format={FORMAT!r} attribute)")
-        value = r.attr("schema_version")
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise r.fail("/@schema_version", f"{_words(value)}, expected the integer {SCHEMA_VERSION}")
-        if int(value) != SCHEMA_VERSION:
-            raise HyperVizError(f"{shown(path)}: zoo schema version {shown(int(value), 40)}, "
+        version = r.schema_version(SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise HyperVizError(f"{shown(path)}: zoo schema version {shown(version, 40)}, "
                                 f"this hyperviz reads version {SCHEMA_VERSION}")
         if not r.attr_bool("complete"):
             raise HyperVizError(f"{shown(path)}: incomplete zoo file (written by an interrupted build)")
@@ -324,18 +322,6 @@ def open_zoo_file(path: str | Path) -> h5py.File:
         f.close()
         raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc, 120)})") from None
     return f
-
-
-def _words(value) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
-    if isinstance(value, str):
-        return f"the string {shown(repr(value), 60)}"
-    if isinstance(value, np.ndarray):
-        return f"an array of shape {value.shape}"
-    return f"{type(value).__name__} {shown(value, 40)}"
 
 
 def _is_sha256(text: str) -> bool:
