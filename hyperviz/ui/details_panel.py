@@ -13,18 +13,6 @@ from hyperviz.ui.context import AppContext
 CURVES = (("train_acc", "#0072B2", "train"), ("val_acc", "#009E73", "val"), ("test_acc", "#D55E00", "test"))
 
 
-class DetailsScroll(QtWidgets.QScrollArea):
-    """The details panel in a vertical scroll area (it is taller than a tabbed dock usually is)."""
-
-    def __init__(self, panel: DetailsPanel, parent=None) -> None:
-        super().__init__(parent)
-        self.panel = panel
-        self.setWidgetResizable(True)
-        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWidget(panel)
-
-
 class DetailsPanel(QtWidgets.QWidget):
     """Follows ``state.current``; curves and weights come from the open workspace's zoo."""
 

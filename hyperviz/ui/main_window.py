@@ -21,7 +21,7 @@ from hyperviz.model.state import AppState
 from hyperviz.model.workspace import OpenWorkspace, Session
 from hyperviz.ui.brush_tables import BrushTables
 from hyperviz.ui.context import AppContext
-from hyperviz.ui.details_panel import DetailsPanel, DetailsScroll
+from hyperviz.ui.details_panel import DetailsPanel
 from hyperviz.ui.generate_panel import GeneratePanel
 from hyperviz.ui.jobs import JobHandle, JobRunner
 from hyperviz.ui.jobs_menu import JobsMenu
@@ -31,7 +31,7 @@ from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.probe_panel import ProbePanel
 from hyperviz.ui.property_panel import PropertyPanel
 from hyperviz.ui.resources import icon
-from hyperviz.ui.selection_panel import SelectionPanel, SelectionScroll
+from hyperviz.ui.selection_panel import SelectionPanel
 from hyperviz.ui.settings import Settings
 from hyperviz.ui.status_bar import MainStatusBar
 from hyperviz.ui.training_panel import TrainingPanel
@@ -111,9 +111,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties = PropertyPanel(context)
         self.properties_dock = self._dock("Properties", "propertiesDock", self.properties, left)
         self.selection_panel = SelectionPanel(context, self.map.view_range)
-        self.selection_dock = self._dock("Selection", "selectionDock", SelectionScroll(self.selection_panel), right)
+        self.selection_dock = self._dock("Selection", "selectionDock", _vertical_scroll(self.selection_panel), right)
         self.details = DetailsPanel(context)
-        self.details_dock = self._dock("Model details", "detailsDock", DetailsScroll(self.details), right)
+        self.details_dock = self._dock("Model details", "detailsDock", _vertical_scroll(self.details), right)
         self.generate = GeneratePanel(context)
         self.generate_dock = self._dock("Generate", "generateDock", self.generate, right)
         self.probes = ProbePanel(context)
@@ -377,3 +377,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self.set_presentation(False, save=False)
         self.settings.save_window(self, STATE_VERSION)
         super().closeEvent(event)
+
+
+def _vertical_scroll(panel: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """``panel`` in a frameless vertical scroll area: in a short dock it scrolls, nothing overlaps."""
+    area = QtWidgets.QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setWidget(panel)
+    return area

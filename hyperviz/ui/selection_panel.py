@@ -36,18 +36,6 @@ def stat_cells(selected: dict, everything: dict) -> list[str]:
     return [format_stat(selected["mean"]), span, format_stat(everything["mean"])]
 
 
-class SelectionScroll(QtWidgets.QScrollArea):
-    """The selection panel in a vertical scroll area: when the dock is short it scrolls, nothing overlaps."""
-
-    def __init__(self, panel: SelectionPanel, parent=None) -> None:
-        super().__init__(parent)
-        self.panel = panel
-        self.setWidgetResizable(True)
-        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setWidget(panel)
-
-
 class SelectionPanel(QtWidgets.QWidget):
     """Renders the selection of the context's state; ``view_range`` tells bookmarks what the map shows."""
 
