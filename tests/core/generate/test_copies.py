@@ -1,7 +1,6 @@
 """Honest novelty in sampling runs: copies are flagged, the reconstruct baseline, the copy figures
 of a run mean what they say, the steps of a run on their own, runs stored before the figures."""
 import numpy as np
-import pytest
 import torch
 
 from core.generate import sampling
@@ -25,21 +24,10 @@ from core.hyperrep.workspace import load_workspace
 from core.progress import drive
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
-from tests.core.generate.test_sampling import copy_workspace, tiny_workspace
 
 NEW_ARRAYS = ("max_agreement", "mistake_agreement", "nn_state_function", "novelty_region", "nn_state_region")
 NEW_META = ("copy_fraction", "median_max_agreement", "median_mistake_agreement", "copy_threshold",
             "region_reference", "functional_reference")
-
-
-@pytest.fixture(scope="session")
-def pristine(tmp_path_factory):
-    return tiny_workspace(tmp_path_factory)
-
-
-@pytest.fixture
-def ws(pristine, tmp_path):
-    return copy_workspace(pristine, tmp_path)
 
 
 def trained_training_states(ws) -> np.ndarray:

@@ -13,12 +13,7 @@ from core.generate.sampling import sample_job
 from core.progress import drive
 from core.zoo.arch import get_arch, init_vector
 from core.zoo.tasks import get_task
-from tests.core.generate.test_sampling import copy_workspace, tiny_workspace
-
-
-@pytest.fixture(scope="session")
-def pristine(tmp_path_factory):
-    return tiny_workspace(tmp_path_factory)
+from tests.core.generate.test_sampling import copy_workspace
 
 
 @pytest.fixture

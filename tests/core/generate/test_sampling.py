@@ -59,16 +59,6 @@ def copy_workspace(src: Path, tmp_path: Path):
     return load_workspace(dst)
 
 
-@pytest.fixture(scope="session")
-def pristine(tmp_path_factory):
-    return tiny_workspace(tmp_path_factory)
-
-
-@pytest.fixture
-def ws(pristine, tmp_path):
-    return copy_workspace(pristine, tmp_path)
-
-
 # ---- the density on its own -----------------------------------------------------------------
 def test_kde_draws_every_dimension_independently():
     rng = np.random.default_rng(0)

@@ -9,17 +9,6 @@ from core.hyperrep.workspace import load_workspace
 from core.progress import drive
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
-from tests.core.generate.test_sampling import copy_workspace, tiny_workspace
-
-
-@pytest.fixture(scope="module")
-def pristine(tmp_path_factory):
-    return tiny_workspace(tmp_path_factory)
-
-
-@pytest.fixture
-def ws(pristine, tmp_path):
-    return copy_workspace(pristine, tmp_path)
 
 
 def test_a_transfer_run_is_judged_on_the_target_task(ws):
