@@ -6,13 +6,16 @@
         --Linear(d, d_latent)--> z [B, T, d_latent]                                 (encode)
     z --Linear(d_latent, d)--> + pos --> decoder blocks --> LN --Linear(d, S)--> tokens   (decode)
     embedding = per-layer means of z, side by side  [B, L * d_latent]                (embed)
-        (+ optional value branch: per-group means of learned ramps of the values  [B, 2L * k])
+        + the value profile: per group of values (a layer's weights, a layer's biases) the
+          means of k learned ramps of the values, standardised  [B, 2L * k]   (value branch)
     optional statistics head: embedding -> Linear -> rank-normalised s(W) of the input  [B, n_stats]
     projection head: embedding -> Linear, LN, ReLU, Linear -> [B, d_proj]  (contrastive loss only)
 
 Blocks are pre-LN transformer blocks with non-causal ``scaled_dot_product_attention`` and a GELU
 MLP. There is no CLS token: as in SANE the latent is a sequence with one ``d_latent`` vector per
-token, and the one vector per model state used for maps and probes is the mean over tokens.
+token, and the one vector per model state used for maps and probes is the mean over each
+layer's tokens beside the value profile (:meth:`HyperRepAE.value_pool`), which keeps the spread
+and tails of every layer's values that means of token latents average away.
 
 The loss is ``gamma * NT-Xent(proj(embed(view1)), proj(embed(view2)), temperature)
 + (1 - gamma) * layer-wise normalised masked MSE`` of both views' reconstructions against their
@@ -39,6 +42,14 @@ from core.zoo.weight_stats import weight_statistics_names
 CONFIG_FORMAT = "hyperviz.autoencoder/1"
 #: How per-token latents become one vector per model state (see :meth:`HyperRepAE.pool`).
 POOLINGS = ("mean", "mean_std")
+#: Width of a value-branch ramp, in units of its group's std (see :meth:`HyperRepAE.init_value_profile`).
+RAMP_WIDTH = 0.3
+
+
+def ramp_levels(k: int) -> torch.Tensor:
+    """The ``k`` quantile levels at which the value branch's ramps start: evenly from 1% to 99%
+    (``[0.5]`` for one ramp). Between them they read a group's whole distribution, tails included."""
+    return torch.linspace(0.01, 0.99, k) if k > 1 else torch.full((k,), 0.5)
 
 
 # ---- configuration -----------------------------------------------------------------------------
@@ -129,9 +140,9 @@ class AEConfig:
 #: ~100 s with one torch thread on the 2-core dev machine, so 10-15 epochs fit in 15-25 min.
 PRESETS: dict[str, dict] = {
     "tiny": dict(d_model=32, n_heads=2, n_layers_enc=1, n_layers_dec=1, d_latent=8, d_ff=64,
-                 dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1),
+                 dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1, value_features=8),
     "default": dict(d_model=128, n_heads=4, n_layers_enc=2, n_layers_dec=2, d_latent=64, d_ff=256,
-                    dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1),
+                    dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1, value_features=16),
 }
 
 
@@ -221,8 +232,12 @@ class HyperRepAE(nn.Module):
         self.projection = nn.Sequential(nn.Linear(self.embedding_width, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
                                         nn.Linear(c.d_model, c.d_proj))
         if c.value_features:
-            self.value_net = nn.Sequential(nn.Linear(1, c.value_features), nn.GELU())
+            G, k = self.n_value_groups, c.value_features
+            self.value_slope = nn.Parameter(torch.empty(G, k))
+            self.value_offset = nn.Parameter(torch.empty(G, k))
             self.register_buffer("group_of_entry", torch.zeros(T, S, dtype=torch.long))
+            self.register_buffer("value_mean", torch.zeros(G * k))
+            self.register_buffer("value_std", torch.ones(G * k))
         if c.n_stats:
             self.stats_head = nn.Linear(self.embedding_width, c.n_stats)
 
@@ -234,6 +249,8 @@ class HyperRepAE(nn.Module):
         self.register_buffer("layer_std", torch.ones(L))
         self.register_buffer("layer_mean", torch.zeros(L))
         self.apply(self._init_weights)
+        if c.value_features:
+            self._set_ramps(torch.zeros(self.n_value_groups), torch.ones(self.n_value_groups))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -272,6 +289,57 @@ class HyperRepAE(nn.Module):
             if mean is not None:
                 self.layer_mean.zero_()
                 self.layer_mean[:n].copy_(mean.reshape(-1))
+        return self
+
+    def _set_ramps(self, centre: torch.Tensor, spread: torch.Tensor, quantiles: torch.Tensor | None = None) -> None:
+        """Ramp ``j`` of group ``g`` starts at threshold ``t_gj`` and is ``RAMP_WIDTH * spread_g``
+        wide. The thresholds are ``quantiles [G, k]`` (a group's value quantiles at
+        :func:`ramp_levels`) or, without them, the quantiles of a normal distribution of mean
+        ``centre_g`` and std ``spread_g`` (``[G]`` each)."""
+        if quantiles is None:
+            levels = ramp_levels(self.config.value_features)
+            quantiles = centre[:, None] + spread[:, None] * torch.special.ndtri(levels)[None, :]
+        width = (RAMP_WIDTH * spread).clamp_min(1e-6)[:, None]
+        with torch.no_grad():
+            self.value_slope.copy_((1.0 / width).expand_as(self.value_slope))
+            self.value_offset.copy_(-quantiles / width)
+
+    @torch.no_grad()
+    def init_value_profile(self, tokens: torch.Tensor, max_values: int = 1_000_000) -> HyperRepAE:
+        """Fit the value branch to training ``tokens [n, T, S]`` (a sample of the training states,
+        standardised as :class:`~core.hyperrep.codec.WeightCodec` makes them): each group's ramps
+        start at that group's value quantiles at :func:`ramp_levels` and are ``RAMP_WIDTH`` of the
+        group's std wide, and the profile is then standardised by its mean and std over ``tokens``
+        (buffers ``value_mean`` / ``value_std``), so every feature weighs as one unit in the
+        embedding's distances. Groups without values (padding layers) keep unit-normal ramps.
+        A no-op without a value branch. Deterministic (a seeded subsample of at most
+        ``max_values`` values per group)."""
+        if not self.config.value_features:
+            return self
+        self._check_tokens(tokens)
+        G, k = self.n_value_groups, self.config.value_features
+        levels = ramp_levels(k)
+        normal = torch.special.ndtri(levels)
+        centre, spread, quantiles = torch.zeros(G), torch.ones(G), normal.repeat(G, 1)
+        gen = torch.Generator().manual_seed(0)
+        group = self.group_of_entry.cpu()
+        flat = tokens.detach().float().cpu()
+        for g in range(G):
+            values = flat[:, group == g].reshape(-1)
+            if values.numel() < 2:
+                continue
+            if values.numel() > max_values:
+                values = values[torch.randperm(values.numel(), generator=gen)[:max_values]]
+            centre[g], spread[g] = values.mean(), values.std().clamp_min(1e-6)
+            quantiles[g] = torch.quantile(values, levels)
+        device = self.value_slope.device
+        self._set_ramps(centre.to(device), spread.to(device), quantiles.to(device))
+        self.value_mean.zero_()
+        self.value_std.fill_(1.0)
+        profile = torch.cat([self.value_pool(flat[s : s + 512].to(device)) for s in range(0, len(flat), 512)])
+        if len(profile) > 1:
+            self.value_mean.copy_(profile.mean(0))
+            self.value_std.copy_(profile.std(0).clamp_min(1e-6))
         return self
 
     # ---- forward pieces --------------------------------------------------------------------
@@ -333,24 +401,32 @@ class HyperRepAE(nn.Module):
         return torch.cat([mean.reshape(z.shape[0], -1), std.reshape(z.shape[0], -1)], 1)
 
     def value_pool(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The value branch: ``value_features`` learned ramps ``phi_j(v) = GELU(a_j v + b_j)`` of every
-        real (standardised) value ``v`` of ``tokens [B, T, S]``, averaged within each value group
-        (a layer's weights, a layer's biases): ``[B, 2 * L * value_features]``. Means of ramps at
-        learned offsets express a group's spread and tails (differences of ramps are clipped
-        steps, whose mean is a CDF), which the per-token latents' means average away.
-        One layer of ramps, not an MLP: the branch runs on every value of every state; as one
-        layer it adds 13% to a training step (default preset, batch 128, one CPU thread).
-        ``[B, 0]`` without a value branch."""
+        """The value branch: the *value profile* of ``tokens [B, T, S]``, ``[B, 2 * L * value_features]``.
+
+        Every group of values (a layer's weights, a layer's biases: the groups of s(W)) has
+        ``value_features`` learned ramps ``phi_gj(v) = GELU(a_gj v + b_gj)``; the profile is each
+        ramp's mean over the group's real values, standardised by ``value_mean`` / ``value_std``.
+        A ramp's mean is a smoothed "how much mass lies above ``-b/a``" (a GELU is a soft
+        ``max(0, x)``, and differences of neighbouring ramps are clipped steps whose means trace
+        the group's CDF), so the profile holds a group's spread, skew and tails, which the per-token
+        latents' means average away. :meth:`init_value_profile` puts the ramps at the group's
+        training quantiles; training then moves them. Measured (docs/hyperrep-ablation.md): on
+        the default zoo such a profile, probed linearly, reads test accuracy, epoch and learning
+        rate better than s(W) itself. ``[B, 0]`` without a value branch."""
         k = self.config.value_features
         if not k:
             return tokens.new_zeros(tokens.shape[0], 0)
         if tokens.shape[1] != self.config.n_tokens:
             raise HyperVizError(f"the value branch needs all {self.config.n_tokens} tokens, got {tokens.shape[1]}")
         G = self.n_value_groups
-        onehot = F.one_hot(self.group_of_entry.reshape(-1), G + 1)[:, :G].to(tokens.dtype)      # [T*S, G]
+        group = self.group_of_entry.reshape(-1)                                                # [E], G = padding
+        onehot = F.one_hot(group, G + 1)[:, :G].to(tokens.dtype)                              # [E, G]
         counts = onehot.sum(0).clamp_min(1)
-        phi = self.value_net(tokens.reshape(tokens.shape[0], -1, 1))                          # [B, T*S, k]
-        return (torch.einsum("bek,eg->bgk", phi, onehot) / counts[None, :, None]).reshape(tokens.shape[0], G * k)
+        slope = F.pad(self.value_slope, (0, 0, 0, 1))[group].to(tokens.dtype)                  # [E, k]
+        offset = F.pad(self.value_offset, (0, 0, 0, 1))[group].to(tokens.dtype)
+        phi = F.gelu(tokens.reshape(tokens.shape[0], -1, 1) * slope + offset)                  # [B, E, k]
+        profile = (torch.einsum("bek,eg->bgk", phi, onehot) / counts[None, :, None]).reshape(tokens.shape[0], G * k)
+        return (profile - self.value_mean.to(tokens.dtype)) / self.value_std.to(tokens.dtype)
 
     def embedding(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """The one vector per model state: :meth:`pool` of the latents ``z`` of ``tokens``, then
@@ -498,6 +574,7 @@ def model_from_tensors(config: AEConfig | dict | str, tensors: dict[str, torch.T
         config = AEConfig.from_dict(config)
     model = HyperRepAE(config)
     expected = model.state_dict()
+    tensors = _from_shared_ramps(tensors, model)
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -507,3 +584,21 @@ def model_from_tensors(config: AEConfig | dict | str, tensors: dict[str, torch.T
             raise HyperVizError(f"autoencoder weights: {key!r} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in tensors.items()})
     return model.to(device)
+
+
+def _from_shared_ramps(tensors: dict[str, torch.Tensor], model: HyperRepAE) -> dict[str, torch.Tensor]:
+    """Workspaces written before the value branch had ramps per group stored one set of ramps for
+    all groups (``value_net.0.weight [k, 1]`` / ``value_net.0.bias [k]``) and no standardisation:
+    the same ramps in every group, mean 0, std 1, give exactly the same profile."""
+    if "value_net.0.weight" not in tensors or not model.config.value_features:
+        return tensors
+    out = dict(tensors)
+    weight, bias = out.pop("value_net.0.weight"), out.pop("value_net.0.bias", None)
+    G, k = model.value_slope.shape
+    if tuple(weight.shape) != (k, 1) or bias is None or tuple(bias.shape) != (k,):
+        raise HyperVizError(f"autoencoder weights: 'value_net.0.weight' has shape {tuple(weight.shape)}, expected ({k}, 1)")
+    out["value_slope"] = weight[:, 0].expand(G, k).clone()
+    out["value_offset"] = bias.expand(G, k).clone()
+    out["value_mean"] = torch.zeros(G * k)
+    out["value_std"] = torch.ones(G * k)
+    return out

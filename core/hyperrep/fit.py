@@ -43,6 +43,7 @@ TRAINING = {
     "default": dict(epochs=12, batch_size=128, lr=1e-3, noise=0.05, erase_p=0.3),
 }
 AUGMENTATION_KEYS = ("noise", "erase_p")
+PROFILE_STATES = 4096  # training states the value branch's ramps are placed from
 WEIGHT_LIMIT = 1e3     # states with larger weights (diverged training) are left out
 
 
@@ -143,6 +144,8 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         model = HyperRepAE(make_config(tokenizer, preset, **(config or {}))).attach_tokenizer(tokenizer)
         mean, std = tokenizer.layer_stats(train_w)
         model.set_layer_stats(std.float(), mean.float())
+        profile_rows = np.random.default_rng(seed).permutation(len(train_w))[:PROFILE_STATES]
+        model.init_value_profile(WeightCodec(zoo.arch, model).to_tokens(train_w[np.sort(profile_rows)]))
         model.to(dev)
         ws.training = {"arch": zoo.arch.to_dict(), "preset": preset, "epochs_done": 0, "history": [], "seed": seed,
                        "augmentation": {k: settings[k] for k in AUGMENTATION_KEYS}}

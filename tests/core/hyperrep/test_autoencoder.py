@@ -49,11 +49,12 @@ def test_shapes(tok):
         mine = tok.layer_of_token == layer
         torch.testing.assert_close(emb[:, layer * c.d_latent : (layer + 1) * c.d_latent], z[:, mine].mean(1))
     # then the value branch: per group (layer l's weights = 2l, its biases = 2l + 1) the mean of the ramps
-    k, ramp = c.value_features, model.value_net[0]
+    k = c.value_features
     for group in range(2 * n_layers):
         values = tokens[:, tok.group_of_entry == group]                            # [5, n_values]
-        phi = torch.nn.functional.gelu(values[..., None] * ramp.weight[:, 0] + ramp.bias).mean(1)
-        torch.testing.assert_close(emb[:, width + group * k : width + (group + 1) * k], phi)
+        phi = torch.nn.functional.gelu(values[..., None] * model.value_slope[group] + model.value_offset[group]).mean(1)
+        cols = slice(group * k, (group + 1) * k)
+        torch.testing.assert_close(emb[:, width:][:, cols], (phi - model.value_mean[cols]) / model.value_std[cols])
     assert model.project(emb).shape == (5, c.d_proj)
     total, parts = model.loss(tokens, tokens)
     assert total.dim() == 0 and set(parts) == {"loss", "contrastive", "reconstruction", "statistics"}
@@ -252,8 +253,57 @@ def test_statistics_head_is_trained_only_with_a_target(tok):
     assert float(parts0["statistics"]) == 0
     torch.testing.assert_close(total, plain + c.stats_weight * parts["statistics"])
     total.backward()
-    assert model.stats_head.weight.grad.abs().sum() > 0 and model.value_net[0].weight.grad.abs().sum() > 0
+    assert model.stats_head.weight.grad.abs().sum() > 0 and model.value_slope.grad.abs().sum() > 0
     with pytest.raises(HyperVizError, match="statistics target"):
         model.loss(tokens, tokens, stats_target=target[:, :3])
     with pytest.raises(HyperVizError, match="needs n_stats"):
         AEConfig(token_size=4, n_tokens=2, max_positions=(2, 1, 2), stats_weight=0.5)
+
+
+def test_value_profile_starts_at_the_groups_quantiles_and_is_standardised_on_its_tokens():
+    """init_value_profile puts every group's ramps at that group's own quantiles (weights and
+    biases of a layer differ in scale), and the profile of the tokens it was fitted on has mean 0
+    and std 1 per feature; the same tokens give the same ramps twice."""
+    from core.hyperrep.autoencoder import RAMP_WIDTH, ramp_levels
+
+    tok = Tokenizer(get_arch("cnn"))
+    gen = torch.Generator().manual_seed(0)
+    n = 64
+    scale = torch.ones(tok.n_params)
+    for slot in tok.spec.layout:                       # biases 5x wider than weights
+        if slot.kind == "bias":
+            scale[slot.offset : slot.stop] = 5.0
+    tokens = tok.tokenize(torch.randn(n, tok.n_params, generator=gen) * scale)
+    model = _tiny(tok, value_features=5).init_value_profile(tokens)
+    levels = ramp_levels(5)
+    for g in range(2 * tok.n_layers):
+        values = tokens[:, tok.group_of_entry == g].reshape(-1)
+        thresholds = -model.value_offset[g] / model.value_slope[g]
+        torch.testing.assert_close(thresholds, torch.quantile(values, levels), atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(1 / model.value_slope[g], RAMP_WIDTH * values.std().expand(5), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        profile = model.value_pool(tokens)
+    torch.testing.assert_close(profile.mean(0), torch.zeros(profile.shape[1]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(profile.std(0), torch.ones(profile.shape[1]), atol=1e-3, rtol=0)
+    again = _tiny(tok, value_features=5).init_value_profile(tokens)
+    assert torch.equal(again.value_slope, model.value_slope) and torch.equal(again.value_mean, model.value_mean)
+    with pytest.raises(HyperVizError, match="tokens of shape"):
+        model.init_value_profile(tokens[:, :, :2])
+
+
+def test_a_workspace_with_shared_ramps_loads_with_the_same_profile(tok):
+    """Autoencoders saved before ramps were per group stored one ``value_net`` for all groups."""
+    model = _tiny(tok, value_features=3)
+    tensors = state_to_tensors(model)
+    slope, offset = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.1, 0.0, -0.3])
+    for key in ("value_slope", "value_offset", "value_mean", "value_std"):
+        del tensors[key]
+    tensors["value_net.0.weight"], tensors["value_net.0.bias"] = slope[:, None], offset
+    old = model_from_tensors(model.config, tensors)
+    tokens = tok.tokenize(torch.randn(4, tok.n_params))
+    expected = torch.stack([torch.nn.functional.gelu(tokens[:, tok.group_of_entry == g][..., None] * slope + offset).mean(1)
+                            for g in range(2 * tok.n_layers)], 1).reshape(4, -1)
+    torch.testing.assert_close(old.value_pool(tokens), expected)
+    tensors["value_net.0.weight"] = torch.zeros(4, 1)
+    with pytest.raises(HyperVizError, match="value_net.0.weight"):
+        model_from_tensors(model.config, tensors)
