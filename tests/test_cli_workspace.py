@@ -250,3 +250,19 @@ def test_concurrent_samples_on_one_workspace_all_keep_their_runs(ws):
 
     assert set(runs) <= set(load_workspace(ws).samples)           # ... and the file keeps all three
     assert not (ws.parent / (ws.name + ".lock")).exists()         # the lock file goes with the lock
+
+
+def test_probe_map_scores_the_stored_map_beside_a_map_of_sw(ws, capsys):
+    code, out, err = run(capsys, "probe", ws, "--map", "pca", "--no-reconstruction", "-q", "--json")
+    assert code == 0, err
+    m = json.loads(out)["map"]
+    assert m["method"] == "pca" and m["k"] == 10
+    assert m["properties"]["activation"]["metric"] == "accuracy"
+    for row in m["properties"].values():
+        for key in ("map", "sw_map"):
+            assert row[key] is None or isinstance(row[key], float)
+    assert 0 <= m["properties"]["activation"]["map"] <= 1
+    code, out, _ = run(capsys, "probe", ws, "--map", "pca", "--no-reconstruction", "-q")
+    assert code == 0 and "the pca map: 10 nearest training-model states" in out and "s(W) map" in out
+    code, _out, err = run(capsys, "probe", ws, "--map", "umap", "--no-reconstruction", "-q")
+    assert code == 2 and "no umap projection yet" in err and len(err.strip().splitlines()) == 1

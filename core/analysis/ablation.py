@@ -24,7 +24,8 @@ from core.zoo.store import read_zoo
 #: ``{"augmentation": {...}, "config": {...}}`` passed to :func:`core.hyperrep.fit.fit_job`.
 CANDIDATES: dict[str, dict] = {
     "default": {},
-    "value-branch-stats-head": {"config": {"value_features": 16, "stats_weight": 0.5}},
+    "no-value-profile": {"config": {"value_features": 0}},
+    "stats-head": {"config": {"stats_weight": 0.5}},
     "no-erasing": {"augmentation": {"erase_p": 0.0}},
     "no-erasing-gamma0.5": {"augmentation": {"erase_p": 0.0}, "config": {"gamma": 0.5}},
     "reconstruction-only": {"config": {"gamma": 0.0}},

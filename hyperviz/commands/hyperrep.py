@@ -87,6 +87,10 @@ def cmd_probe(args) -> int:
     summary["selection"] = {"where": args.where, "states": int(len(rows))}
     if not args.no_reconstruction:
         summary["reconstruction"] = reconstruction_fidelity(ws, zoo, device=args.device)
+    if args.map:
+        from core.analysis.mapscore import map_report
+
+        summary["map"] = map_report(ws, zoo, args.map)
     if args.json:
         print_json(summary)
         return 0
@@ -102,6 +106,12 @@ def cmd_probe(args) -> int:
         edge = "   (penalty at the grid edge: " + ", ".join(row["penalty_at_grid_edge"]) + ")" if "penalty_at_grid_edge" in row else ""
         print(f"{name:<14} {row['metric']:<9} {fmt(row['hyperrep']):>9} {fmt(row['sw']):>7}{trees}{diff}{edge}")
     print(comparison_sentence(differences))
+    if args.map:
+        m = summary["map"]
+        print(f"\nthe {m['method']} map: {m['k']} nearest training-model states predict each held-out state")
+        print(f"{'property':<14} {'metric':<9} {'map':>7} {'s(W) map':>9}")
+        for name, row in m["properties"].items():
+            print(f"{name:<14} {row['metric']:<9} {fmt(row['map']):>7} {fmt(row['sw_map']):>9}")
     rec = summary.get("reconstruction")
     if rec and rec["states"]:
         print(f"encode -> decode keeps {rec['mean_ratio']:.1%} of test accuracy on average "
@@ -174,5 +184,9 @@ def register(sub) -> None:
                    help="add a non-linear column: gradient-boosted trees on s(W), an estimate of how much of each "
                         "property the weight statistics hold at all (slower: ~1 min for 10k states)")
     p.add_argument("--no-reconstruction", action="store_true", help="skip the encode -> decode accuracy check")
+    p.add_argument("--map", choices=["umap", "pca"], metavar="METHOD",
+                   help="also score the stored map METHOD (umap or pca): the 10 nearest training-model states in "
+                        "the 2-D map predict each held-out state's properties, beside the same map of s(W) "
+                        "(computed now; about a minute for 10k states)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_probe)
