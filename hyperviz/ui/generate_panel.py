@@ -193,6 +193,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemSelectionChanged.connect(self._choose_in_map)
         self.table.setMinimumHeight(160)
         header = self.table.horizontalHeader()
         header.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
@@ -374,6 +375,14 @@ class GeneratePanel(QtWidgets.QWidget):
                 self.table.scrollToItem(item)
                 self.context.show_message(f"Sampled model {key[0]}:{key[1]} chosen in the Generate table")
                 return
+
+    def _choose_in_map(self) -> None:
+        """The rows chosen in the table: their stars are ringed in the map (``state.chosen_samples``)."""
+        samples = self.state.samples
+        if not samples or "run" not in samples:
+            return
+        where = {(str(r), int(i)): k for k, (r, i) in enumerate(zip(samples["run"], samples["index"]))}
+        self.state.choose_samples(where[key] for key in self.chosen_ids() if key in where)
 
     def chosen_ids(self) -> list[tuple[str, int]]:
         rows = sorted({item.row() for item in self.table.selectedItems()})
