@@ -134,6 +134,9 @@ class MainWindow(QtWidgets.QMainWindow):
         jobs and training at the bottom, hidden until a job starts. Also what View > Reset layout restores."""
         left, right = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        # the side columns run the window's full height: a bottom dock (jobs, the tour) goes under the map only
+        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, right)
         for dock, area in ((self.properties_dock, left), (self.selection_dock, right), (self.details_dock, right),
                            (self.generate_dock, right), (self.probe_dock, right), (self.jobs_dock, bottom),
                            (self.training_dock, bottom)):

@@ -141,6 +141,7 @@ class SelectionPanel(QtWidgets.QWidget):
         if state.n == 0:
             self.count.setText("0 / 0")
             self.stats.setRowCount(0)
+            self._fit_stats_columns()
             return
         self.count.setText(state.count_label())
         text = state.describe_selection() if state.has_selection else \
@@ -168,6 +169,10 @@ class SelectionPanel(QtWidgets.QWidget):
                 if j:
                     item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.stats.setItem(i, j, item)
+        self._fit_stats_columns()
+
+    def _fit_stats_columns(self) -> None:
+        """Every column as wide as its header and cells; the min – max column takes the rest."""
         header = self.stats.horizontalHeader()
         header.setStretchLastSection(False)
         for j in range(len(STATS_HEADERS)):

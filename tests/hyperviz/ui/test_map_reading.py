@@ -165,6 +165,9 @@ def test_the_quick_tour_sits_beside_the_map_not_over_it(window, qtbot):
         return QtCore.QRect(widget.mapToGlobal(QtCore.QPoint(0, 0)), widget.size())
 
     assert not global_rect(dock).intersects(global_rect(window.map.canvas))
+    tour = global_rect(dock)                                              # under the map only: the side
+    assert tour.left() > global_rect(window.properties_dock).right()     # columns keep their full height
+    assert tour.right() < global_rect(window.details_dock).left()
     assert window.map.canvas.height() >= 300 and window.tour.text.height() >= 60
     window.tour.go(2)
     window.tour.run_step()                                  # sample: the Generate dock comes to the front

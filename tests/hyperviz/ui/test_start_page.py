@@ -8,6 +8,9 @@ def test_without_a_workspace_the_start_page_offers_recent_demo_open_and_build(bl
     page = window.start_page
     assert window.centralWidget().currentWidget() is page
     assert set(page.buttons) == {"demo", "open", "build", "import"}
+    stats = window.selection_panel.stats                         # the empty statistics: headers not cut
+    header = stats.horizontalHeader()
+    assert all(header.sectionSize(j) >= header.sectionSizeFromContents(j).width() for j in range(stats.columnCount()))
     settings.add_recent(str(tmp_path / "gone.h5"))
     settings.add_recent(str(workspace_path))
     page.fill_recent()
