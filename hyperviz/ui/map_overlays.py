@@ -50,9 +50,10 @@ class MarkerKeyLayer(MapLayer):
         presenting = self.view.presentation
         self.legend.clear()
         self.legend.setLabelTextSize("13pt" if presenting else "9pt")
-        circle = pg.ScatterPlotItem(size=12 if presenting else 9, symbol="o", pen=None, brush=pg.mkBrush("#7a9cc6"))
+        # grey: the key is about the shape; the colours are the colour bar's (or the legend's)
+        circle = pg.ScatterPlotItem(size=12 if presenting else 9, symbol="o", pen=None, brush=pg.mkBrush("#8c96a3"))
         star = pg.ScatterPlotItem(size=20 if presenting else 15, symbol="star", pen=pg.mkPen("#1b1b1b", width=1.0),
-                                  brush=pg.mkBrush("#f0c419"))
+                                  brush=pg.mkBrush("#c4cad2"))
         self.legend.addItem(circle, STATE_LABEL)
         self.legend.addItem(star, SAMPLE_LABEL)
 
