@@ -133,8 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         if path is not None:
             QtCore.QTimer.singleShot(0, lambda: window.open_workspace(path))
         return _smoke(app, window, shown_at, args.timeout, path)
-    if path is None:
-        window.show_error("No workspace", "The bundled demo is missing: run `hyperviz demo build`, or open a workspace.")
+    if path is None:             # the start page offers the rest
+        window.start_page.show_problem("The bundled demo is missing: run `hyperviz demo build`, or open a workspace.")
+        window.act_demo.setEnabled(False)
         status = app.exec()
     else:
         status = _open_first(app, window, path)

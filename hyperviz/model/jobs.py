@@ -149,7 +149,7 @@ def target_task_choices(zoo) -> list[tuple[str | None, str]]:
     from core.zoo.tasks import check_task_fits, get_task, task_names
 
     own = str(zoo.task.get("name", "?")) if zoo is not None else "?"
-    choices: list[tuple[str | None, str]] = [(None, f"{own} (the zoo's task)")]
+    choices: list[tuple[str | None, str]] = [(None, f"{own} (own task)")]
     if zoo is None:
         return choices
     for name in task_names():

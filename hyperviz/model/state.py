@@ -94,7 +94,7 @@ class StateSignals:
     it. ``view`` is a request, not a change of the state: a bookmark asks the map to show a range.
     """
 
-    ASPECTS = ("table", "projection", "colour", "filters", "selection", "current", "bookmarks", "samples")
+    ASPECTS = ("table", "projection", "colour", "filters", "selection", "current", "bookmarks", "samples", "chosen")
 
     def __init__(self) -> None:
         self.table = Signal()        # () a new table: everything changed
@@ -105,6 +105,7 @@ class StateSignals:
         self.current = Signal()      # (row or None)
         self.bookmarks = Signal()    # ()
         self.samples = Signal()      # ()
+        self.chosen = Signal()       # (indices into samples) the sampled models chosen in the samples table
         self.changed = Signal()      # (frozenset of aspect names) after a change or a batch of changes
         self.view = Signal()         # ([[x0, x1], [y0, y1]]) a bookmark asks the map to show this range
         self._depth = 0
@@ -199,6 +200,7 @@ class AppState:
         self.current: int | None = None
         self.bookmarks: list[dict] = []
         self.samples: dict[str, np.ndarray] = {}       # one row per sampled model (see set_samples)
+        self.chosen_samples: tuple[int, ...] = ()      # indices into samples chosen in the table (their stars ringed)
         self._kinds: dict[str, str] = {}
         self._colourable: list[str] | None = None
         self._masks: dict[Predicate, np.ndarray] = {}
@@ -235,6 +237,7 @@ class AppState:
         self._filter_cache = None
         self._coding = None
         self.samples = {}
+        self.chosen_samples = ()
         self.signals.emit("table")
 
     def _fits(self, predicate: Predicate) -> bool:
@@ -468,7 +471,18 @@ class AppState:
     def set_samples(self, samples: Mapping[str, np.ndarray]) -> None:
         """Sampled models shown beside the table (columns of equal length: coordinates per map, metrics)."""
         self.samples = {k: np.asarray(v) for k, v in samples.items()}
+        self.chosen_samples = ()                       # indices into the samples before: meaningless now
         self.signals.emit("samples")
+
+    def choose_samples(self, indices: Iterable[int]) -> None:
+        """The sampled models chosen (in the samples table): indices into ``samples``, drawn ringed in the map."""
+        n = len(next(iter(self.samples.values()))) if self.samples else 0
+        chosen = tuple(sorted({int(i) for i in indices}))
+        if any(not 0 <= i < n for i in chosen):
+            raise SelectionError(f"sample index out of range (0..{n - 1}): {chosen}")
+        if chosen != self.chosen_samples:
+            self.chosen_samples = chosen
+            self.signals.emit("chosen", chosen)
 
     # ---- bookmarks -----------------------------------------------------------------------------
     def make_bookmark(self, name: str, view_range: Sequence[Sequence[float]] | None = None) -> dict:

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtWidgets
 
 from hyperviz.model.formatting import format_value
 from hyperviz.ui.context import AppContext
+from hyperviz.ui.neighbours_list import NeighboursList
 
 CURVES = (("train_acc", "#0072B2", "train"), ("val_acc", "#009E73", "val"), ("test_acc", "#D55E00", "test"))
 
@@ -69,6 +70,12 @@ class DetailsPanel(QtWidgets.QWidget):
         self.weights.setBackground("w")
         self.weights.setMinimumHeight(230)
         layout.addWidget(self.weights, 1)
+
+        title = QtWidgets.QLabel("nearest other models in the embedding")
+        title.setObjectName("sectionTitle")
+        layout.addWidget(title)
+        self.neighbours = NeighboursList(context)
+        layout.addWidget(self.neighbours)
 
         self.state.signals.watch(self.WATCHES, self.refresh)
         self.refresh(frozenset(self.WATCHES))

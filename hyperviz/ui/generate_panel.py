@@ -19,10 +19,13 @@ from hyperviz.model import jobs
 from hyperviz.ui.context import AppContext
 from hyperviz.ui.resources import icon
 
-METHODS = (("kde", "KDE in latent space"), ("best-of", "KDE, keep best of 5× (validation)"),
-           ("reconstruct", "baseline: the selected states decoded, no noise"),
-           ("noise", "baseline: selected weights + noise"), ("random", "baseline: random initialisation"),
-           ("zoo-best", "baseline: the selection's best models themselves"))
+#: (method, its name in the narrow menu, what it does: the item's tooltip)
+METHODS = (("kde", "KDE", "KDE in latent space: new codes around the selected states' codes, decoded"),
+           ("best-of", "KDE best of 5×", "KDE, drawing 5× as many and keeping the best by validation accuracy"),
+           ("reconstruct", "decoded only", "baseline: the selected states decoded, no noise"),
+           ("noise", "weights + noise", "baseline: the selected states' weights plus Gaussian noise"),
+           ("random", "random init", "baseline: random initialisation"),
+           ("zoo-best", "zoo's best", "baseline: the selection's best models themselves"))
 COLUMNS = (("sample", None), ("method", None), ("test acc", "test_acc"), ("target acc", "target_acc"),
            ("fine-tuned", "finetune_acc"),
            ("val acc", "val_acc"), ("novelty (W)", "novelty_weight"), ("to region (W)", "novelty_region"),
@@ -125,8 +128,11 @@ class GeneratePanel(QtWidgets.QWidget):
         form.setHorizontalSpacing(8)
         form.setVerticalSpacing(4)
         self.method = QtWidgets.QComboBox()
-        for key, label in METHODS:
+        for i, (key, label, tip) in enumerate(METHODS):
             self.method.addItem(label, key)
+            self.method.setItemData(i, tip, QtCore.Qt.ItemDataRole.ToolTipRole)
+        self.method.currentIndexChanged.connect(lambda i: self.method.setToolTip(METHODS[i][2]))
+        self.method.setToolTip(METHODS[0][2])
         self.method.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.method.setMinimumContentsLength(8)          # the dock stays narrow; the popup shows the whole names
         self.n = QtWidgets.QSpinBox()
@@ -193,7 +199,10 @@ class GeneratePanel(QtWidgets.QWidget):
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
-        self.table.setMinimumHeight(160)
+        self.table.itemSelectionChanged.connect(self._choose_in_map)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.setMinimumHeight(self.table.horizontalHeader().sizeHint().height()
+                                    + 5 * self.table.verticalHeader().defaultSectionSize() + 4)     # five rows
         header = self.table.horizontalHeader()
         header.setContextMenuPolicy(QtCore.Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._column_menu)
@@ -320,7 +329,8 @@ class GeneratePanel(QtWidgets.QWidget):
             cells = [_Sortable(f"{run}:{index}", (run, index)), _Sortable(str(samples["method"][i]), str(samples["method"][i]))]
             for _title, key in COLUMNS[2:-1]:
                 value = float(samples[key][i])
-                cells.append(_Sortable("–" if np.isnan(value) else f"{value:.3f}", -np.inf if np.isnan(value) else value))
+                shown = "–" if np.isnan(value) else f"{round(value, 3) + 0.0:.3f}"      # + 0.0: no "-0.000"
+                cells.append(_Sortable(shown, -np.inf if np.isnan(value) else value))
             anchor = samples["anchor_state"][i]
             if np.isfinite(anchor) and anchor >= 0 and table and int(anchor) < self.state.n:
                 row = int(anchor)
@@ -374,6 +384,14 @@ class GeneratePanel(QtWidgets.QWidget):
                 self.table.scrollToItem(item)
                 self.context.show_message(f"Sampled model {key[0]}:{key[1]} chosen in the Generate table")
                 return
+
+    def _choose_in_map(self) -> None:
+        """The rows chosen in the table: their stars are ringed in the map (``state.chosen_samples``)."""
+        samples = self.state.samples
+        if not samples or "run" not in samples:
+            return
+        where = {(str(r), int(i)): k for k, (r, i) in enumerate(zip(samples["run"], samples["index"]))}
+        self.state.choose_samples(where[key] for key in self.chosen_ids() if key in where)
 
     def chosen_ids(self) -> list[tuple[str, int]]:
         rows = sorted({item.row() for item in self.table.selectedItems()})

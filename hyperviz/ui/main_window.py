@@ -30,9 +30,11 @@ from hyperviz.ui.map_view import MapView
 from hyperviz.ui.menus import build_chrome
 from hyperviz.ui.probe_panel import ProbePanel
 from hyperviz.ui.property_panel import PropertyPanel
+from hyperviz.ui.query_bar import QueryBar
 from hyperviz.ui.resources import icon
 from hyperviz.ui.selection_panel import SelectionPanel
 from hyperviz.ui.settings import Settings
+from hyperviz.ui.start_page import CentralArea, StartPage
 from hyperviz.ui.status_bar import MainStatusBar
 from hyperviz.ui.training_panel import TrainingPanel
 
@@ -74,11 +76,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.brushes = BrushTables(self.settings.colour_map())
 
         self.map = MapView(self.state, self.brushes)
-        self.setCentralWidget(self.map)
         self._make_docks()
         self.setStatusBar(MainStatusBar(self.context, self))
         self.jobs_menu = JobsMenu(self)
         build_chrome(self)
+        self.query_bar = QueryBar(self.context, self.map)
+        self.start_page = StartPage(self.settings.recent, self.open_workspace,
+                                    {"demo": self.act_demo, "open": self.act_open, "build": self.jobs_menu.act_build,
+                                     "import": self.jobs_menu.act_import})
+        self.setCentralWidget(CentralArea(self.state, self.start_page, self.query_bar, self.map))
         self.state.signals.current.connect(lambda row: row is not None and self.details_dock.raise_())
         self.map.sample_clicked.connect(self._sample_clicked)
         self.training.open_requested.connect(self.open_workspace)
@@ -128,6 +134,9 @@ class MainWindow(QtWidgets.QMainWindow):
         jobs and training at the bottom, hidden until a job starts. Also what View > Reset layout restores."""
         left, right = QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, QtCore.Qt.DockWidgetArea.RightDockWidgetArea
         bottom = QtCore.Qt.DockWidgetArea.BottomDockWidgetArea
+        # the side columns run the window's full height: a bottom dock (jobs, the tour) goes under the map only
+        self.setCorner(QtCore.Qt.Corner.BottomLeftCorner, left)
+        self.setCorner(QtCore.Qt.Corner.BottomRightCorner, right)
         for dock, area in ((self.properties_dock, left), (self.selection_dock, right), (self.details_dock, right),
                            (self.generate_dock, right), (self.probe_dock, right), (self.jobs_dock, bottom),
                            (self.training_dock, bottom)):
@@ -219,6 +228,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _open_failed(self, message: str) -> None:
         self.show_error("Could not open the workspace", message)
+        if self.session is None:             # nothing else to show: the start page says why
+            self.start_page.show_problem(f"Could not open the workspace: {message.splitlines()[0] if message else ''}")
         self.load_failed.emit(message)
 
     def reload_workspace(self) -> None:
@@ -328,10 +339,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- help ------------------------------------------------------------------------------------
     def show_tour(self) -> None:
-        from hyperviz.ui.tour import QuickTour, tour_actions
+        from hyperviz.ui.tour import open_tour
 
-        self.tour = QuickTour(tour_actions(self), self)
-        self.tour.show()
+        self.tour = open_tour(self)
 
     def about(self) -> None:
         QtWidgets.QMessageBox.about(self, "About hyperviz",

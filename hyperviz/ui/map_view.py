@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtWidgets
 from hyperviz.model.brush import TOOLS, Modifiers, gesture_selection
 from hyperviz.model.columns import coord_columns
 from hyperviz.model.formatting import format_value
+from hyperviz.model.lookup import framing_range
 from hyperviz.model.state import AppState
 from hyperviz.ui.brush_tables import BrushTables
 from hyperviz.ui.figure_export import export_scene
@@ -32,6 +33,7 @@ from hyperviz.ui.map_layers import (
     StatesLayer,
     TitleLayer,
 )
+from hyperviz.ui.map_overlays import ChosenSamplesLayer, DensityLayer, MarkerKeyLayer
 from hyperviz.ui.map_viewbox import MapViewBox
 
 HOVER_RADIUS_PX = 9
@@ -45,10 +47,12 @@ SAMPLE_TOOLTIP_COLUMNS = ("test_acc", "val_acc", "finetune_acc", "novelty_weight
 class MapView(QtWidgets.QWidget):
     """The map widget. It reads ``state`` and calls its methods; it never holds selection logic.
 
-    ``sample_clicked(i)`` fires when a sampled model's star is clicked (``i`` indexes ``state.samples``).
+    ``sample_clicked(i)`` fires when a sampled model's star is clicked (``i`` indexes ``state.samples``);
+    ``density_changed(on)`` when the density view is switched on or off.
     """
 
     sample_clicked = QtCore.Signal(int)
+    density_changed = QtCore.Signal(bool)
 
     def __init__(self, state: AppState, brushes: BrushTables | None = None, parent=None) -> None:
         super().__init__(parent)
@@ -73,19 +77,18 @@ class MapView(QtWidgets.QWidget):
         self.states_layer, self.selection_layer = StatesLayer(self), SelectionLayer(self)
         self.samples_layer, self.focus_layer, self.hover_layer = SamplesLayer(self), FocusLayer(self), HoverLayer(self)
         self.key_layer, self.title_layer = ColourKeyLayer(self), TitleLayer(self)
+        self.chosen_layer, self.marker_key_layer = ChosenSamplesLayer(self), MarkerKeyLayer(self)
+        self.density_layer = DensityLayer(self)
         self.layers = (self.states_layer, self.selection_layer, self.samples_layer, self.focus_layer,
-                       self.hover_layer, self.key_layer, self.title_layer)
+                       self.hover_layer, self.key_layer, self.title_layer, self.chosen_layer,
+                       self.marker_key_layer, self.density_layer)
         # the items by name, for figures and tests
         self.base, self.overlay, self.samples = self.states_layer.item, self.selection_layer.item, self.samples_layer.item
         self.trajectory, self.colour_bar, self.legend = self.focus_layer.trajectory, self.key_layer.bar, self.key_layer.legend
 
-        self.empty_label = QtWidgets.QLabel("Open a workspace to see its map", self)
-        self.empty_label.setObjectName("mapPlaceholder")
-        self.empty_label.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-        layout = QtWidgets.QStackedLayout(self)
-        layout.setStackingMode(QtWidgets.QStackedLayout.StackingMode.StackAll)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
-        layout.addWidget(self.empty_label)
 
         # the graphics view answers Qt's own tooltip event (about 1 s after the mouse rests) by hiding
         # any tooltip, since no item has one: ours stays while the cursor is on its point
@@ -142,6 +145,27 @@ class MapView(QtWidgets.QWidget):
     def reset_view(self) -> None:
         self.viewbox.autoRange(padding=0.04)
 
+    def frame_rows(self, rows, min_fraction: float = 0.0) -> bool:
+        """Show the states ``rows`` (indices into the table) in the middle of the map, each span at least
+        ``min_fraction`` of the whole map's; False (and nothing moves) when there are none to show."""
+        rows = np.asarray(rows, dtype=np.intp)
+        if self.state.projection is None or not len(rows):
+            return False
+        x, y = self.state.coords()
+        whole = [float(np.nanmax(v) - np.nanmin(v)) * min_fraction for v in (x, y)]
+        self.set_view_range(framing_range(x[rows], y[rows], min_span=(whole[0], whole[1])))
+        return True
+
+    def zoom_to_selection(self) -> bool:
+        """View > Zoom to selection: frame the selected (visible) states; False when none is selected."""
+        return self.frame_rows(np.flatnonzero(self.state.selected_mask), min_fraction=0.05)
+
+    def set_density(self, on: bool) -> None:
+        """The density image instead of the states' points (View > Density view)."""
+        if bool(on) != self.density_layer.enabled:
+            self.density_layer.set_enabled(on)
+            self.density_changed.emit(bool(on))
+
     def set_presentation(self, on: bool) -> None:
         """Larger markers and fonts for teaching on a projector."""
         self.presentation = bool(on)
@@ -193,12 +217,8 @@ class MapView(QtWidgets.QWidget):
             self._frame(changed)
 
     def _frame(self, changed: frozenset) -> None:
-        """The placeholder without a map; a new table or map is shown whole."""
-        empty = self.state.n == 0 or self.state.projection is None
-        if "table" in changed:
-            self.empty_label.setVisible(empty)
-            self.canvas.setVisible(not empty)
-        if not empty:
+        """A new table or map is shown whole (without one the window shows its start page instead)."""
+        if self.state.n > 0 and self.state.projection is not None:
             self.reset_view()
 
     # ---- mouse -----------------------------------------------------------------------------------

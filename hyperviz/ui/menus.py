@@ -66,6 +66,14 @@ def make_actions(window) -> None:
         window.tool_actions[tool] = act
     window.tool_actions["pan"].setChecked(True)
     window.act_reset_view = action(window, "&Reset view", window.map.reset_view, "Home")
+    window.act_zoom_selection = action(window, "&Zoom to selection", window.map.zoom_to_selection, "F",
+                                       tip="Frame the selected states in the map (F)")
+    window.act_density = action(window, "&Density view", window.map.set_density, checkable=True,
+                                tip="Show how many states fall in each part of the map instead of the points "
+                                    "(on by default above 200k states)")
+    window.map.density_changed.connect(window.act_density.setChecked)
+    window.act_find = action(window, "&Find model…", lambda: window.query_bar.find_edit.setFocus(),
+                             QtGui.QKeySequence.StandardKey.Find, tip="Find a model by its id (Ctrl+F)")
     window.act_presentation = action(window, "&Presentation mode", lambda on: window.set_presentation(on), "F5",
                                      "presentation", checkable=True, tip="Larger fonts and markers for teaching (F5)")
     window.act_cividis = action(window, "Use cividis colour map", window.toggle_cividis, checkable=True)
@@ -88,11 +96,12 @@ def make_menus(window) -> None:
     edit = bar.addMenu("&Edit")
     edit.addActions([window.act_undo, window.act_redo, window.act_clear, window.act_all, window.act_invert])
     edit.addSeparator()
-    edit.addAction(window.act_bookmark)
+    edit.addActions([window.act_find, window.act_bookmark])
     view = bar.addMenu("&View")
     view.addActions(list(window.tool_actions.values()))
     view.addSeparator()
-    view.addActions([window.act_reset_view, window.act_presentation, window.act_cividis])
+    view.addActions([window.act_reset_view, window.act_zoom_selection, window.act_density, window.act_presentation,
+                     window.act_cividis])
     view.addSeparator()
     for dock in (window.properties_dock, window.selection_dock, window.details_dock, window.generate_dock,
                  window.probe_dock, window.jobs_dock, window.training_dock):
@@ -115,7 +124,8 @@ def follow_state(window) -> None:
     """Actions that need a table are enabled while one is shown; undo, redo and clear follow the selection."""
     state = window.state
     needs_table = (window.act_export, window.act_bookmark, window.act_all, window.act_invert, window.act_save_bm,
-                   *window.jobs_menu.workspace_actions, *window.tool_actions.values())
+                   window.act_density, window.act_find, *window.jobs_menu.workspace_actions,
+                   *window.tool_actions.values())
 
     def refresh(changed: frozenset) -> None:
         if "table" in changed:
@@ -124,6 +134,7 @@ def follow_state(window) -> None:
         window.act_undo.setEnabled(state.history.can_undo)
         window.act_redo.setEnabled(state.history.can_redo)
         window.act_clear.setEnabled(state.has_selection)
+        window.act_zoom_selection.setEnabled(state.has_selection)
 
     state.signals.watch(("table", "selection"), refresh)
     refresh(frozenset(("table",)))

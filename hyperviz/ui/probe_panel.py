@@ -31,7 +31,7 @@ COLUMNS = (("property", "the zoo's name of the property"),
 METRIC_COLUMN, N_COLUMN = 1 + len(FEATURES), 2 + len(FEATURES)
 METRIC_LABELS = {"r2": "R²", "accuracy": "accuracy"}
 #: The predicted-vs-true plot is never squeezed below this (presentation mode's fonts grow the rest).
-PLOT_MIN_HEIGHT = 170
+PLOT_MIN_HEIGHT = 150
 
 
 #: Which model states the probes use: (label, AppState mask attribute or None for all).
@@ -121,7 +121,7 @@ class ProbePanel(QtWidgets.QWidget):
         column.addWidget(self.plot, 1)
         splitter.addWidget(below)
         splitter.setChildrenCollapsible(False)
-        self.table.setMinimumHeight(120)
+        self.table.setMinimumHeight(4 * self.table.verticalHeader().defaultSectionSize() + 4)   # header + 3 rows
         splitter.setSizes([260, 300])
         layout.addWidget(splitter, 1)
         self.probes.changed.connect(self.refresh)

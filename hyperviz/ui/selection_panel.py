@@ -36,6 +36,16 @@ def stat_cells(selected: dict, everything: dict) -> list[str]:
     return [format_stat(selected["mean"]), span, format_stat(everything["mean"])]
 
 
+class BookmarkList(QtWidgets.QListWidget):
+    """The bookmarks: it asks only for its minimum height and takes what the dock has left, scrolling
+    itself beyond that. (The dock's scroll area gives the panel its preferred height, since the panel's
+    wrapped text has a height for its width: a list that asked for all its rows pushed the dock into
+    scrolling instead, the bookmarks out of sight at 1366x768.)"""
+
+    def sizeHint(self) -> QtCore.QSize:
+        return QtCore.QSize(super().sizeHint().width(), self.minimumHeight())
+
+
 class SelectionPanel(QtWidgets.QWidget):
     """Renders the selection of the context's state; ``view_range`` tells bookmarks what the map shows."""
 
@@ -90,17 +100,11 @@ class SelectionPanel(QtWidgets.QWidget):
         self.stats.setFixedHeight(30 + 22 * len(SUMMARY_COLUMNS))
         layout.addWidget(self.stats)
 
+        row = QtWidgets.QHBoxLayout()           # the heading and its buttons on one line: the list keeps the room
         title = QtWidgets.QLabel("Bookmarks")
         title.setObjectName("sectionTitle")
-        layout.addWidget(title)
-        self.bookmark_list = QtWidgets.QListWidget()
-        self.bookmark_list.setObjectName("bookmarkList")
-        self.bookmark_list.itemActivated.connect(self._apply_item)
-        self.bookmark_list.setToolTip("Double-click (or Enter) to show a bookmark")
-        rows = self.bookmark_list.fontMetrics().height() + 6
-        self.bookmark_list.setMinimumHeight(4 * rows + 6)            # four bookmarks without scrolling
-        layout.addWidget(self.bookmark_list, 1)
-        row = QtWidgets.QHBoxLayout()
+        row.addWidget(title, 0, QtCore.Qt.AlignmentFlag.AlignBottom)
+        row.addStretch(1)
         self.add_button = QtWidgets.QPushButton("Add…")
         self.add_button.setToolTip("Bookmark the selection, filters, colour and view")
         self.add_button.clicked.connect(self.add_bookmark_dialog)
@@ -108,8 +112,15 @@ class SelectionPanel(QtWidgets.QWidget):
         self.remove_button.clicked.connect(self._remove_current)
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
-        row.addStretch(1)
         layout.addLayout(row)
+        self.bookmark_list = BookmarkList()
+        self.bookmark_list.setObjectName("bookmarkList")
+        self.bookmark_list.itemActivated.connect(self._apply_item)
+        self.bookmark_list.setToolTip("Double-click (or Enter) to show a bookmark")
+        self.bookmark_list.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        rows = self.bookmark_list.fontMetrics().height() + 6
+        self.bookmark_list.setMinimumHeight(3 * rows + 6)   # a short dock: three rows, the list scrolls itself
+        layout.addWidget(self.bookmark_list, 1)
 
         state.signals.watch(self.WATCHES, self.refresh)
         self.refresh(frozenset(self.WATCHES))
@@ -130,6 +141,7 @@ class SelectionPanel(QtWidgets.QWidget):
         if state.n == 0:
             self.count.setText("0 / 0")
             self.stats.setRowCount(0)
+            self._fit_stats_columns()
             return
         self.count.setText(state.count_label())
         text = state.describe_selection() if state.has_selection else \
@@ -157,6 +169,10 @@ class SelectionPanel(QtWidgets.QWidget):
                 if j:
                     item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
                 self.stats.setItem(i, j, item)
+        self._fit_stats_columns()
+
+    def _fit_stats_columns(self) -> None:
+        """Every column as wide as its header and cells; the min – max column takes the rest."""
         header = self.stats.horizontalHeader()
         header.setStretchLastSection(False)
         for j in range(len(STATS_HEADERS)):

@@ -1,7 +1,8 @@
 """Help > Quick tour: four steps on the demo workspace - look, brush, sample, export.
 
 Each step explains one idea and has a "Show me" button that does it in the window (the window
-passes the actions in), so a class can follow along on a projector.
+passes the actions in), so a class can follow along on a projector. The tour sits in a dock under
+the map, so it never covers the map it explains (a dialog in the middle of the window did).
 """
 from __future__ import annotations
 
@@ -52,30 +53,42 @@ STEPS = (
 )
 
 
-class QuickTour(QtWidgets.QDialog):
-    """A non-modal, step-by-step guide; ``actions[step.action]()`` runs a step's demonstration."""
+class QuickTour(QtWidgets.QWidget):
+    """A step-by-step guide; ``actions[step.action]()`` runs a step's demonstration.
+
+    It lives in a dock under the map (:func:`open_tour`), never over it: the map is what it explains.
+    """
+
+    closed = QtCore.Signal()
 
     def __init__(self, actions: dict[str, Callable[[], None]], parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("quickTour")
-        self.setWindowTitle("Quick tour")
-        self.setMinimumSize(520, 340)
         self.actions = actions
         self.index = 0
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(18, 16, 18, 14)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(16, 8, 12, 8)
+        layout.setSpacing(16)
+        column = QtWidgets.QVBoxLayout()
+        column.setSpacing(2)
+        head = QtWidgets.QHBoxLayout()
+        self.title = QtWidgets.QLabel()
+        self.title.setStyleSheet("font-size: 14pt; font-weight: 600; color: #1f3b63;")
         self.progress = QtWidgets.QLabel()
         self.progress.setObjectName("hint")
-        layout.addWidget(self.progress)
-        self.title = QtWidgets.QLabel()
-        self.title.setStyleSheet("font-size: 16pt; font-weight: 600; color: #1f3b63;")
-        layout.addWidget(self.title)
+        head.addWidget(self.title)
+        head.addWidget(self.progress, 0, QtCore.Qt.AlignmentFlag.AlignBottom)
+        head.addStretch(1)
+        column.addLayout(head)
         self.text = QtWidgets.QLabel()
         self.text.setWordWrap(True)
         self.text.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self.text.setAlignment(QtCore.Qt.AlignmentFlag.AlignTop)
-        layout.addWidget(self.text, 1)
-        buttons = QtWidgets.QHBoxLayout()
+        self.text.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Preferred)
+        column.addWidget(self.text, 1)
+        layout.addLayout(column, 1)
+        buttons = QtWidgets.QGridLayout()
+        buttons.setSpacing(6)
         self.show_button = QtWidgets.QPushButton("Show me")
         self.show_button.setObjectName("primaryButton")
         self.show_button.clicked.connect(self.run_step)
@@ -83,20 +96,20 @@ class QuickTour(QtWidgets.QDialog):
         self.back_button.clicked.connect(lambda: self.go(self.index - 1))
         self.next_button = QtWidgets.QPushButton("Next")
         self.next_button.clicked.connect(lambda: self.go(self.index + 1))
-        close = QtWidgets.QPushButton("Close")
-        close.clicked.connect(self.close)
-        buttons.addWidget(self.show_button)
-        buttons.addStretch(1)
-        buttons.addWidget(self.back_button)
-        buttons.addWidget(self.next_button)
-        buttons.addWidget(close)
+        self.close_button = QtWidgets.QPushButton("Close")
+        self.close_button.clicked.connect(self.closed.emit)
+        buttons.addWidget(self.show_button, 0, 0, 1, 2)
+        buttons.addWidget(self.back_button, 1, 0)
+        buttons.addWidget(self.next_button, 1, 1)
+        buttons.addWidget(self.close_button, 2, 0, 1, 2)
+        buttons.setRowStretch(3, 1)
         layout.addLayout(buttons)
         self.go(0)
 
     def go(self, index: int) -> None:
         self.index = max(0, min(index, len(STEPS) - 1))
         step = STEPS[self.index]
-        self.progress.setText(f"Step {self.index + 1} of {len(STEPS)}")
+        self.progress.setText(f"step {self.index + 1} of {len(STEPS)}")
         self.title.setText(step.title)
         self.text.setText(step.text)
         self.show_button.setText(step.button)
@@ -108,6 +121,28 @@ class QuickTour(QtWidgets.QDialog):
         action = self.actions.get(STEPS[self.index].action)
         if action is not None:
             action()
+
+
+def open_tour(window) -> QuickTour:
+    """Show the tour in a dock under the map of ``window`` (a MainWindow), made once; from step 1."""
+    dock = window.findChild(QtWidgets.QDockWidget, "tourDock")
+    if dock is None:
+        tour = QuickTour(tour_actions(window))
+        dock = QtWidgets.QDockWidget("Quick tour", window)
+        dock.setObjectName("tourDock")
+        dock.setWidget(tour)
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QtWidgets.QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        window.addDockWidget(QtCore.Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        tour.closed.connect(dock.hide)
+    tour = dock.widget()
+    tour.go(0)
+    dock.setFloating(False)
+    dock.show()
+    dock.raise_()
+    height = max(tour.sizeHint().height(), 150)
+    QtCore.QTimer.singleShot(0, window, lambda: window.resizeDocks([dock], [height], QtCore.Qt.Orientation.Vertical))
+    return tour
 
 
 def tour_actions(window) -> dict:

@@ -342,3 +342,25 @@ def test_the_right_column_is_not_cramped(window, qtbot, size):
     stats = window.selection_panel.stats
     assert stats.height() >= (stats.rowCount() + 1) * stats.rowHeight(0)
     assert window.map.width() >= 0.5 * size[0]
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_the_bookmarks_fit_or_scroll_and_nothing_overlaps(window, qtbot, size):
+    window.resize(*size)
+    qtbot.wait(50)
+    window._default_sizes()
+    state, panel = window.state, window.selection_panel
+    for i in range(14):
+        state.add_bookmark(f"bookmark {i}")
+    qtbot.wait(50)
+    listing, area = panel.bookmark_list, window.selection_dock.widget()
+    row = listing.sizeHintForRow(0)
+    assert listing.viewport().height() >= 3 * row                          # at least three rows show
+    assert listing.verticalScrollBar().maximum() > 0                       # the rest: the list scrolls itself
+    heading = panel.add_button.mapTo(panel, QtCore.QPoint(0, 0)).y() + panel.add_button.height()
+    assert heading <= listing.mapTo(panel, QtCore.QPoint(0, 0)).y()        # buttons above the list, not over it
+    area.ensureWidgetVisible(listing)
+    assert not listing.visibleRegion().isEmpty()                           # reachable in a short dock
+    if size[1] >= 1080:
+        assert area.verticalScrollBar().maximum() == 0                     # a tall screen: no scrolling at all
+        assert listing.viewport().height() >= 4 * row

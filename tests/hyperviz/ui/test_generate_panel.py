@@ -89,7 +89,7 @@ def test_target_task_choice_transfers_the_samples(generate_window, qtbot):
     panel = window.generate
     labels = [panel.target.itemText(i) for i in range(panel.target.count())]
     specs = [panel.target.itemData(i) for i in range(panel.target.count())]
-    assert specs[0] is None and labels[0] == "digits (the zoo's task)"       # no transfer by default
+    assert specs[0] is None and labels[0] == "digits (own task)"       # no transfer by default
     assert {"shapes", "digits-rotated", "digits-inverted"} <= set(specs[1:]) and "digits" not in specs
     window.state.select(Everything())
     panel.method.setCurrentIndex(panel.method.findData("noise"))

@@ -218,16 +218,18 @@ def test_bookmark_round_trip_through_the_window(window, tmp_path, settings, qtbo
 
 #: Every view that redraws from the state, by its one redraw entry ``refresh(changed)``.
 def _view_classes():
-    from hyperviz.ui import map_layers
+    from hyperviz.ui import map_layers, map_overlays
     from hyperviz.ui.details_panel import DetailsPanel
     from hyperviz.ui.generate_panel import GeneratePanel
+    from hyperviz.ui.neighbours_list import NeighboursList
     from hyperviz.ui.property_panel import PropertyPanel
     from hyperviz.ui.selection_panel import SelectionPanel
     from hyperviz.ui.status_bar import MainStatusBar
 
     layers = [map_layers.StatesLayer, map_layers.SelectionLayer, map_layers.SamplesLayer, map_layers.FocusLayer,
-              map_layers.HoverLayer, map_layers.ColourKeyLayer, map_layers.TitleLayer]
-    return layers + [PropertyPanel, SelectionPanel, GeneratePanel, DetailsPanel, MainStatusBar]
+              map_layers.HoverLayer, map_layers.ColourKeyLayer, map_layers.TitleLayer, map_overlays.ChosenSamplesLayer,
+              map_overlays.MarkerKeyLayer, map_overlays.DensityLayer]
+    return layers + [PropertyPanel, SelectionPanel, GeneratePanel, DetailsPanel, NeighboursList, MainStatusBar]
 
 
 @pytest.fixture
@@ -251,7 +253,7 @@ def test_applying_a_bookmark_redraws_each_view_once(redraws, window):
     for name in (*state.signals.ASPECTS, "changed", "view"):
         getattr(state.signals, name).connect(lambda *_args, name=name: emitted.update([name]))
     views = [*window.map.layers, window.properties, window.selection_panel, window.generate, window.details,
-             window.statusBar()]
+             window.details.neighbours, window.statusBar()]
     assert {type(view) for view in views} == set(_view_classes())
     redraws.clear()
     state.apply_bookmark(bookmark)
@@ -416,7 +418,8 @@ def test_quick_tour_steps(window, qtbot):
     assert window.map.tool == "lasso" and window.state.has_selection
     tour.go(3)
     assert not tour.next_button.isEnabled()
-    tour.close()
+    tour.close_button.click()
+    assert not window.findChild(QtWidgets.QDockWidget, "tourDock").isVisible()
 
 
 def test_training_job_shows_its_loss_and_opens_the_new_workspace(window, qtbot, tmp_path, workspace_path):
