@@ -244,6 +244,7 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
     splits = {s: tuple(t.to(device) for t in task.split(s)) for s in ("train", "val", "test")}
     x_train, y_train = splits["train"]
     n_train = len(y_train)
+    device = torch.device(device)
     if device.type == "cpu":
         retain_freed_cpu_memory()
     w = initial_weights(arch, configs).to(device)
