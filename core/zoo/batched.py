@@ -182,7 +182,8 @@ def retain_freed_cpu_memory() -> bool:
     so every step touches new pages: about 1,000 page faults a step, and a tensor fill that took
     3.5 ms instead of 1.1 ms. Raising the mmap and trim thresholds (32 MiB, the mmap maximum, and
     512 MiB) keeps those blocks in the heap; measured on a 64-model chunk, 1 thread: 20% less CPU
-    time a step. Once per process; False where the C library has no ``mallopt`` (not glibc)."""
+    time a step. The price: the process may hold up to 512 MiB of freed memory
+    instead of returning it. Once per process; False where the C library has no ``mallopt`` (not glibc)."""
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
