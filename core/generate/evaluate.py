@@ -36,7 +36,7 @@ from core.device import resolve_device
 from core.errors import HyperVizError
 from core.progress import Job, Progress
 from core.zoo.arch import ACTIVATIONS, ArchSpec
-from core.zoo.batched import batched_forward, batched_loss_and_correct
+from core.zoo.batched import batched_forward, batched_loss_and_correct, loss_and_grad
 from core.zoo.population import PopulationOptimizer
 from core.zoo.tasks import Task
 
@@ -430,7 +430,7 @@ def finetune_job(arch: ArchSpec, task: Task, weights, activations, epochs: int, 
     total = max(1, len(pieces) * epochs)
     done = 0
     for act, rows in pieces:
-        w = torch.from_numpy(w_all[rows]).to(dev).requires_grad_(True)
+        w = torch.from_numpy(w_all[rows]).to(dev)
         k = len(rows)
         opt = PopulationOptimizer([cfg] * k, dev, arch.n_params)
         dropout = torch.full((k,), float(cfg["dropout"]), device=dev) if cfg["dropout"] > 0 else None
@@ -440,16 +440,14 @@ def finetune_job(arch: ArchSpec, task: Task, weights, activations, epochs: int, 
             order = torch.randperm(len(y_train), generator=order_gen).to(dev)
             for s in range(0, len(y_train), batch_size):
                 idx = order[s : s + batch_size]
-                logits = batched_forward(arch, w, x_train[idx], act, dropout, drop_gen)
-                l, _ = batched_loss_and_correct(logits, y_train[idx])
-                grad, = torch.autograd.grad(l.sum(), w)
-                opt.step(w.data, grad)
-            ev = evaluate_weights(arch, task, w.detach(), act, "test", dev)
+                _, grad = loss_and_grad(arch, w, x_train[idx], y_train[idx], act, dropout, drop_gen)
+                opt.step(w, grad)
+            ev = evaluate_weights(arch, task, w, act, "test", dev)
             acc[rows, epoch], loss[rows, epoch] = ev.acc, ev.loss
             done += 1
             yield Progress(done, total, f"fine-tuning ({act}) epoch {epoch + 1}/{epochs}",
                            {"mean_test_acc": float(np.mean(ev.acc))})
-        w_all[rows] = w.detach().cpu().numpy()
+        w_all[rows] = w.cpu().numpy()
     return Finetuned(acc, loss, w_all)
 
 

@@ -404,6 +404,7 @@ class RunSetup:
     oversample: int = OVERSAMPLE
     rounds: int = 1
     target: Task | None = None       # the task to transfer to (None: the zoo's own)
+    ray: object = None               # a core.zoo.distributed.RayOptions: evaluate and fine-tune as Ray tasks
 
     @property
     def tuning_task(self) -> Task:
@@ -459,10 +460,17 @@ def total_steps(method: str, rounds: int = 1, finetune: int = 0) -> int:
 def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: int = 0, bandwidth=None,
                 finetune: int = 0, device: str | torch.device = "auto", zoo: Zoo | None = None,
                 description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
-                rounds: int = 1, kde_mode: str = "joint", target_task: str | Task | None = None) -> RunSetup:
-    """Check every argument (one-line errors), load what the run needs and make the selection."""
+                rounds: int = 1, kde_mode: str = "joint", target_task: str | Task | None = None,
+                ray=None) -> RunSetup:
+    """Check every argument (one-line errors), load what the run needs and make the selection.
+    ``ray``: an address or :class:`core.zoo.distributed.RayOptions` (see :func:`sample_job`)."""
     check_method(method)
     n = check_n(n)
+    if ray is not None:
+        from core.zoo.distributed import RayOptions, check_ray
+
+        ray = ray if isinstance(ray, RayOptions) else RayOptions(str(ray))
+        check_ray()
     if finetune < 0:
         raise HyperVizError(f"--finetune {finetune}: must be >= 0")
     if rounds < 1 or oversample < 1:
@@ -488,7 +496,7 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
                             f"{len(sel.used)} ({sel.activation}); select more, or use --method reconstruct, noise or random")
     return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used),
                     ws.autoencoder(dev), finetune_recipe(ws, zoo, sel.used), int(finetune), bw, kde_mode,
-                    float(sigma), int(oversample), int(rounds), target)
+                    float(sigma), int(oversample), int(rounds), target, ray)
 
 
 def encode_selection(setup: RunSetup) -> np.ndarray:
@@ -634,6 +642,12 @@ def fitted_region(setup: RunSetup) -> TrainingReference:
 
 def evaluate_samples(setup: RunSetup, weights: np.ndarray) -> tuple[Evaluation, Evaluation]:
     """Test (with every sample's predictions) and validation results of the samples."""
+    if setup.ray is not None:
+        from core.generate.distributed import evaluate_on_ray
+
+        ev = evaluate_on_ray(setup.ray, setup.arch, setup.task, weights, setup.activation, ("test", "val"), ("test",),
+                             setup.device)
+        return ev["test"], ev["val"]
     args = (setup.arch, setup.task, weights, setup.activation)
     return (evaluate_weights(*args, "test", setup.device, predictions=True),
             evaluate_weights(*args, "val", setup.device))
@@ -656,7 +670,13 @@ def evaluate_target(setup: RunSetup, weights: np.ndarray) -> dict[str, np.ndarra
     without a target task)."""
     if setup.target is None:
         return {}
-    ev = evaluate_weights(setup.arch, setup.target, weights, setup.activation, "test", setup.device)
+    if setup.ray is not None:
+        from core.generate.distributed import evaluate_on_ray
+
+        ev = evaluate_on_ray(setup.ray, setup.arch, setup.target, weights, setup.activation, ("test",),
+                             device=setup.device)["test"]
+    else:
+        ev = evaluate_weights(setup.arch, setup.target, weights, setup.activation, "test", setup.device)
     return {"target_acc": ev.acc, "target_loss": ev.loss}
 
 
@@ -665,6 +685,14 @@ def finetune_samples(setup: RunSetup, weights: np.ndarray, steps: Steps) -> Job[
     target task (the zoo's task without one); nothing for K = 0."""
     if not setup.finetune:
         return {}
+    if setup.ray is not None:                   # the epochs run in the tasks: one step for all of them
+        from core.generate.distributed import finetune_on_ray
+
+        tuned = finetune_on_ray(setup.ray, setup.arch, setup.tuning_task, weights, setup.activation, setup.finetune,
+                                setup.seed, setup.recipe, setup.device)
+        steps.done += setup.finetune - 1
+        yield steps(f"fine-tuned {len(weights)} models on Ray ({setup.finetune} epochs)")
+        return {"finetune_acc": tuned.acc, "finetune_loss": tuned.loss}
     job = finetune_job(setup.arch, setup.tuning_task, weights, setup.activation, setup.finetune, seed=setup.seed,
                        device=setup.device, config=setup.recipe)
     try:
@@ -730,7 +758,8 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
                finetune: int = 0, device: str | torch.device = "auto", *, zoo: Zoo | None = None,
                description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
                rounds: int = 1, kde_mode: str = "joint", save: bool = True,
-               reference: TrainingReference | None = None, target_task: str | Task | None = None) -> Job[str]:
+               reference: TrainingReference | None = None, target_task: str | Task | None = None,
+               ray=None) -> Job[str]:
     """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
 
     Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
@@ -744,11 +773,14 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     selected rows). ``meta`` holds the provenance and the run's copy figures. ``reference``: the
     workspace's :func:`training_reference`, to share its test predictions between runs.
     ``target_task``: transfer to that task (see the module docstring): adds ``target_acc`` /
-    ``target_loss [n]`` and fine-tunes on it.
+    ``target_loss [n]`` and fine-tunes on it. ``ray``: an address (``local``, ``auto``,
+    ``HOST:PORT``) or :class:`core.zoo.distributed.RayOptions`: the samples are evaluated and
+    fine-tuned in chunks as Ray tasks (:mod:`core.generate.distributed`), with the same results;
+    this process still writes the workspace, once.
     """
     setup = prepare_run(ws, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune, device=device,
                         zoo=zoo, description=description, sigma=sigma, oversample=oversample, rounds=rounds,
-                        kde_mode=kde_mode, target_task=target_task)
+                        kde_mode=kde_mode, target_task=target_task, ray=ray)
     steps = Steps(method, total_steps(method, setup.rounds, setup.finetune))
     draw = yield from DRAWS[method](setup, np.random.default_rng(seed), steps)
     yield steps(f"decoded {setup.n} models" if method in DECODED else f"{setup.n} models")

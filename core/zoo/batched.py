@@ -10,9 +10,51 @@ of them in one kernel:
 On a 2-core CPU this trains the default CNN about an order of magnitude faster than looping over
 models (``hyperviz bench zoo``); on a GPU it turns thousands of tiny networks into a few large
 kernels. :func:`batched_forward` equals ``build_module(spec, activation, dropout)(x)`` per model
-(tested with ``allclose``).
+(tested with ``allclose``), and training with :func:`loss_and_grad` and
+:class:`core.zoo.population.PopulationOptimizer` equals ``torch.optim`` on each model alone.
+
+**Where the time goes** (``torch.profiler`` over one epoch of the four 64-model chunks of
+``bench zoo --models 256``, batch 32, 1 thread, on this 2-core machine under a load of ~5, so
+the absolute times are slow; 22.5 ms a step under the profiler, 18.6 ms without):
+
+==========================================  ======  =========
+what                                        share   ms / step
+==========================================  ======  =========
+first conv forward (1 -> 8 per model, 8x8)   17.7%      3.98
+max pools, forward and backward              16.7%      3.75
+second conv backward (8 -> 6, 4x4)           12.5%      2.81
+dispatch and small ops (Python, autograd)    10.2%      2.30
+dropout masks (random numbers, where)         9.3%      2.11
+first conv backward (weights only)            8.2%      1.85
+second conv forward                           7.3%      1.64
+copies (layouts, parameter leaves)            5.9%      1.33
+activations, forward and backward             4.5%      1.02
+loss (log-softmax, NLL), argmax               3.0%      0.67
+linear layers (baddbmm / bmm)                 2.7%      0.62
+optimiser step and gradient join ([N, P])     2.1%      0.47
+==========================================  ======  =========
+
+So 46% is oneDNN's grouped convolutions at tiny sizes per group and 17% the pool after the
+first one; both are bound by memory, not arithmetic: the first conv's output ``[32, 64*8, 8, 8]``
+is 4 MiB a step, written, read by the pool, and its gradient zero-filled (the pool's backward)
+and read back. At 18.6 ms a step, 64 models x 2.3 MFLOP is ~8 GFLOP/s on one core, a small part
+of its float32 peak. What was measured and not taken (1 thread, forward + backward, 64 models):
+the first conv as unfold + ``bmm`` 20.2 ms against 6.0 grouped channels-last (NCHW 11.7), as
+``bmm`` on patches precomputed once per data set 8.4 against 4.8, as shifted slices + ``bmm``
+13.7; the second conv as unfold + ``bmm`` 69 ms against 9.1 (shifted slices 35); the first conv as
+a depthwise convolution (the input repeated per filter, ``groups=N*8``) 4.0 against 4.9 alone
+but no faster in training (3.48 against 3.27 s per 256 model-epochs, medians of 4 alternating);
+chunks of 32 / 64 / 128 models within the noise (16: a third slower, the per-step dispatch).
+What was taken: the parameter leaves and the fused optimiser (below and in
+:mod:`core.zoo.population`: the per-slice backward of a flat ``[N, P]`` tensor zero-filled
+eight ``[N, P]`` gradients a step), masks only for the models with dropout, and
+:func:`retain_freed_cpu_memory` (page faults), together 256 model-epochs in 2.75 s of CPU
+instead of 3.4-4.0 s.
 """
 from __future__ import annotations
+
+import ctypes
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +84,7 @@ def batched_forward(
         params = split_params(spec, params)
     n = params[0].shape[0]
     act = _ACT[activation]
-    use_dropout = dropout is not None and bool((dropout > 0).any())
+    span = _dropout_span(dropout)
     shared = x.dim() == len(spec.input_shape) + 1
     if len(spec.input_shape) == 3:
         # image features as [B, N*C, H, W]: model n owns channels n*C .. n*C+C-1. A shared input
@@ -69,8 +111,8 @@ def batched_forward(
             h = F.max_pool2d(h, int(layer["size"]))
         elif kind == "act":
             h = act(h)
-        elif kind == "dropout" and use_dropout:
-            h = _dropout(h, dropout, n, generator)
+        elif kind == "dropout" and span is not None:
+            h = _dropout(h, dropout, n, span, generator)
         elif kind == "flatten" and h.dim() == 4 and shared and p == 0:   # shared image, no conv yet: [1, B, C*H*W]
             h = h.reshape(1, h.shape[0], -1)
         elif kind == "flatten" and h.dim() == 4:              # [B, N*C, H, W] -> [N, B, C*H*W]
@@ -80,16 +122,74 @@ def batched_forward(
     return h.expand(n, -1, -1)
 
 
-def _dropout(h: torch.Tensor, rate: torch.Tensor, n: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Inverted dropout with a per-model rate ``[N]`` on ``[B, N*C, H, W]`` or ``[N, B, F]``."""
+def _dropout_span(rate: torch.Tensor | None) -> tuple[int, int] | None:
+    """``(lo, hi)``: the models from the first to the last with a dropout rate above 0; None if none."""
+    if rate is None:
+        return None
+    active = torch.nonzero(rate > 0).flatten().tolist()
+    return (active[0], active[-1] + 1) if active else None
+
+
+def _dropout(h: torch.Tensor, rate: torch.Tensor, n: int, span: tuple[int, int],
+             generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout with a per-model rate ``[N]`` on ``[B, N*C, H, W]`` or ``[N, B, F]``.
+
+    Masks are drawn only for the models ``span`` (from the first to the last with a rate above 0;
+    a chunk is sorted by rate, so these are its dropout models): drawing random numbers is most of
+    what dropout costs, and half of a mixed chunk needs none."""
+    lo, hi = span
+    per_model = h.shape[1] // n if h.dim() == 4 else 1
+    keep_scale = (1.0 / (1.0 - rate[lo:hi])).to(h.dtype)
     if h.dim() == 4:
-        shape = (1, h.shape[1], 1, 1)
-        rate = rate.repeat_interleave(h.shape[1] // n)
+        part = h[:, lo * per_model : hi * per_model]                      # [B, m*C, H, W]
+        shape = (1, part.shape[1], 1, 1)
+        rate_part, keep_scale = (t.repeat_interleave(per_model).view(shape) for t in (rate[lo:hi].to(h.dtype), keep_scale))
     else:
-        shape = (n, 1, 1)
-    rate = rate.to(h.dtype).view(shape)
-    keep = torch.rand(h.shape, generator=generator, device=h.device, dtype=h.dtype) >= rate
-    return h * keep / (1.0 - rate)
+        part = h[lo:hi]                                                   # [m, B, F]
+        shape = (hi - lo, 1, 1)
+        rate_part, keep_scale = rate[lo:hi].to(h.dtype).view(shape), keep_scale.view(shape)
+    draw = torch.rand(part.shape, generator=generator, device=h.device, dtype=h.dtype)
+    scale = torch.ones_like(h)                                            # 1 for the models without dropout
+    scale_part = scale[:, lo * per_model : hi * per_model] if h.dim() == 4 else scale[lo:hi]
+    scale_part.copy_(torch.where(draw >= rate_part, keep_scale, 0.0))
+    return h * scale
+
+
+def loss_and_grad(spec: ArchSpec, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, activation: str,
+                  dropout: torch.Tensor | None = None,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-model mean loss ``[N]`` and its gradient ``[N, P]`` for weights ``w [N, P]`` (not
+    tracked by autograd) on a batch ``x``, ``y`` (see :func:`batched_forward`).
+
+    The parameter tensors are copied out of ``w`` into contiguous leaves ``[N, *shape]`` and the
+    gradients joined with one ``cat``: differentiating through slices of ``w`` instead made every
+    slice's backward allocate, zero and add a whole ``[N, P]`` gradient (8 each per step for the
+    default CNN)."""
+    n = w.shape[0]
+    params = [p.clone(memory_format=torch.contiguous_format).requires_grad_(True) for p in split_params(spec, w.detach())]
+    logits = batched_forward(spec, params, x, activation, dropout, generator)
+    loss, _ = batched_loss_and_correct(logits, y)
+    grads = torch.autograd.grad(loss.sum(), params)
+    return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
+
+
+@functools.cache
+def retain_freed_cpu_memory() -> bool:
+    """Ask glibc's allocator to keep freed memory for reuse instead of returning it to the system.
+
+    A batched step allocates and frees activations of several MiB (``[32, 64*8, 8, 8]`` floats is
+    4 MiB); by default glibc serves such blocks with a fresh ``mmap`` and unmaps them when freed,
+    so every step touches new pages: about 1,000 page faults a step, and a tensor fill that took
+    3.5 ms instead of 1.1 ms. Raising the mmap and trim thresholds (32 MiB, the mmap maximum, and
+    512 MiB) keeps those blocks in the heap; measured on a 64-model chunk, 1 thread: 20% less CPU
+    time a step. The price: the process may hold up to 512 MiB of freed memory
+    instead of returning it. Once per process; False where the C library has no ``mallopt`` (not glibc)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 512 << 20))
 
 
 def batched_loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

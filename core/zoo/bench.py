@@ -9,7 +9,7 @@ import time
 import numpy as np
 import torch
 
-from core.device import resolve_device, synchronize
+from core.device import free_cpu_threads, resolve_device, synchronize
 from core.errors import HyperVizError
 from core.progress import Progress, drive
 from core.zoo.population import ZooSpec, chunk_plan, model_configs, train_chunk, train_loop_one
@@ -18,7 +18,7 @@ from core.zoo.tasks import get_task
 
 def bench_zoo(models: int = 256, epochs: int = 1, arch: str = "cnn", device: str = "auto",
               loop_models: int | None = None, batch_size: int = 32, chunk_size: int | None = None,
-              repeats: int = 3, on_progress=None) -> dict:
+              repeats: int = 3, threads: int | None = None, on_progress=None) -> dict:
     """Train the same models batched and one at a time; model-epochs per second for each.
 
     The loop baseline trains ``loop_models`` of the same models (every k-th, so all
@@ -28,10 +28,29 @@ def bench_zoo(models: int = 256, epochs: int = 1, arch: str = "cnn", device: str
     The two are timed alternately ``repeats`` times and the medians are reported (``speedup`` is
     the median of the per-repeat ratios), so a burst of load on a shared machine moves one repeat,
     not the verdict; ``speedups`` lists every repeat's ratio.
+
+    ``threads``: torch CPU threads for both (restored afterwards); None picks the CPUs other
+    processes leave free (:func:`core.device.free_cpu_threads`, reported as ``threads_from``):
+    with more threads than free cores both sides collapse, one model at a time the most.
     """
     if models < 1 or epochs < 1 or repeats < 1:
         raise HyperVizError(f"bench zoo: --models ({models}), --epochs ({epochs}) and --repeats ({repeats}) must be >= 1")
     dev = resolve_device(device)
+    before = torch.get_num_threads()
+    if threads is None:
+        threads, threads_from = free_cpu_threads()
+    else:
+        threads_from = "requested"
+    torch.set_num_threads(int(threads))
+    try:
+        result = _bench(models, epochs, arch, dev, loop_models, batch_size, chunk_size, repeats, on_progress)
+    finally:
+        torch.set_num_threads(before)
+    return {**result, "torch_threads": int(threads), "threads_from": threads_from}
+
+
+def _bench(models: int, epochs: int, arch: str, dev: torch.device, loop_models: int | None, batch_size: int,
+           chunk_size: int | None, repeats: int, on_progress) -> dict:
     chunk = chunk_size or (64 if dev.type == "cpu" else models)
     spec = ZooSpec(arch=arch, n_models=models, epochs=epochs, batch_size=batch_size, chunk_size=chunk)
     arch_spec, task = spec.arch_spec(), get_task(spec.task)
@@ -79,7 +98,6 @@ def bench_zoo(models: int = 256, epochs: int = 1, arch: str = "cnn", device: str
         "epochs": epochs,
         "batch_size": batch_size,
         "chunk_size": chunk,
-        "torch_threads": torch.get_num_threads(),
         "repeats": repeats,
         "batched_seconds": round(float(np.median(batched_s)), 3),
         "loop_models": len(loop_configs),

@@ -22,6 +22,7 @@ imports without it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -101,7 +102,7 @@ def _task_function():
     return train_spec_chunk
 
 
-class _Cluster:
+class RayCluster:
     """A connection to Ray for one build; :meth:`close` shuts down what it started."""
 
     def __init__(self, options: RayOptions):
@@ -139,19 +140,20 @@ class _Cluster:
             self.owned = False
 
 
-def train_on_ray(options: RayOptions, spec: dict, pending: list[int], sizes: list[int], device: torch.device,
-                 threads: int) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
-    """Train the chunks ``pending`` of ``spec`` (``sizes``: models in each) as Ray tasks; yields
-    ``(k, weights, states)`` for each chunk as it finishes, in the order they finish.
+def run_tasks(options: RayOptions, function, arguments: list[tuple], device: torch.device, threads: int,
+              label, shared: tuple = (), failure: str = "") -> Iterator[tuple[int, object]]:
+    """Run ``function(*shared, *arguments[i], where, threads)`` as one Ray task per ``i``; yields
+    ``(i, result)`` as each finishes, in the order they finish (the caller is the one writer).
 
-    Each task runs :func:`core.zoo.population.train_spec_chunk` with ``threads`` torch threads and
-    reserves that many CPUs (at most a node's), or one GPU on a CUDA device. Closing the
-    generator (an interrupted build) cancels the tasks still running and shuts down a cluster it
-    started. Failures are one-line errors naming the chunk.
+    ``shared`` arguments are put into Ray's object store once for all tasks (a task's data set).
+    Each task reserves ``threads`` CPUs (at most a node's), or one GPU on a CUDA device, and at
+    most :data:`IN_FLIGHT_PER_SLOT` tasks per slot are submitted at a time. ``label(i)`` names a
+    task in the one-line error when it fails ("chunk 3 (64 models)"), followed by ``failure``.
+    Closing the generator cancels the tasks still running and shuts down a cluster it started.
     """
-    if not pending:
+    if not arguments:
         return
-    cluster = _Cluster(options)
+    cluster = RayCluster(options)
     ray = cluster.ray
     running: dict = {}
     try:
@@ -167,28 +169,60 @@ def train_on_ray(options: RayOptions, spec: dict, pending: list[int], sizes: lis
             resources = {"num_cpus": min(max(1, threads), largest)}
             where = "cpu"
             slots = max(1, total_cpus // resources["num_cpus"])
-        task = ray.remote(max_retries=2)(_task_function()).options(**resources)
-        queue = list(pending)
+        task = ray.remote(max_retries=2)(function).options(**resources)
+        shared_refs = tuple(ray.put(a) for a in shared)
+        queue = list(range(len(arguments)))
         limit = max(1, IN_FLIGHT_PER_SLOT * slots)
         while queue or running:
             while queue and len(running) < limit:
-                k = queue.pop(0)
-                running[task.remote(spec, k, where, threads)] = k
+                i = queue.pop(0)
+                running[task.remote(*shared_refs, *arguments[i], where, threads)] = i
             ready, _ = ray.wait(list(running), num_returns=1)
             ref = ready[0]
-            k = running.pop(ref)
+            i = running.pop(ref)
             try:
-                weights, states = ray.get(ref)
+                result = ray.get(ref)
             except Exception as exc:              # the task raised, or its worker died (after its retries)
                 cause = getattr(exc, "cause", None) or exc
                 text = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
-                raise HyperVizError(f"--ray: chunk {k + 1} ({sizes[pending.index(k)]} models) failed on the cluster "
-                                    f"({shown(text, 160)}); the chunks written so far are kept, re-run to resume") from None
-            yield k, weights, states
+                raise HyperVizError(f"--ray: {label(i)} failed on the cluster ({shown(text, 160)}){failure}") from None
+            yield i, result
     finally:
         for ref in running:
             try:
                 ray.cancel(ref, force=True)
             except Exception:                     # already finished or gone: nothing to stop
                 pass
+        cluster.close()
+
+
+def train_on_ray(options: RayOptions, spec: dict, pending: list[int], sizes: list[int], device: torch.device,
+                 threads: int) -> Iterator[tuple[int, np.ndarray, dict[str, np.ndarray]]]:
+    """Train the chunks ``pending`` of ``spec`` (``sizes``: models in each) as Ray tasks; yields
+    ``(k, weights, states)`` for each chunk as it finishes, in the order they finish.
+
+    Each task runs :func:`core.zoo.population.train_spec_chunk` with ``threads`` torch threads
+    (see :func:`run_tasks` for resources, cancelling and errors).
+    """
+    tasks = run_tasks(options, _task_function(), [(spec, k) for k in pending], device, threads,
+                      lambda i: f"chunk {pending[i] + 1} ({sizes[i]} models)",
+                      failure="; the chunks written so far are kept, re-run to resume")
+    try:
+        for i, (weights, states) in tasks:
+            yield pending[i], weights, states
+    finally:
+        tasks.close()
+
+
+@contextlib.contextmanager
+def ray_session(options: RayOptions | None):
+    """Connect to (or start) the cluster of ``options`` for a whole command, so that its calls of
+    :func:`run_tasks` share it (a ``local`` cluster takes ~20 s to start); nothing for None."""
+    if options is None:
+        yield
+        return
+    cluster = RayCluster(options)
+    try:
+        yield
+    finally:
         cluster.close()

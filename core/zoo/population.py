@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -44,7 +45,7 @@ from core.errors import HyperVizError, shown
 from core.jsonfile import read_json_object
 from core.progress import Job, Progress, drive
 from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, split_params
-from core.zoo.batched import batched_forward, batched_loss_and_correct
+from core.zoo.batched import batched_forward, batched_loss_and_correct, loss_and_grad, retain_freed_cpu_memory
 from core.zoo.store import STATE_COLUMNS, ZooWriter, describe_file, open_zoo_file
 from core.zoo.tasks import Task, get_task
 
@@ -188,12 +189,23 @@ def evaluate_population(arch: ArchSpec, weights: torch.Tensor, activation: str, 
 
 
 class PopulationOptimizer:
-    """Adam or SGD (momentum 0.9) per model over stacked weights ``[N, P]``, L2 weight decay."""
+    """Adam or SGD (momentum 0.9) per model over stacked weights ``[N, P]``, L2 weight decay.
+
+    The update is the one ``torch.optim.Adam`` / ``SGD`` make (decay added to the gradient, Adam's
+    bias corrections, ``denom = sqrt(v) / sqrt(1 - b2^t) + eps``), for all N models in ten
+    whole-tensor operations: the per-model choices are columns ``[N, 1]`` (first-moment decay and
+    gradient factor, learning rate, decay), and SGD rows take a denominator of 1. Writing it as
+    two branches joined by ``torch.where`` took twice the operations.
+    """
 
     def __init__(self, configs: list[dict], device: torch.device, n_params: int):
-        col = lambda key: torch.tensor([float(c[key]) for c in configs], device=device).unsqueeze(1)  # noqa: E731
-        self.lr, self.wd = col("lr"), col("weight_decay")
-        self.adam = torch.tensor([c["optimizer"] == "adam" for c in configs], device=device).unsqueeze(1)
+        col = lambda values: torch.tensor([float(v) for v in values], device=device).unsqueeze(1)  # noqa: E731
+        adam = [c["optimizer"] == "adam" for c in configs]
+        b1 = ADAM_BETAS[0]
+        self.lr, self.wd = col(c["lr"] for c in configs), col(c["weight_decay"] for c in configs)
+        self.adam = torch.tensor(adam, device=device).unsqueeze(1)                     # [N, 1] bool
+        self.decay = col(b1 if a else SGD_MOMENTUM for a in adam)                      # m = decay * m + gain * g
+        self.gain = col(1 - b1 if a else 1.0 for a in adam)
         shape = (len(configs), n_params)
         self.m = torch.zeros(shape, device=device)
         self.v = torch.zeros(shape, device=device)
@@ -201,16 +213,15 @@ class PopulationOptimizer:
 
     @torch.no_grad()
     def step(self, w: torch.Tensor, grad: torch.Tensor) -> None:
+        """Update ``w [N, P]`` in place from ``grad [N, P]``."""
         self.t += 1
-        g = grad + self.wd * w
         b1, b2 = ADAM_BETAS
-        # Adam moments; for SGD rows m is the momentum buffer (m = 0.9 m + g)
-        self.m.copy_(torch.where(self.adam, b1 * self.m + (1 - b1) * g, SGD_MOMENTUM * self.m + g))
-        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        m_hat = self.m / (1 - b1 ** self.t)
-        v_hat = self.v / (1 - b2 ** self.t)
-        update = torch.where(self.adam, m_hat / (v_hat.sqrt() + ADAM_EPS), self.m)
-        w.sub_(self.lr * update)
+        g = torch.addcmul(grad, self.wd, w)
+        self.m.mul_(self.decay).addcmul_(self.gain, g)      # Adam's first moment; SGD's momentum buffer
+        self.v.mul_(b2).addcmul_(g, g, value=1 - b2)        # used by the Adam rows only
+        denom = self.v.sqrt().div_(math.sqrt(1 - b2 ** self.t)).add_(ADAM_EPS).masked_fill_(~self.adam, 1.0)
+        step_size = torch.where(self.adam, self.lr / (1 - b1 ** self.t), self.lr)      # [N, 1]
+        w.addcdiv_(self.m * step_size, denom, value=-1.0)
 
 
 def initial_weights(arch: ArchSpec, configs: list[dict]) -> torch.Tensor:
@@ -233,7 +244,10 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
     splits = {s: tuple(t.to(device) for t in task.split(s)) for s in ("train", "val", "test")}
     x_train, y_train = splits["train"]
     n_train = len(y_train)
-    w = initial_weights(arch, configs).to(device).requires_grad_(True)
+    device = torch.device(device)
+    if device.type == "cpu":
+        retain_freed_cpu_memory()
+    w = initial_weights(arch, configs).to(device)
     dropout = torch.tensor([float(c["dropout"]) for c in configs], device=device)
     opt = PopulationOptimizer(configs, device, p)
     data_gens = [torch.Generator().manual_seed(c["seed"] + 1) for c in configs]
@@ -243,11 +257,11 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
     states = {name: np.full((n, epochs + 1), np.nan, dtype=np.float32) for name in STATE_COLUMNS}
 
     def record(e: int) -> None:
-        weights[:, e] = w.detach().cpu().numpy()
+        weights[:, e] = w.cpu().numpy()
         if not evaluate:
             return
         for split, (x, y) in splits.items():
-            loss, acc = evaluate_population(arch, w.detach(), activation, x, y)
+            loss, acc = evaluate_population(arch, w, activation, x, y)
             states[f"{split}_loss"][:, e] = loss.cpu().numpy()
             states[f"{split}_acc"][:, e] = acc.cpu().numpy()
         states["ggap"][:, e] = states["train_acc"][:, e] - states["test_acc"][:, e]
@@ -258,10 +272,8 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
         order = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)  # [N, n_train]
         for s in range(0, n_train, batch_size):
             idx = order[:, s : s + batch_size]                                   # [N, B]
-            logits = batched_forward(arch, w, x_train[idx], activation, dropout, drop_gen)
-            loss, _ = batched_loss_and_correct(logits, y_train[idx])
-            grad, = torch.autograd.grad(loss.sum(), w)
-            opt.step(w.data, grad)
+            _, grad = loss_and_grad(arch, w, x_train[idx], y_train[idx], activation, dropout, drop_gen)
+            opt.step(w, grad)
         record(epoch)
         metrics = {"mean_test_acc": float(np.mean(states["test_acc"][:, epoch]))} if evaluate else {}
         yield Progress(epoch, epochs, f"{activation}: epoch {epoch}/{epochs}", metrics)
@@ -285,9 +297,12 @@ def train_spec_chunk(spec: dict, chunk: int, device: str = "cpu",
                              zoo_spec.epochs, zoo_spec.batch_size, resolve_device(device)))
 
 
-def train_loop_one(arch: ArchSpec, task: Task, config: dict, epochs: int, batch_size: int, device: torch.device) -> None:
-    """The plain way: one ``nn.Module`` and ``torch.optim`` optimiser (the benchmark's baseline)."""
-    from core.zoo.arch import build_module, vector_to_state_dict
+def train_loop_one(arch: ArchSpec, task: Task, config: dict, epochs: int, batch_size: int,
+                   device: torch.device) -> torch.Tensor:
+    """The plain way: one ``nn.Module`` and ``torch.optim`` optimiser (the benchmark's baseline).
+    Returns the trained weights ``[P]``; without dropout they are :func:`train_chunk`'s to float
+    rounding (the same initialisation, data order and update)."""
+    from core.zoo.arch import build_module, state_dict_to_vector, vector_to_state_dict
 
     model = build_module(arch, config["activation"], config["dropout"]).to(device)
     model.load_state_dict(vector_to_state_dict(arch, init_vector(arch, config["init"], torch.Generator().manual_seed(config["seed"]))))
@@ -305,6 +320,7 @@ def train_loop_one(arch: ArchSpec, task: Task, config: dict, epochs: int, batch_
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
+    return state_dict_to_vector(arch, model.state_dict())
 
 
 # ---- building a zoo file -----------------------------------------------------------------

@@ -22,13 +22,14 @@ def cmd_bench_zoo(args) -> int:
     bar = ProgressBar("bench zoo", enabled=not args.quiet)
     try:
         result = bench_zoo(models=args.models, epochs=args.epochs, arch=args.arch, device=args.device,
-                           loop_models=args.loop_models, repeats=args.repeats, on_progress=bar)
+                           loop_models=args.loop_models, repeats=args.repeats, threads=args.threads, on_progress=bar)
     finally:
         bar.close()
     if args.json:
         print_json(result)
     else:
-        print(f"device {result['device']}, {result['models']} x {result['arch']}, {result['epochs']} epoch(s)")
+        print(f"device {result['device']}, {result['models']} x {result['arch']}, {result['epochs']} epoch(s), "
+              f"{result['torch_threads']} torch thread(s)")
         print(f"  batched       {result['batched_model_epochs_per_s']:>9.1f} model-epochs/s")
         print(f"  one at a time {result['loop_model_epochs_per_s']:>9.1f} model-epochs/s ({result['loop_models']} models)")
         each = ", ".join(f"{x:.1f}" for x in result["speedups"])
@@ -103,6 +104,7 @@ def register(sub):
     p.add_argument("--arch", default="cnn")
     p.add_argument("--loop-models", type=bench_models, help="how many of the models the loop baseline trains")
     p.add_argument("--repeats", type=bench_repeats, default=3, help="alternating timed repeats; medians are reported")
+    p.add_argument("--threads", type=threads, help="torch CPU threads (default: the CPUs the 1-minute load average leaves free)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_zoo)
 

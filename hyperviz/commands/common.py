@@ -285,3 +285,26 @@ def add_common(p: argparse.ArgumentParser, device: bool = False, json_flag: bool
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_ray_options(p, what: str) -> None:
+    """``--ray ADDRESS`` and ``--ray-cpus N``; ``what`` says what runs as Ray tasks."""
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help=f"{what}: local (a cluster in this process), auto (the one `ray start` started here) or a "
+                        "cluster's HOST:PORT; needs pip install -e \".[ray]\"")
+    p.add_argument("--ray-cpus", type=int_range(1, 4096), help="CPUs of the --ray local cluster (default: all)")
+
+
+def ray_options(args):
+    """The :class:`core.zoo.distributed.RayOptions` of ``--ray`` / ``--ray-cpus``, or None without ``--ray``."""
+    from core.errors import HyperVizError
+
+    if args.ray is None:
+        if args.ray_cpus is not None:
+            raise HyperVizError("--ray-cpus: only with --ray local (it sets the size of the local cluster)")
+        return None
+    from core.zoo.distributed import RayOptions
+
+    if args.ray_cpus is not None and args.ray.strip() != "local":
+        raise HyperVizError(f"--ray-cpus: only with --ray local (the cluster at {args.ray} has its own CPUs)")
+    return RayOptions(args.ray, args.ray_cpus)

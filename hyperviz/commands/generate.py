@@ -25,11 +25,13 @@ import math
 from hyperviz.commands.common import (
     MAX_BANDWIDTH,
     add_common,
+    add_ray_options,
     bandwidth,
     check_writable,
     export_best,
     int_range,
     print_json,
+    ray_options,
     run_job,
     sample_count,
     seed,
@@ -78,11 +80,15 @@ def cmd_sample(args) -> int:
     summary["selection"]["where"] = args.where
     description = f"where {args.where} ({len(rows)} model states)"
     reference = training_reference(ws, zoo)            # its test predictions are computed once for every method
-    for method in methods:
-        run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
-                                 device=args.device, zoo=zoo, description=description, reference=reference,
-                                 target_task=target),
-                      f"sample {method}", args.quiet)
+    from core.zoo.distributed import ray_session
+
+    ray = ray_options(args)
+    with ray_session(ray):                             # one cluster for every method's tasks
+        runs = [run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
+                                   device=args.device, zoo=zoo, description=description, reference=reference,
+                                   target_task=target, ray=ray),
+                        f"sample {method}", args.quiet) for method in methods]
+    for method, run in zip(methods, runs):
         entry = run_summary(ws, run)
         entry["added_as_baseline"] = method in added
         if method in added:
@@ -201,6 +207,7 @@ def register(sub) -> None:
     p.add_argument("--bandwidth", type=bandwidth,
                    help=f"KDE bandwidth: a number in 0..{MAX_BANDWIDTH:g} relative to each latent dimension's std "
                         "(default 0.25), scott or silverman")
+    add_ray_options(p, "evaluate and fine-tune the samples in chunks as Ray tasks")
     add_common(p, device=True)
     p.set_defaults(func=cmd_sample)
 
