@@ -121,14 +121,15 @@ def cmd_sample(args) -> int:
 
 
 def _target_task(spec, zoo):
-    """The task ``--task`` names, checked to fit the zoo's architecture; None when not given or
+    """The task ``--task`` names, checked to fit the zoo's architectures; None when not given or
     when it is the zoo's own task."""
     if spec is None:
         return None
     from core.zoo.tasks import check_task_fits, get_task
 
     task = get_task(spec)
-    check_task_fits(zoo.arch, task, f"--task {spec}: ")
+    for arch in zoo.archs:
+        check_task_fits(arch, task, f"--task {spec}: ")
     return None if task.name == zoo.task.get("name") else task
 
 
