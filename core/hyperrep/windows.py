@@ -10,7 +10,12 @@ count, layer count and row count among them):
   per-layer mean and std over the training models of that architecture (the layer-wise
   normalisation); both are recorded in the workspace's training record (``archs``), so the
   autoencoder's tensors need nothing architecture-specific. A token's position is SANE's
-  ``(global index, layer, row)`` within its own model.
+  ``(global index, layer, row)``, with the global index counted **within the window**
+  (``positions = "window"``, the default): the position tables then bound only the window, the
+  layers and the rows, not a model's length, so the same autoencoder reads a model of any number
+  of tokens, and every window looks alike wherever it lies. ``positions = "model"`` counts the
+  index over the whole model, as SANE does (its tables then need a row per token of the longest
+  model).
 * **Training** draws one architecture per step (in proportion to its training states), a batch of
   its states and one random window of ``W`` consecutive tokens (the whole model when it has at
   most ``W``): the same ``gamma * NT-Xent + (1 - gamma) * masked MSE`` as the plain fit, on the
@@ -42,6 +47,8 @@ from core.progress import Progress
 from core.zoo.arch import ArchSpec
 
 MODE = "windowed"
+#: How a token's global index is counted: within its window (default), or over the whole model (SANE).
+POSITIONS = ("window", "model")
 #: Settings of the plain autoencoder a windowed one cannot have (they read a whole model at once).
 WHOLE_MODEL_SETTINGS = ("value_features", "n_stats", "stats_weight")
 
@@ -88,8 +95,11 @@ class ArchCodec:
     window: int
     halo: int
     canonical: bool = True
+    positions: str = "window"         # the global index counted within the window, or over the "model"
 
     def __post_init__(self) -> None:
+        if self.positions not in POSITIONS:
+            raise HyperVizError(f"positions {self.positions!r}: expected one of {', '.join(POSITIONS)}")
         self.tokenizer = get_tokenizer(self.spec, self.token_size)
         self.permuter = get_permuter(self.spec) if self.canonical else None
         layer = self.tokenizer.layer_of_value
@@ -110,8 +120,17 @@ class ArchCodec:
     def from_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.tokenizer.detokenize(tokens) * self._std.to(tokens.device) + self._mean.to(tokens.device)
 
+    def window_positions(self, start: int, stop: int, device=None) -> torch.Tensor:
+        """Positions ``[stop - start, 3]`` of the tokens ``start:stop`` (global index, layer, row)."""
+        pos = self.tokenizer.positions[start:stop].clone()
+        if self.positions == "window":
+            pos[:, 0] = torch.arange(stop - start)
+        return pos if device is None else pos.to(device)
+
     def check_fits(self, model: HyperRepAE) -> None:
-        c = self.tokenizer.max_positions
+        c = list(self.tokenizer.max_positions)
+        if self.positions == "window":
+            c[0] = min(c[0], self.window)
         if any(m > n for m, n in zip(c, model.config.max_positions)) or self.token_size != model.config.token_size:
             raise HyperVizError(f"architecture {self.spec.name!r} ({self.n_tokens} tokens of {self.tokenizer.token_size}) "
                                 f"does not fit the autoencoder's positions {tuple(model.config.max_positions)}")
@@ -119,19 +138,17 @@ class ArchCodec:
     @torch.no_grad()
     def latents_of_tokens(self, model: HyperRepAE, tokens: torch.Tensor) -> torch.Tensor:
         """``[n, T, S]`` -> ``[n, T, d_latent]``, window by window, keeping each window's centre."""
-        pos = self.tokenizer.positions.to(tokens.device)
         out = tokens.new_zeros(tokens.shape[0], self.n_tokens, model.config.d_latent)
         for start, stop, keep0, keep1 in self.plan:
-            z = model.encode(tokens[:, start:stop], pos[start:stop])
+            z = model.encode(tokens[:, start:stop], self.window_positions(start, stop, tokens.device))
             out[:, keep0:keep1] = z[:, keep0 - start : keep1 - start].to(out.dtype)
         return out
 
     @torch.no_grad()
     def tokens_of_latents(self, model: HyperRepAE, z: torch.Tensor) -> torch.Tensor:
-        pos = self.tokenizer.positions.to(z.device)
         out = z.new_zeros(z.shape[0], self.n_tokens, self.token_size)
         for start, stop, keep0, keep1 in self.plan:
-            t = model.decode(z[:, start:stop], pos[start:stop])
+            t = model.decode(z[:, start:stop], self.window_positions(start, stop, z.device))
             out[:, keep0:keep1] = t[:, keep0 - start : keep1 - start].to(out.dtype)
         return out
 
@@ -174,6 +191,9 @@ def codecs_from_training(training: dict, model: HyperRepAE, label: str = "worksp
     window, halo = training.get("window"), training.get("halo")
     if not isinstance(window, int) or not isinstance(halo, int) or window < 1 or halo < 0:
         raise HyperVizError(f"{where}: 'window' / 'halo' are not whole numbers (window >= 1, halo >= 0)")
+    positions = training.get("positions", "model")       # records without the key counted over the model
+    if positions not in POSITIONS:
+        raise HyperVizError(f"{where}: 'positions' is {shown(repr(positions), 40)}, expected one of {', '.join(POSITIONS)}")
     codecs = {}
     for name, entry in archs.items():
         try:
@@ -188,7 +208,7 @@ def codecs_from_training(training: dict, model: HyperRepAE, label: str = "worksp
                 or not (std > 0).all():
             raise HyperVizError(f"{where}: archs[{shown(repr(name), 40)}]: layer statistics do not fit its "
                                 f"{spec.n_layers} layers")
-        codec = ArchCodec(spec, model.config.token_size, mean, std, window, halo, model.config.canonical)
+        codec = ArchCodec(spec, model.config.token_size, mean, std, window, halo, model.config.canonical, positions)
         codec.check_fits(model)
         codecs[name] = codec
     return codecs
@@ -210,7 +230,7 @@ def window_loss(model: HyperRepAE, view1: torch.Tensor, view2: torch.Tensor, tar
     """The plain fit's loss on the window ``start:stop`` of two views ``[B, W, S]`` of one architecture."""
     c = model.config
     tok = codec.tokenizer
-    pos = tok.positions[start:stop].to(view1.device)
+    pos = codec.window_positions(start, stop, view1.device)
     mask = tok.mask[start:stop].to(view1.device)
     layers = tok.layer_of_token[start:stop].to(view1.device)
     both = torch.cat([view1, view2])
@@ -275,7 +295,7 @@ def default_token_size(specs) -> int:
 
 
 def new_windowed_model(zoo, train_rows: dict[str, np.ndarray], preset: str, config: dict | None, window: int | None,
-                       halo: int | None, seed: int) -> tuple[HyperRepAE, dict]:
+                       halo: int | None, seed: int, positions: str = "window") -> tuple[HyperRepAE, dict]:
     """A fresh windowed autoencoder for ``zoo``'s architectures and its training record
     (``train_rows``: per architecture the training states' weights ``[n, P_arch]``)."""
     config = dict(config or {})
@@ -294,14 +314,18 @@ def new_windowed_model(zoo, train_rows: dict[str, np.ndarray], preset: str, conf
     halo = window // 4 if halo is None else int(halo)
     if not 0 <= 2 * halo < window:
         raise HyperVizError(f"halo {halo}: must be >= 0 and below half the window ({window})")
+    if positions not in POSITIONS:
+        raise HyperVizError(f"positions {positions!r}: expected one of {', '.join(POSITIONS)}")
     max_positions = tuple(max(t.max_positions[i] for t in toks.values()) for i in range(3))
+    if positions == "window":
+        max_positions = (window, *max_positions[1:])
     first = next(iter(toks.values()))
     torch.manual_seed(seed)
     cfg = make_config(first, preset, **{**config, "token_size": size, "n_tokens": window,
                                         "max_positions": max_positions, "value_features": 0, "n_stats": 0,
                                         "stats_weight": 0.0})
     model = HyperRepAE(cfg)
-    record = {"mode": MODE, "window": window, "halo": halo, "archs": {}}
+    record = {"mode": MODE, "window": window, "halo": halo, "positions": positions, "archs": {}}
     for spec in specs:
         mean, std = toks[spec.name].layer_stats(torch.as_tensor(train_rows[spec.name]))
         record["archs"][spec.name] = {"spec": spec.to_dict(), "layer_mean": [float(v) for v in mean],

@@ -137,6 +137,7 @@ def test_a_model_larger_than_the_context_goes_through_windows(tmp_path):
     drive(embed_job(ws_path, device="cpu"))
     ws = load_workspace(ws_path)
     assert ws.ae_config["n_tokens"] == 32 and ws.training["window"] == 32 and ws.training["halo"] == 8
+    assert ws.training["positions"] == "window" and ws.ae_config["max_positions"][0] == 32   # tables bound the window
     codec = workspace_codec(ws, ws.autoencoder(), KNOWN_ARCHS["cnn_large"])
     assert codec.n_tokens == 122 and len(codec.plan) == 7
     w = read_zoo(zoo).weights[:2, -1]
@@ -152,3 +153,21 @@ def test_make_config_for_windows_keeps_positions_of_every_architecture():
     model = HyperRepAE(cfg)
     z = model.encode(torch.zeros(2, 16, 73), tok.positions[:16])
     assert z.shape == (2, 16, cfg.d_latent)
+
+
+def test_window_positions_let_one_autoencoder_read_a_model_of_any_length():
+    """With the global index counted within the window, the position tables bound the window, the
+    layers and the rows: a model of many more tokens than any table row fits (here 4x cnn_large's)."""
+    spec = KNOWN_ARCHS["cnn_large"]
+    tok = get_tokenizer(spec, 32)                     # 32-value tokens: rows cut into chunks
+    assert tok.n_tokens > 400
+    model = HyperRepAE(make_config(tok, "tiny", n_tokens=16, max_positions=(16, 4, 64), value_features=0))
+    codec = ArchCodec(spec, 32, torch.zeros(4), torch.ones(4), window=16, halo=4)
+    codec.check_fits(model)
+    pos = codec.window_positions(100, 116)
+    assert pos[:, 0].tolist() == list(range(16)) and pos[:, 1:].tolist() == tok.positions[100:116, 1:].tolist()
+    z = codec.encode(model, torch.randn(2, spec.n_params).numpy(), torch.device("cpu"), pooled=False)
+    assert z.shape == (2, tok.n_tokens, model.config.d_latent)
+    absolute = ArchCodec(spec, 32, torch.zeros(4), torch.ones(4), window=16, halo=4, positions="model")
+    with pytest.raises(HyperVizError, match="does not fit the autoencoder's positions"):
+        absolute.check_fits(model)
