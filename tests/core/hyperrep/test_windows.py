@@ -129,7 +129,7 @@ def test_the_windowed_settings_refuse_the_value_branch(tmp_path):
 
 
 def test_a_model_larger_than_the_context_goes_through_windows(tmp_path):
-    """cnn_large (13,706 parameters, 11x cnn; 122 tokens of 145) with a 32-token context."""
+    """cnn_large (13,706 parameters, 11x cnn; 218 tokens of 73) with a 32-token context."""
     zoo = drive(build_zoo_job(ZooSpec(arch="cnn_large", n_models=4, epochs=1, grid=GRID, chunk_size=4),
                               tmp_path / "z.h5", "cpu"))
     ws_path = tmp_path / "ws.h5"
@@ -139,10 +139,10 @@ def test_a_model_larger_than_the_context_goes_through_windows(tmp_path):
     assert ws.ae_config["n_tokens"] == 32 and ws.training["window"] == 32 and ws.training["halo"] == 8
     assert ws.training["positions"] == "window" and ws.ae_config["max_positions"][0] == 32   # tables bound the window
     codec = workspace_codec(ws, ws.autoencoder(), KNOWN_ARCHS["cnn_large"])
-    assert codec.n_tokens == 122 and len(codec.plan) == 7
+    assert codec.n_tokens == 218 and len(codec.plan) == 13
     w = read_zoo(zoo).weights[:2, -1]
     z = codec.encode(ws.autoencoder(), w, torch.device("cpu"), pooled=False)
-    assert z.shape == (2, 122, ws.ae_config["d_latent"])
+    assert z.shape == (2, 218, ws.ae_config["d_latent"])
     assert codec.decode(ws.autoencoder(), z, torch.device("cpu")).shape == (2, 13706)
     assert np.isfinite(ws.embeddings).all()
 
