@@ -301,7 +301,7 @@ def _first_run(path: Path) -> str:
 
 ISSUE_CASES = {
     "schema version a string": ("zoo.h5", lambda z, w: h5py.File(z, "r+").attrs.__setitem__("schema_version", "1"),
-                                "/@schema_version: the string '1', expected the integer 1"),
+                                "/@schema_version: the string '1', expected the integer 2"),
     "no content_sha256": ("zoo.h5", lambda z, w: h5py.File(z, "r+").attrs.__delitem__("content_sha256"),
                           "/@content_sha256: missing"),
     "/present of the wrong shape": ("zoo.h5", lambda z, w: _replace(z, "present", "array", np.ones((3, 1), bool)),

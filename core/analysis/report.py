@@ -18,7 +18,7 @@ from core.analysis.probes import ProbeResult, ScoreDifference, paired_bootstrap,
 from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
 from core.zoo.store import Zoo
-from core.zoo.weight_stats import weight_statistics
+from core.zoo.weight_stats import zoo_weight_statistics
 
 STATE_PROPERTIES = ("test_acc", "epoch", "ggap")
 NOT_PROPERTIES = {"model_id", "seed", "model"}
@@ -62,8 +62,7 @@ def probe_workspace(ws: Workspace, zoo: Zoo | None = None, rows: np.ndarray | No
     zoo = zoo or ws.read_zoo()
     rows = np.arange(len(ws.states)) if rows is None else np.asarray(rows)
     states = ws.states[rows]
-    weights = zoo.weights[states[:, 0], states[:, 1]]
-    features = {"hyperrep": ws.embeddings[rows].astype(np.float64), "sw": weight_statistics(zoo.arch, weights)}
+    features = {"hyperrep": ws.embeddings[rows].astype(np.float64), "sw": zoo_weight_statistics(zoo, states)}
     if ceiling:
         features["sw_trees"] = features["sw"]
     table = probe_table(features, probe_targets(zoo, states), ws.split[states[:, 0]],
@@ -179,8 +178,8 @@ def reconstruction_fidelity(ws: Workspace, zoo: Zoo | None = None, device: str =
     import torch
 
     from core.device import resolve_device
-    from core.hyperrep.codec import decode_latents, encode_weights
     from core.hyperrep.fit import usable_states
+    from core.hyperrep.windows import workspace_codec
     from core.zoo.population import evaluate_population
     from core.zoo.tasks import task_for_zoo
 
@@ -197,16 +196,26 @@ def reconstruction_fidelity(ws: Workspace, zoo: Zoo | None = None, device: str =
     if len(rows) == 0:
         return {"states": 0, "mean_original_acc": None, "mean_reconstructed_acc": None, "mean_ratio": None}
     model = ws.autoencoder(dev)
-    weights = zoo.weights[rows[:, 0], rows[:, 1]]
-    recon = decode_latents(model, zoo.arch, encode_weights(model, zoo.arch, weights, dev, pooled=False), dev)
     activation = zoo.models["activation"][rows[:, 0]]
     original = zoo.states["test_acc"][rows[:, 0], rows[:, 1]].astype(np.float64)
     rebuilt = np.empty(len(rows))
     x, y = (t.to(dev) for t in task.split("test"))
-    for act in np.unique(activation):
-        idx = np.flatnonzero(activation == act)
-        _, a = evaluate_population(zoo.arch, torch.from_numpy(recon[idx]).to(dev), str(act), x, y)
-        rebuilt[idx] = a.cpu().numpy()
+    names = zoo.model_archs()[rows[:, 0]]
+    by_arch = {}
+    for spec in zoo.archs:                        # each architecture through its own codec (zoos may mix them)
+        pick = np.flatnonzero(names == spec.name)
+        if not len(pick):
+            continue
+        codec = workspace_codec(ws, model, spec)
+        weights = zoo.weights[rows[pick, 0], rows[pick, 1], : spec.n_params]
+        recon = codec.decode(model, codec.encode(model, weights, dev, pooled=False), dev)
+        for act in np.unique(activation[pick]):
+            idx = np.flatnonzero(activation[pick] == act)
+            _, a = evaluate_population(spec, torch.from_numpy(recon[idx]).to(dev), str(act), x, y)
+            rebuilt[pick[idx]] = a.cpu().numpy()
+        by_arch[spec.name] = {"states": int(len(pick)), "mean_original_acc": round(float(original[pick].mean()), 4),
+                              "mean_reconstructed_acc": round(float(rebuilt[pick].mean()), 4)}
+    extra = {"by_arch": by_arch} if zoo.is_mixed else {}
     return {"states": int(len(rows)), "mean_original_acc": round(float(original.mean()), 4),
             "mean_reconstructed_acc": round(float(rebuilt.mean()), 4),
-            "mean_ratio": round(float((rebuilt / original).mean()), 4)}
+            "mean_ratio": round(float((rebuilt / original).mean()), 4), **extra}

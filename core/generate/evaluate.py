@@ -456,12 +456,13 @@ def recheck_accuracy(zoo, task: Task, split: str = "test", device: str | torch.d
                      last_only: bool = True) -> dict:
     """Evaluate a zoo's model states on ``task``'s ``split`` and compare with the accuracies the
     zoo records for that split (``<split>_acc``): each model's last present checkpoint, or every
-    present state. Returns counts, means and ``abs_difference`` (mean, max, how many within 1
+    present state, each with its own architecture (a zoo may mix them). Returns counts, means and ``abs_difference`` (mean, max, how many within 1
     point, over the states whose recorded accuracy is finite). Models run with their
     ``activation`` column (relu when the zoo has none)."""
     from core.zoo.tasks import check_task_fits
 
-    check_task_fits(zoo.arch, task)
+    for arch in zoo.archs:
+        check_task_fits(arch, task)
     present = np.asarray(zoo.present, bool)
     if last_only:
         models = np.flatnonzero(present.any(1))
@@ -470,9 +471,14 @@ def recheck_accuracy(zoo, task: Task, split: str = "test", device: str | torch.d
         models, cols = np.nonzero(present)
     acts = np.asarray(zoo.models["activation"]).astype(str)[models] if "activation" in zoo.models \
         else np.full(len(models), "relu")
-    weights = np.stack([zoo.weights[m, c] for m, c in zip(models, cols)]) if len(models) else \
-        np.zeros((0, zoo.arch.n_params), np.float32)
-    measured = evaluate_weights(zoo.arch, task, weights, acts, split, device).acc
+    measured = np.zeros(len(models), np.float64)
+    model_archs = zoo.model_archs()[models]
+    for arch in zoo.archs:                        # one batched evaluation per architecture
+        pick = np.flatnonzero(model_archs == arch.name)
+        if not len(pick):
+            continue
+        weights = np.stack([zoo.weights[models[j], cols[j], : arch.n_params] for j in pick])
+        measured[pick] = evaluate_weights(arch, task, weights, acts[pick], split, device).acc
     recorded_col = zoo.states.get(f"{split}_acc")
     recorded = recorded_col[models, cols].astype(np.float64) if recorded_col is not None else np.full(len(models), np.nan)
     ok = np.isfinite(recorded)

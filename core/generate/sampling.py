@@ -248,10 +248,26 @@ def selection_table(ws: Workspace, zoo: Zoo) -> dict[str, np.ndarray]:
 @dataclass
 class Selection:
     rows: np.ndarray                 # int64: selected rows of ws.states
-    used: np.ndarray                 # int64: the rows of the chosen activation (what the density sees)
+    used: np.ndarray                 # int64: the rows of the chosen architecture and activation (what the density sees)
     activation: str
     activation_counts: dict[str, int]
     description: str
+    arch: str = ""                   # the architecture of ``used`` (one, in a zoo that mixes them)
+    arch_counts: dict[str, int] = field(default_factory=dict)
+
+
+def choose_arch(ws: Workspace, zoo: Zoo, rows: np.ndarray, arch: str | None = None) -> tuple[str, dict[str, int]]:
+    """The architecture a run samples: ``arch`` (one of the zoo's), else the selection's most common
+    (ties: the first in the zoo's order); and the selection's count per architecture."""
+    names = zoo.model_archs()[ws.states[rows, 0]]
+    counts = {a: int(np.sum(names == a)) for a in zoo.arch_names if np.any(names == a)}
+    if arch is None:
+        return max(counts, key=lambda a: counts[a]), counts
+    zoo.spec(arch)                                        # a one-line error for a name the zoo lacks
+    if arch not in counts:
+        raise HyperVizError(f"--arch {arch}: the selection holds no model state of architecture {arch!r} "
+                            f"(it holds {', '.join(f'{a} ({c})' for a, c in counts.items())})")
+    return arch, counts
 
 
 def _activation_column(zoo: Zoo) -> np.ndarray:
@@ -260,8 +276,9 @@ def _activation_column(zoo: Zoo) -> np.ndarray:
     return np.asarray(zoo.models["activation"]).astype(str)
 
 
-def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None) -> Selection:
-    """Check ``rows`` (indices into ``ws.states``) and restrict them to the majority activation."""
+def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None, arch: str | None = None) -> Selection:
+    """Check ``rows`` (indices into ``ws.states``) and restrict them to one architecture (``arch``, else
+    the selection's most common: :func:`choose_arch`) and to its majority activation."""
     ws.require("embeddings")
     rows = np.asarray(rows)
     if rows.dtype == bool:
@@ -273,44 +290,58 @@ def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None
         raise HyperVizError("the selection is empty: select at least one model state")
     if rows[0] < 0 or rows[-1] >= len(ws.states):
         raise HyperVizError(f"selection rows must be in 0..{len(ws.states) - 1}")
-    acts = _activation_column(zoo)[ws.states[rows, 0]]
+    arch, arch_counts = choose_arch(ws, zoo, rows, arch)
+    rows_arch = rows[zoo.model_archs()[ws.states[rows, 0]] == arch]
+    acts = _activation_column(zoo)[ws.states[rows_arch, 0]]
     names, counts = np.unique(acts, return_counts=True)
     activation = str(names[np.argmax(counts)])             # np.unique sorts: ties go to the first name
-    return Selection(rows, rows[acts == activation], activation,
+    return Selection(rows, rows_arch[acts == activation], activation,
                      {str(a): int(c) for a, c in zip(names, counts)},
-                     description or f"{len(rows)} model states")
+                     description or f"{len(rows)} model states", arch, arch_counts)
 
 
-def state_weights(ws: Workspace, zoo: Zoo, rows) -> np.ndarray:
-    """Weights ``[len(rows), P]`` of states table rows."""
+def state_weights(ws: Workspace, zoo: Zoo, rows, arch: ArchSpec | None = None) -> np.ndarray:
+    """Weights ``[len(rows), P]`` of states table rows (``P`` = ``arch``'s parameters, when given: the
+    rows must be of that architecture; else the zoo's width)."""
     states = ws.states[np.asarray(rows, dtype=np.int64)]
-    return zoo.weights[states[:, 0], states[:, 1]]
+    width = arch.n_params if arch is not None else zoo.weights.shape[2]
+    return zoo.weights[states[:, 0], states[:, 1], :width]
 
 
-def training_reference(ws: Workspace, zoo: Zoo) -> TrainingReference:
-    """The usable states of the models in split ``train`` (what novelty is measured against)."""
+def training_reference(ws: Workspace, zoo: Zoo, arch: str | None = None) -> TrainingReference:
+    """The usable states of the models in split ``train`` (what novelty is measured against); in a
+    zoo of several architectures, those of ``arch`` (default: the zoo's first)."""
     ws.require("embeddings")
     rows = np.arange(len(ws.states)) if ws.split is None else np.flatnonzero(ws.split[ws.states[:, 0]] == "train")
+    spec = zoo.spec(arch) if arch is not None else zoo.archs[0]
+    rows = rows[zoo.model_archs()[ws.states[rows, 0]] == spec.name]
     if rows.size == 0:
-        raise HyperVizError(f"{ws.path}: no model states in the training split to measure novelty against")
-    return TrainingReference(rows, state_weights(ws, zoo, rows), _activation_column(zoo)[ws.states[rows, 0]],
+        raise HyperVizError(f"{ws.path}: no model states of architecture {spec.name!r} in the training split to "
+                            "measure novelty against")
+    return TrainingReference(rows, state_weights(ws, zoo, rows, spec), _activation_column(zoo)[ws.states[rows, 0]],
                              ws.embeddings[rows])
 
 
-def selection_summary(ws: Workspace, zoo: Zoo, rows, device: str | torch.device = "cpu") -> dict:
+def selection_summary(ws: Workspace, zoo: Zoo, rows, device: str | torch.device = "cpu", arch: str | None = None) -> dict:
     """``n``, ``mean_test_acc`` and ``median_nn_distance`` (median over the selected states of the
     weight-space distance (core.generate.evaluate.aligned_nearest_neighbours, as for samples' novelty) to the
     nearest *other* selected state; None for a single state)."""
-    sel = make_selection(ws, zoo, rows)
+    sel = make_selection(ws, zoo, rows, arch=arch)
+    if zoo.is_mixed:                                     # the figures of the architecture the run samples
+        sel.rows = sel.rows[zoo.model_archs()[ws.states[sel.rows, 0]] == sel.arch]
     states = ws.states[sel.rows]
     acc = zoo.states["test_acc"][states[:, 0], states[:, 1]] if "test_acc" in zoo.states else np.full(len(sel.rows), np.nan)
     median_nn = None
     if len(sel.rows) > 1:
-        w = state_weights(ws, zoo, sel.rows)
-        dist, _ = aligned_nearest_neighbours(zoo.arch, w, w, device, exclude=np.arange(len(sel.rows)))
+        spec = zoo.spec(sel.arch)
+        w = state_weights(ws, zoo, sel.rows, spec)
+        dist, _ = aligned_nearest_neighbours(spec, w, w, device, exclude=np.arange(len(sel.rows)))
         median_nn = float(np.median(dist))
-    return {"n": int(len(sel.rows)), "mean_test_acc": _finite_mean(acc), "median_nn_distance": median_nn,
-            "activation": sel.activation, "activation_counts": sel.activation_counts}
+    out = {"n": int(len(sel.rows)), "mean_test_acc": _finite_mean(acc), "median_nn_distance": median_nn,
+           "activation": sel.activation, "activation_counts": sel.activation_counts}
+    if zoo.is_mixed:
+        out.update(arch=sel.arch, arch_counts=sel.arch_counts)
+    return out
 
 
 def _finite_mean(values) -> float | None:
@@ -413,7 +444,15 @@ class RunSetup:
 
     @property
     def arch(self) -> ArchSpec:
-        return self.zoo.arch
+        """The architecture the run samples (the selection's, one of a zoo that mixes them)."""
+        return self.zoo.spec(self.selection.arch)
+
+    @property
+    def codec(self):
+        """How the workspace's autoencoder encodes and decodes models of :attr:`arch`."""
+        from core.hyperrep.windows import workspace_codec
+
+        return workspace_codec(self.ws, self.model, self.arch)
 
     @property
     def activation(self) -> str:
@@ -461,8 +500,9 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
                 finetune: int = 0, device: str | torch.device = "auto", zoo: Zoo | None = None,
                 description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
                 rounds: int = 1, kde_mode: str = "joint", target_task: str | Task | None = None,
-                ray=None) -> RunSetup:
-    """Check every argument (one-line errors), load what the run needs and make the selection.
+                ray=None, arch: str | None = None) -> RunSetup:
+    """Check every argument (one-line errors), load what the run needs and make the selection
+    (``arch``: the architecture to sample, in a zoo of several; default the selection's most common).
     ``ray``: an address or :class:`core.zoo.distributed.RayOptions` (see :func:`sample_job`)."""
     check_method(method)
     n = check_n(n)
@@ -485,31 +525,27 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
     zoo = zoo if zoo is not None else ws.read_zoo()
     task = task_for_zoo(zoo.task, str(ws.zoo_path))
     target = get_task(target_task) if isinstance(target_task, str) else target_task
+    dev = resolve_device(device)
+    sel = make_selection(ws, zoo, rows, description, arch)
     if target is not None:
-        check_task_fits(zoo.arch, target, "target task: ")
+        check_task_fits(zoo.spec(sel.arch), target, "target task: ")
         if target.name == task.name:
             target = None                                   # the zoo's own task: no transfer
-    dev = resolve_device(device)
-    sel = make_selection(ws, zoo, rows, description)
     if method in ("kde", "best-of") and len(sel.used) < 2:
         raise HyperVizError(f"{method}: a density needs at least 2 selected model states of one activation; the selection has "
                             f"{len(sel.used)} ({sel.activation}); select more, or use --method reconstruct, noise or random")
-    return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used),
+    return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used, zoo.spec(sel.arch)),
                     ws.autoencoder(dev), finetune_recipe(ws, zoo, sel.used), int(finetune), bw, kde_mode,
                     float(sigma), int(oversample), int(rounds), target, ray)
 
 
 def encode_selection(setup: RunSetup) -> np.ndarray:
     """Per-token latent codes ``[k, T, d_latent]`` of the selected states the density sees."""
-    from core.hyperrep.codec import encode_weights
-
-    return encode_weights(setup.model, setup.arch, setup.used_weights, setup.device, pooled=False)
+    return setup.codec.encode(setup.model, setup.used_weights, setup.device, pooled=False)
 
 
 def decode(setup: RunSetup, codes) -> np.ndarray:
-    from core.hyperrep.codec import decode_latents
-
-    return decode_latents(setup.model, setup.arch, codes, setup.device)
+    return setup.codec.decode(setup.model, codes, setup.device)
 
 
 def _kde_params(setup: RunSetup, sampler: KdeSampler) -> dict:
@@ -657,9 +693,7 @@ def judge_novelty(setup: RunSetup, weights: np.ndarray, test_predictions: np.nda
                   reference: TrainingReference) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The samples' embeddings and their novelty against ``reference`` and the fitted region
     (:func:`core.generate.evaluate.novelty`)."""
-    from core.hyperrep.codec import encode_weights
-
-    embeddings = encode_weights(setup.model, setup.arch, weights, setup.device, pooled=True).astype(np.float32)
+    embeddings = setup.codec.encode(setup.model, weights, setup.device, pooled=True).astype(np.float32)
     nov = novelty(setup.arch, setup.task, weights, setup.activation, reference, embeddings, setup.device,
                   sample_predictions=test_predictions, region=fitted_region(setup))
     return embeddings, nov
@@ -728,6 +762,7 @@ def run_meta(setup: RunSetup, draw: Draw, run_id: str, reference: TrainingRefere
         "run": run_id, "method": setup.method, "seed": setup.seed, "n": n,
         "selection": sel.description, "selection_size": int(len(sel.rows)), "selection_used": int(len(sel.used)),
         "activation": sel.activation, "activation_counts": sel.activation_counts,
+        **({"arch_counts": sel.arch_counts} if setup.zoo.is_mixed else {}),
         "activation_policy": "majority activation of the selection; other activations left out of the fit",
         "params": draw.params, **draw.extra,
         "finetune": {"epochs": setup.finetune, **setup.recipe, "batch_size": FINETUNE_BATCH, "data_order_seed": setup.seed,
@@ -759,7 +794,7 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
                description: str | None = None, sigma: float = NOISE_SIGMA, oversample: int = OVERSAMPLE,
                rounds: int = 1, kde_mode: str = "joint", save: bool = True,
                reference: TrainingReference | None = None, target_task: str | Task | None = None,
-               ray=None) -> Job[str]:
+               ray=None, arch: str | None = None) -> Job[str]:
     """Sample ``n`` models with ``method`` from the selected states ``rows``; store the run; return its id.
 
     Yields :class:`Progress` between steps (cancel there: nothing is stored until the end).
@@ -776,17 +811,20 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     ``target_loss [n]`` and fine-tunes on it. ``ray``: an address (``local``, ``auto``,
     ``HOST:PORT``) or :class:`core.zoo.distributed.RayOptions`: the samples are evaluated and
     fine-tuned in chunks as Ray tasks (:mod:`core.generate.distributed`), with the same results;
-    this process still writes the workspace, once.
+    this process still writes the workspace, once. ``arch``: in a zoo of several architectures, the
+    one to sample (default: the selection's most common); the selection is restricted to it.
     """
     setup = prepare_run(ws, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune, device=device,
                         zoo=zoo, description=description, sigma=sigma, oversample=oversample, rounds=rounds,
-                        kde_mode=kde_mode, target_task=target_task, ray=ray)
+                        kde_mode=kde_mode, target_task=target_task, ray=ray, arch=arch)
     steps = Steps(method, total_steps(method, setup.rounds, setup.finetune))
     draw = yield from DRAWS[method](setup, np.random.default_rng(seed), steps)
     yield steps(f"decoded {setup.n} models" if method in DECODED else f"{setup.n} models")
     test, val = evaluate_samples(setup, draw.weights)
     yield steps("evaluated", mean_test_acc=float(test.acc.mean()))
-    reference = reference if reference is not None else training_reference(setup.ws, setup.zoo)
+    if reference is None or not np.all(setup.zoo.model_archs()[setup.ws.states[reference.state_index, 0]]
+                                       == setup.arch.name):
+        reference = training_reference(setup.ws, setup.zoo, setup.arch.name)
     embeddings, nov = judge_novelty(setup, draw.weights, test.predictions, reference)
     yield steps("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
     arrays = run_arrays(setup, draw, test, val, embeddings, nov)

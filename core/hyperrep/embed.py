@@ -7,10 +7,10 @@ import numpy as np
 
 from core.device import resolve_device
 from core.errors import HyperVizError
-from core.hyperrep.codec import encode_weights
 from core.hyperrep.fit import usable_states
+from core.hyperrep.windows import encode_states, is_windowed
 from core.hyperrep.workspace import load_workspace
-from core.progress import Job, Progress
+from core.progress import Job
 
 
 def embed_job(ws_path: str | Path, device: str = "auto", batch: int = 512) -> Job[Path]:
@@ -18,18 +18,13 @@ def embed_job(ws_path: str | Path, device: str = "auto", batch: int = 512) -> Jo
     (never NaN or infinite ones: :func:`check_finite_embeddings`)."""
     ws = load_workspace(ws_path)
     ws.require("autoencoder")
-    zoo = ws.read_zoo()
-    if ws.training.get("arch") != zoo.arch.to_dict():
+    zoo = ws.read_zoo()                          # checks that the autoencoder was trained for the zoo's architectures
+    if not is_windowed(ws.training) and ws.training.get("arch") != zoo.single_arch("an autoencoder of one architecture").to_dict():
         raise HyperVizError(f"{ws_path}: its autoencoder was trained for another architecture than {zoo.arch.name!r}")
     dev = resolve_device(device)
     model = ws.autoencoder(dev)
     states = usable_states(zoo)
-    out = []
-    for s in range(0, len(states), batch):
-        rows = states[s : s + batch]
-        out.append(encode_weights(model, zoo.arch, zoo.weights[rows[:, 0], rows[:, 1]], dev, batch))
-        yield Progress(min(s + batch, len(states)), len(states), "embedding")
-    embeddings = np.concatenate(out) if out else np.zeros((0, model.embedding_width), np.float32)
+    embeddings = yield from encode_states(ws, model, zoo, states, dev, batch)
     check_finite_embeddings(ws_path, embeddings, ws.ae_tensors)
     ws.states = states
     ws.embeddings = embeddings

@@ -91,13 +91,15 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, arrays: dict[str, np.ndarr
 def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", epochs: int | None = None,
             device: str | torch.device = "auto", seed: int = 0, batch_size: int | None = None,
             lr: float | None = None, max_states: int | None = None, augmentation: dict | None = None,
-            config: dict | None = None) -> Job[Path]:
+            config: dict | None = None, window: int | None = None, halo: int | None = None) -> Job[Path]:
     """Train (or resume training) the autoencoder of the workspace ``ws_path`` on ``zoo_path``.
 
     ``augmentation`` overrides the preset's ``noise`` / ``erase_p``; ``config`` overrides settings
     of the autoencoder preset (core.hyperrep.autoencoder.AEConfig fields, e.g. ``{"gamma": 0.5}``)
     when the workspace is new. Both are recorded in the workspace's training record; a resumed fit
-    keeps the recorded augmentation."""
+    keeps the recorded augmentation. A zoo of several architectures, or ``window`` (a context of
+    that many tokens; ``halo`` tokens of context kept on each side when embedding), trains a
+    windowed autoencoder instead (core.hyperrep.windows)."""
     if preset not in TRAINING:
         raise HyperVizError(f"preset {preset!r}: expected one of {', '.join(TRAINING)}")
     settings = dict(TRAINING[preset])
@@ -129,6 +131,11 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     if ws.split is None:
         ws.split = split_by_model(model_ids)
     split = ws.split[states[:, 0]]
+    if zoo.is_mixed or window is not None or ws.training.get("mode") == "windowed":
+        from core.hyperrep.windows import fit_windowed
+
+        return (yield from fit_windowed(zoo, ws, states, split, settings, preset, config, window, halo, seed, dev,
+                                        _optimizer_state, _load_optimizer_state, _non_finite_parameters))
     weights = torch.from_numpy(zoo.weights[states[:, 0], states[:, 1]])          # [n, P]
     train_w, val_w = weights[split == "train"], weights[split == "val"]
 

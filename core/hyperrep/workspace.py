@@ -107,11 +107,18 @@ class Workspace:
         if getattr(zoo, "content_sha256", "") and zoo.content_sha256 != self.zoo_sha256:
             raise HyperVizError(f"{label}: its zoo {shown(self.zoo_path)} changed since the workspace was made "
                                 f"(content hash {zoo.content_sha256[:12]} != {shown(self.zoo_sha256[:12])}); fit a new workspace")
+        if self.has_autoencoder and self.training.get("mode") == "windowed":     # core.hyperrep.windows
+            trained = self.training.get("archs") if isinstance(self.training.get("archs"), dict) else {}
+            for spec in zoo.archs:
+                entry = trained.get(spec.name)
+                if not isinstance(entry, dict) or entry.get("spec") != spec.to_dict():
+                    raise HyperVizError(f"{label}: its autoencoder was trained on {shown(', '.join(trained), 80) or 'nothing'}, "
+                                        f"not on the zoo's architecture {spec.name!r}")
         trained_for = self.training.get("arch") if self.has_autoencoder else None
-        if trained_for is not None and trained_for != zoo.arch.to_dict():
+        if trained_for is not None and (zoo.is_mixed or trained_for != zoo.arch.to_dict()):
             name = trained_for.get("name") if isinstance(trained_for.get("name"), str) else "?"
             raise HyperVizError(f"{label}: its autoencoder was trained for architecture {shown(repr(name), 40)}, "
-                                f"the zoo has {zoo.arch.name!r} (another architecture than the zoo's)")
+                                f"the zoo has {', '.join(map(repr, zoo.arch_names))} (another architecture than the zoo's)")
         if self.split is not None and len(self.split) != zoo.n_models:
             raise HyperVizError(f"{label}: /split: {len(self.split)} entries, expected one per zoo model ({zoo.n_models})")
         if self.states is not None and len(self.states):
@@ -123,9 +130,15 @@ class Workspace:
                 raise HyperVizError(f"{label}: /states: refers to model states the zoo does not have")
         for run, entry in self.samples.items():
             w = entry["arrays"]["weights"]
-            if w.shape[1] != zoo.arch.n_params:
+            arch = entry.get("meta", {}).get("arch") if isinstance(entry.get("meta"), dict) else None
+            name = arch.get("name") if isinstance(arch, dict) else None
+            spec = next((a for a in zoo.archs if a.name == name), None) if zoo.is_mixed else zoo.archs[0]
+            if spec is None:
+                raise HyperVizError(f"{label}: /samples/{run}: samples of architecture {shown(repr(name), 40)}, "
+                                    "which the zoo does not have")
+            if w.shape[1] != spec.n_params:
                 raise HyperVizError(f"{label}: /samples/{run}/arrays/weights: {w.shape[1]} parameters per sample, "
-                                    f"the zoo's architecture has {zoo.arch.n_params}")
+                                    f"the zoo's architecture has {spec.n_params}")
 
     def require(self, what: str) -> None:
         """Raise a one-line error naming the command that produces ``what`` when it is missing."""
@@ -328,6 +341,9 @@ def _check_training(r: H5Reader, training: dict) -> dict:
     int_field(training, "epochs_target", where, 0, 10**7, required=False)
     int_field(training, "seed", where, 0, 2**63 - 1, required=False)
     json_entry(training, "arch", where, dict, required=False)
+    json_entry(training, "archs", where, dict, required=False)            # a windowed autoencoder's
+    int_field(training, "window", where, 1, 10**7, required=False)
+    int_field(training, "halo", where, 0, 10**7, required=False)
     json_entry(training, "augmentation", where, dict, required=False)
     json_entry(training, "preset", where, str, required=False)
     history = json_entry(training, "history", where, list)

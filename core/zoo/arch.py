@@ -210,10 +210,16 @@ def _mlp(name: str, n_in: int, widths: list[int]) -> ArchSpec:
 
 
 #: The families hyperviz knows by name. ``cnn`` mirrors the Model Zoos CNN-s scaled to 8x8 inputs
-#: (about 1.2k parameters); ``modelzoo_cnn`` / ``modelzoo_cnn_rgb`` are the public Model Zoos CNN-s
-#: on 28x28 inputs (2,464 / 2,864 parameters), so those zoos import without a spec file.
+#: (1,228 parameters); ``cnn_wide`` (twice the channels, 3,090) and ``cnn_deep`` (a third conv,
+#: 1,812) are its siblings for zoos of several architectures, ``cnn_large`` (16 and 32 channels,
+#: a 64-wide hidden layer: 13,706, 11x ``cnn``) the model larger than the autoencoder's context;
+#: ``mlp`` the second family (1,482); ``modelzoo_cnn`` / ``modelzoo_cnn_rgb`` are the public Model
+#: Zoos CNN-s on 28x28 inputs (2,464 / 2,864 parameters), so those zoos import without a spec file.
 KNOWN_ARCHS: dict[str, ArchSpec] = {
     "cnn": _cnn("cnn", 1, 8, [(1, 8, 3, 1, True), (8, 6, 3, 1, True)], [20, 10]),
+    "cnn_wide": _cnn("cnn_wide", 1, 8, [(1, 16, 3, 1, True), (16, 12, 3, 1, True)], [20, 10]),
+    "cnn_deep": _cnn("cnn_deep", 1, 8, [(1, 8, 3, 1, False), (8, 8, 3, 1, True), (8, 6, 3, 1, True)], [20, 10]),
+    "cnn_large": _cnn("cnn_large", 1, 8, [(1, 16, 3, 1, True), (16, 32, 3, 1, True)], [64, 10]),
     "mlp": _mlp("mlp", 64, [16, 16, 10]),
     "modelzoo_cnn": _cnn("modelzoo_cnn", 1, 28, [(1, 8, 5, 0, True), (8, 6, 5, 0, True), (6, 4, 2, 0, False)], [20, 10]),
     "modelzoo_cnn_rgb": _cnn("modelzoo_cnn_rgb", 3, 28, [(3, 8, 5, 0, True), (8, 6, 5, 0, True), (6, 4, 2, 0, False)], [20, 10]),
@@ -225,6 +231,21 @@ def get_arch(name: str) -> ArchSpec:
         return KNOWN_ARCHS[name]
     except KeyError:
         raise HyperVizError(f"architecture {name!r}: unknown (known: {', '.join(KNOWN_ARCHS)}; or pass a spec file)") from None
+
+
+def parse_arch_list(text: str, option: str = "--arch") -> list[str]:
+    """Known architecture names from a comma-separated list (``"cnn,cnn_wide,mlp"``): each must be
+    known and named once; a one-line error naming the value otherwise."""
+    names = [part.strip() for part in str(text).split(",")]
+    if not names or any(not n for n in names):
+        raise HyperVizError(f"{option} {text!r}: expected architecture names separated by commas "
+                            f"(known: {', '.join(KNOWN_ARCHS)})")
+    for name in names:
+        get_arch(name)                            # "architecture 'resnet': unknown (known: ...)"
+    twice = [n for n in names if names.count(n) > 1]
+    if twice:
+        raise HyperVizError(f"{option} {text!r}: names {twice[0]!r} twice")
+    return names
 
 
 def recognise(shapes: list[tuple[int, ...]]) -> ArchSpec | None:

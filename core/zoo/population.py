@@ -8,6 +8,11 @@ so chunks can be spread over machines: :func:`train_spec_chunk` is the whole of 
 chunk number in, arrays out). :func:`build_zoo_job` trains every chunk, here or as Ray tasks
 (:mod:`core.zoo.distributed`), and writes the zoo file, resuming an interrupted build.
 
+**Several architectures.** ``arch`` may name several known architectures (``"cnn,cnn_wide,mlp"``):
+model ``i`` then has architecture ``i mod A`` and the grid configuration ``i div A``, so each
+architecture's first models span the grid just as a zoo of one does; chunks hold one architecture
+and one activation; every model's architecture is the model column ``arch``.
+
 Each model has its own seed, which fixes its initialisation, the order it sees the training data
 in, and its dropout masks, so the same spec gives the same zoo.
 
@@ -44,7 +49,7 @@ from core.device import resolve_device
 from core.errors import HyperVizError, shown
 from core.jsonfile import read_json_object
 from core.progress import Job, Progress, drive
-from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, split_params
+from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, parse_arch_list, split_params
 from core.zoo.batched import batched_forward, batched_loss_and_correct, loss_and_grad, retain_freed_cpu_memory
 from core.zoo.store import STATE_COLUMNS, ZooWriter, describe_file, open_zoo_file
 from core.zoo.tasks import Task, get_task
@@ -108,12 +113,24 @@ class ZooSpec:
         if self.mode not in ("grid", "random"):
             raise HyperVizError(f"grid mode {self.mode!r}: expected grid or random")
         check_grid(self.grid, "grid")
+        parse_arch_list(self.arch)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def arch_names(self) -> list[str]:
+        """The architectures of the zoo, in the order ``arch`` names them."""
+        return parse_arch_list(self.arch)
+
+    def arch_specs(self) -> tuple[ArchSpec, ...]:
+        return tuple(get_arch(name) for name in self.arch_names())
+
     def arch_spec(self) -> ArchSpec:
-        return get_arch(self.arch)
+        """The one architecture of a zoo of one; a one-line error for several."""
+        specs = self.arch_specs()
+        if len(specs) > 1:
+            raise HyperVizError(f"--arch {self.arch}: this step takes one architecture")
+        return specs[0]
 
 
 def check_grid(grid: dict, source: str) -> None:
@@ -143,32 +160,36 @@ def load_grid(path: str | Path) -> dict:
 
 
 def model_configs(spec: ZooSpec) -> list[dict]:
-    """One config per model: model_id, seed and every hyperparameter."""
+    """One config per model: model_id, seed, arch and every hyperparameter (model ``i`` has
+    architecture ``i mod A`` and grid configuration ``i div A`` of the A architectures)."""
     grid = {**DEFAULT_GRID, **spec.grid}
     keys = list(DEFAULT_GRID)
+    archs = spec.arch_names()
     rng = np.random.default_rng(spec.seed)
     product = list(itertools.product(*(grid[k] for k in keys)))
     product = [product[j] for j in rng.permutation(len(product))]  # any first n models span the grid
     configs = []
     for i in range(spec.n_models):
         if spec.mode == "grid":
-            values = product[i % len(product)]
+            values = product[(i // len(archs)) % len(product)]
         else:
             values = tuple(grid[k][rng.integers(len(grid[k]))] for k in keys)
-        config = {"model_id": f"m{i:05d}", "seed": spec.seed * 1_000_003 + i}
+        config = {"model_id": f"m{i:05d}", "seed": spec.seed * 1_000_003 + i, "arch": archs[i % len(archs)]}
         config.update(zip(keys, values))
         configs.append(config)
     return configs
 
 
 def chunk_plan(configs: list[dict], chunk_size: int) -> list[list[int]]:
-    """Model indices per chunk: grouped by activation (one kernel per chunk), at most chunk_size
-    each, and ordered by dropout rate so that models without dropout share chunks that need no
-    dropout masks (drawing them was an eighth of the training time)."""
+    """Model indices per chunk: grouped by architecture and activation (one kernel per chunk), at
+    most chunk_size each, and ordered by dropout rate so that models without dropout share chunks
+    that need no dropout masks (drawing them was an eighth of the training time)."""
     chunks = []
-    for act in ACTIVATIONS:
-        rows = sorted((i for i, c in enumerate(configs) if c["activation"] == act), key=lambda i: float(configs[i]["dropout"]))
-        chunks += [rows[s : s + chunk_size] for s in range(0, len(rows), chunk_size)]
+    for arch in dict.fromkeys(c.get("arch") for c in configs):
+        for act in ACTIVATIONS:
+            rows = sorted((i for i, c in enumerate(configs) if c["activation"] == act and c.get("arch") == arch),
+                          key=lambda i: float(configs[i]["dropout"]))
+            chunks += [rows[s : s + chunk_size] for s in range(0, len(rows), chunk_size)]
     return chunks
 
 
@@ -293,7 +314,7 @@ def train_spec_chunk(spec: dict, chunk: int, device: str = "cpu",
     zoo_spec = ZooSpec(**spec)
     configs = model_configs(zoo_spec)
     rows = chunk_plan(configs, zoo_spec.chunk_size)[chunk]
-    return drive(train_chunk(zoo_spec.arch_spec(), get_task(zoo_spec.task), [configs[i] for i in rows],
+    return drive(train_chunk(get_arch(configs[rows[0]]["arch"]), get_task(zoo_spec.task), [configs[i] for i in rows],
                              zoo_spec.epochs, zoo_spec.batch_size, resolve_device(device)))
 
 
@@ -389,7 +410,7 @@ def check_zoo_size(spec: ZooSpec, out: str | Path) -> int:
     error when that is above :data:`MAX_ZOO_BYTES` or above the free disk space at ``out``
     (counting what an interrupted build of it already wrote there)."""
     out = Path(out)
-    n_params = spec.arch_spec().n_params
+    n_params = max(arch.n_params for arch in spec.arch_specs())
     need = spec.n_models * (spec.epochs + 1) * n_params * 4
     what = (f"{spec.n_models} models x {spec.epochs + 1} checkpoints x {n_params} parameters x 4 bytes "
             f"= {_size(need)} of weights")
@@ -424,10 +445,11 @@ def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "
     each chunk goes into the zoo file as it arrives, so an interrupted build resumes with the
     chunks still missing, and the finished zoo is the same (the same content hash).
     """
-    arch, task, dev = spec.arch_spec(), get_task(spec.task), resolve_device(device)
-    if tuple(arch.input_shape) != tuple(task.input_shape) or arch.n_classes != task.n_classes:
-        raise HyperVizError(f"architecture {arch.name!r} (input {arch.input_shape}, {arch.n_classes} classes) "
-                            f"does not fit task {task.name!r} (input {task.input_shape}, {task.n_classes} classes)")
+    archs, task, dev = spec.arch_specs(), get_task(spec.task), resolve_device(device)
+    for arch in archs:
+        if tuple(arch.input_shape) != tuple(task.input_shape) or arch.n_classes != task.n_classes:
+            raise HyperVizError(f"architecture {arch.name!r} (input {arch.input_shape}, {arch.n_classes} classes) "
+                                f"does not fit task {task.name!r} (input {task.input_shape}, {task.n_classes} classes)")
     if finished_build(spec, out, overwrite):
         yield Progress(1, 1, "already complete")
         return Path(out)
@@ -440,14 +462,14 @@ def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "
     configs = model_configs(spec)
     chunks = chunk_plan(configs, spec.chunk_size)
     models = {key: np.array([c[key] for c in configs]) for key in configs[0]}
-    writer = ZooWriter(out, arch, np.arange(spec.epochs + 1), models, task.describe(), {"zoo_spec": spec.to_dict()}, len(chunks))
+    writer = ZooWriter(out, archs, np.arange(spec.epochs + 1), models, task.describe(), {"zoo_spec": spec.to_dict()}, len(chunks))
     total = spec.n_models * spec.epochs
     done = sum(len(chunks[i]) for i in np.flatnonzero(writer.done)) * spec.epochs
     yield Progress(done, total, "resuming" if writer.resumed else "starting",
                    {"device": str(dev)} if ray is None else {"device": str(dev), "ray": ray.address})
     pending = [k for k in range(len(chunks)) if not writer.done[k]]
     if ray is None:
-        arrivals = _train_here(spec, arch, task, configs, chunks, pending, dev)
+        arrivals = _train_here(spec, task, configs, chunks, pending, dev)
     else:
         from core.zoo.distributed import train_on_ray
 
@@ -477,12 +499,13 @@ def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "
     return writer.finish()
 
 
-def _train_here(spec: ZooSpec, arch: ArchSpec, task: Task, configs: list[dict], chunks: list[list[int]],
+def _train_here(spec: ZooSpec, task: Task, configs: list[dict], chunks: list[list[int]],
                 pending: list[int], dev: torch.device):
     """Train the ``pending`` chunks in this process: yields each chunk's epochs as Progress
     (``done`` = model-epochs of this chunk so far), then ``(k, weights, states)``."""
     for k in pending:
         rows = chunks[k]
+        arch = get_arch(configs[rows[0]]["arch"])
         job = train_chunk(arch, task, [configs[i] for i in rows], spec.epochs, spec.batch_size, dev)
         try:
             while True:

@@ -1,18 +1,23 @@
 """The zoo file: one HDF5 file holding a population of trained models (format: docs/zoo-format.md).
 
-Layout (schema version 1)::
+Layout (schema version 2)::
 
-    /                 attrs: format="hyperviz-zoo", schema_version=1, complete=True, content_sha256
-    /weights          float32 [n_models, n_checkpoints, n_params], uncompressed, chunked by whole models
+    /                 attrs: format="hyperviz-zoo", schema_version=2, complete=True, content_sha256
+    /weights          float32 [n_models, n_checkpoints, n_params], uncompressed, chunked by whole models;
+                      n_params is the largest architecture's, a smaller model's vector is zero-padded
     /epochs           int32   [n_checkpoints]            epoch of each checkpoint column (0 = init)
     /present          bool    [n_models, n_checkpoints]  False where a model lacks that checkpoint
     /states/<name>    float32 [n_models, n_checkpoints]  per model state: train/val/test loss and acc, ggap
-    /models/<name>    [n_models]                         per model: model_id, seed, hyperparameters
-    /meta/arch        JSON string: the architecture spec (core.zoo.arch.ArchSpec)
+    /models/<name>    [n_models]                         per model: model_id, arch, seed, hyperparameters
+    /meta/archs       JSON list: the architecture specs (core.zoo.arch.ArchSpec), each named once;
+                      /models/arch names each model's
     /meta/task        JSON string: the task description (core.zoo.tasks.Task.describe; a task from
                       files adds its "source": kind, path, files, sha256, split), or {"name": ...}
                       for a zoo imported without --task
     /meta/source      JSON string: the zoo spec it was built from, or where it was imported from
+
+Schema version 1 (one architecture: ``/meta/arch``, one spec, no ``/models/arch``) still opens:
+its zoo has one architecture and every model's ``arch`` is that one's name.
 
 Writes are crash-safe: a zoo is written to ``<path>.partial`` and renamed into place only when
 complete, so a file at ``<path>`` is always whole. :class:`ZooWriter` writes chunks of models
@@ -35,7 +40,9 @@ from core.validate import READ_ERRORS, H5Reader, load_json
 from core.zoo.arch import ArchSpec
 
 FORMAT = "hyperviz-zoo"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: The versions this hyperviz reads: 1 (one architecture, ``/meta/arch``) and 2 (``/meta/archs``).
+READABLE_VERSIONS = (1, 2)
 STATE_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "ggap")
 _CHUNK_BYTES = 512 * 1024
 #: The per-chunk checksums stored in ``/checksums`` (absent in zoos written before them).
@@ -48,9 +55,14 @@ OPEN_CHECK_BYTES = 128 * 2**20
 
 @dataclass
 class Zoo:
-    """A population of models in memory. ``M`` models, ``C`` checkpoints, ``P`` parameters."""
+    """A population of models in memory. ``M`` models, ``C`` checkpoints, ``P`` parameters.
 
-    arch: ArchSpec
+    ``archs`` holds every architecture of the zoo (one ArchSpec may be given for a zoo of one);
+    ``models["arch"]`` names each model's. ``P`` is the largest architecture's parameter count: a
+    model of a smaller one uses the first ``n_params`` entries of its vector, the rest are zero.
+    """
+
+    archs: tuple[ArchSpec, ...]
     weights: np.ndarray                      # float32 [M, C, P]
     epochs: np.ndarray                       # int32 [C]
     states: dict[str, np.ndarray]            # name -> float32 [M, C] (NaN = not measured)
@@ -59,19 +71,44 @@ class Zoo:
     source: dict = field(default_factory=dict)
     present: np.ndarray | None = None        # bool [M, C]; None = all present
     content_sha256: str = ""                 # as read from a file (set by read_zoo)
+    schema_version: int = SCHEMA_VERSION     # the file's, as read (1: a zoo written before /meta/archs)
 
     def __post_init__(self) -> None:
+        if isinstance(self.archs, ArchSpec):
+            self.archs = (self.archs,)
+        self.archs = tuple(self.archs)
         m, c, p = self.weights.shape
         if self.present is None:
             self.present = np.ones((m, c), dtype=bool)
-        if p != self.arch.n_params:
-            raise HyperVizError(f"zoo weights have {p} parameters but architecture {self.arch.name!r} has {self.arch.n_params}")
-        for name, col in self.states.items():
-            if col.shape != (m, c):
-                raise HyperVizError(f"zoo state column {name!r} has shape {col.shape}, expected {(m, c)}")
+        if not self.archs:
+            raise HyperVizError("a zoo needs at least one architecture")
+        by_name: dict[str, ArchSpec] = {}
+        for spec in self.archs:
+            if spec.name in by_name and by_name[spec.name] != spec:
+                raise HyperVizError(f"architecture {shown(repr(spec.name), 40)}: two different specs carry this name")
+            by_name[spec.name] = spec
+        self.archs = tuple(by_name.values())
+        if "arch" not in self.models:
+            if len(self.archs) > 1:
+                raise HyperVizError(f"a zoo of {len(self.archs)} architectures needs a model column 'arch'")
+            self.models = {**self.models, "arch": np.array([self.archs[0].name] * m)}
         for name, col in self.models.items():
             if col.shape != (m,):
                 raise HyperVizError(f"zoo model column {name!r} has shape {col.shape}, expected {(m,)}")
+        names = np.asarray(self.models["arch"]).astype(str)
+        unknown = sorted(set(names.tolist()) - set(by_name))
+        if unknown:
+            raise HyperVizError(f"zoo model column 'arch' names {shown(repr(unknown[0]), 40)}, not one of the zoo's "
+                                f"architectures ({', '.join(by_name)})")
+        width = max(spec.n_params for spec in self.archs)
+        if p != width:
+            if len(self.archs) == 1:
+                raise HyperVizError(f"zoo weights have {p} parameters but architecture {self.archs[0].name!r} "
+                                    f"has {self.archs[0].n_params}")
+            raise HyperVizError(f"zoo weights have {p} parameters per model, but its largest architecture has {width}")
+        for name, col in self.states.items():
+            if col.shape != (m, c):
+                raise HyperVizError(f"zoo state column {name!r} has shape {col.shape}, expected {(m, c)}")
 
     @property
     def n_models(self) -> int:
@@ -80,6 +117,54 @@ class Zoo:
     @property
     def n_checkpoints(self) -> int:
         return self.weights.shape[1]
+
+    # ---- architectures -------------------------------------------------------------------
+    @property
+    def arch_names(self) -> list[str]:
+        return [spec.name for spec in self.archs]
+
+    @property
+    def is_mixed(self) -> bool:
+        return len(self.archs) > 1
+
+    @property
+    def arch(self) -> ArchSpec:
+        """The zoo's architecture; a one-line error for a zoo of several (see :meth:`single_arch`)."""
+        return self.single_arch()
+
+    def single_arch(self, what: str = "this step") -> ArchSpec:
+        """The one architecture of the zoo, or a one-line error saying that ``what`` needs one."""
+        if self.is_mixed:
+            raise HyperVizError(f"the zoo holds models of {len(self.archs)} architectures "
+                                f"({', '.join(self.arch_names)}); {what} works on a zoo of one architecture")
+        return self.archs[0]
+
+    def spec(self, name: str) -> ArchSpec:
+        """The architecture called ``name``; a one-line error naming the zoo's for another name."""
+        for spec in self.archs:
+            if spec.name == name:
+                return spec
+        raise HyperVizError(f"architecture {shown(repr(name), 40)}: not in this zoo (it has {', '.join(self.arch_names)})")
+
+    def model_archs(self) -> np.ndarray:
+        """str ``[M]``: each model's architecture name."""
+        return np.asarray(self.models["arch"]).astype(str)
+
+    def arch_rows(self, name: str) -> np.ndarray:
+        """Model rows (int64, ascending) of architecture ``name``."""
+        self.spec(name)
+        return np.flatnonzero(self.model_archs() == name)
+
+    def subset(self, name: str) -> Zoo:
+        """The models of architecture ``name`` as a zoo of that one architecture (weights ``[M', C, P']``
+        cut to its parameter count); the other columns keep their values."""
+        spec, rows = self.spec(name), self.arch_rows(name)
+        sub = Zoo(archs=(spec,), weights=np.ascontiguousarray(self.weights[rows, :, : spec.n_params]),
+                  epochs=self.epochs, states={k: v[rows] for k, v in self.states.items()},
+                  models={k: v[rows] for k, v in self.models.items()}, task=self.task, source=self.source,
+                  present=self.present[rows])
+        sub.content_sha256 = self.content_sha256
+        return sub
 
     def state_table(self) -> dict[str, np.ndarray]:
         """One row per present model state: ``model`` (row index), ``epoch``, state and model columns."""
@@ -92,7 +177,7 @@ class Zoo:
         return table
 
     def state_weights(self) -> np.ndarray:
-        """Weights ``[n_states, P]`` in the row order of :meth:`state_table`."""
+        """Weights ``[n_states, P]`` in the row order of :meth:`state_table` (zero-padded to ``P``)."""
         mi, ci = np.nonzero(self.present)
         return self.weights[mi, ci]
 
@@ -126,12 +211,17 @@ class ZooWriter:
     :attr:`done` tells which chunks are already written.
     """
 
-    def __init__(self, path: str | Path, arch: ArchSpec, epochs: np.ndarray, models: dict[str, np.ndarray],
-                 task: dict, source: dict, n_chunks: int):
+    def __init__(self, path: str | Path, archs: ArchSpec | tuple[ArchSpec, ...], epochs: np.ndarray,
+                 models: dict[str, np.ndarray], task: dict, source: dict, n_chunks: int):
         self.path = Path(path)
         self.partial = _partial(self.path)
+        archs = (archs,) if isinstance(archs, ArchSpec) else tuple(archs)
         n_models = len(next(iter(models.values())))
-        shape = (n_models, len(epochs), arch.n_params)
+        if "arch" not in models:
+            if len(archs) != 1:
+                raise HyperVizError(f"a zoo of {len(archs)} architectures needs a model column 'arch'")
+            models = {**models, "arch": np.array([archs[0].name] * n_models)}
+        shape = (n_models, len(epochs), max(spec.n_params for spec in archs))
         self.resumed = self._try_resume(source, shape, n_chunks)
         if not self.resumed:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +238,7 @@ class ZooWriter:
                 for name, col in models.items():
                     _write_column(group, name, col)
                 meta = f.create_group("meta")
-                _write_json(meta, "arch", arch.to_dict())
+                _write_json(meta, "archs", [spec.to_dict() for spec in archs])
                 _write_json(meta, "task", task)
                 _write_json(meta, "source", source)
                 f.create_dataset("build/done", data=np.zeros(n_chunks, dtype=bool))
@@ -167,10 +257,14 @@ class ZooWriter:
         return same
 
     def write_chunk(self, chunk: int, rows: np.ndarray, weights: np.ndarray, states: dict[str, np.ndarray]) -> None:
-        """Store models ``rows`` (sorted indices): weights ``[len(rows), C, P]`` and their state columns."""
+        """Store models ``rows`` (sorted indices): weights ``[len(rows), C, P']`` and their state columns
+        (``P'`` at most the zoo's width: a smaller architecture's vectors are zero-padded)."""
         with h5py.File(self.partial, "r+") as f:
+            width = f["weights"].shape[2]
             for j, row in enumerate(rows):
-                f["weights"][row] = weights[j]
+                block = np.zeros((weights.shape[1], width), dtype=np.float32)
+                block[:, : weights.shape[2]] = weights[j]
+                f["weights"][row] = block
             for name, col in states.items():
                 ds = f["states"][name]
                 for j, row in enumerate(rows):
@@ -196,7 +290,7 @@ def write_zoo(path: str | Path, zoo: Zoo) -> Path:
     path = Path(path)
     partial = _partial(path)
     partial.unlink(missing_ok=True)
-    writer = ZooWriter(path, zoo.arch, zoo.epochs, zoo.models, zoo.task, zoo.source, n_chunks=1)
+    writer = ZooWriter(path, zoo.archs, zoo.epochs, zoo.models, zoo.task, zoo.source, n_chunks=1)
     with h5py.File(partial, "r+") as f:
         f["weights"][...] = zoo.weights
         f["present"][...] = zoo.present
@@ -302,9 +396,9 @@ def open_zoo_file(path: str | Path) -> h5py.File:
         if not r.is_format(FORMAT):
             raise HyperVizError(f"{shown(path)}: an HDF5 file, but not a hyperviz zoo (no format={FORMAT!r} attribute)")
         version = r.schema_version(SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise HyperVizError(f"{shown(path)}: zoo schema version {shown(version, 40)}, "
-                                f"this hyperviz reads version {SCHEMA_VERSION}")
+                                f"this hyperviz reads versions {', '.join(map(str, READABLE_VERSIONS))}")
         if not r.attr_bool("complete"):
             raise HyperVizError(f"{shown(path)}: incomplete zoo file (written by an interrupted build)")
         digest = r.attr_str("content_sha256", required=False)
@@ -312,7 +406,7 @@ def open_zoo_file(path: str | Path) -> h5py.File:
             raise r.fail("/@content_sha256", "missing (the zoo's content hash)")
         if not _is_sha256(digest):
             raise r.fail("/@content_sha256", f"{shown(repr(digest), 80)}, expected 64 hexadecimal digits")
-        for name in ("weights", "epochs", "present", "states", "models", "meta/arch"):
+        for name in ("weights", "epochs", "present", "states", "models", "meta/arch" if version == 1 else "meta/archs"):
             if r.get(name) is None:
                 raise HyperVizError(f"{shown(path)}: damaged zoo file, {name!r} is missing")
     except HyperVizError:
@@ -333,7 +427,7 @@ def _is_sha256(text: str) -> bool:
 class _Tables:
     """Everything in a zoo file but the weights, read and checked."""
 
-    arch: ArchSpec
+    archs: tuple[ArchSpec, ...]
     shape: tuple[int, int, int]              # (M, C, P) of /weights
     epochs: np.ndarray
     present: np.ndarray
@@ -352,13 +446,21 @@ def _read_tables(r: H5Reader) -> _Tables:
         ds = r.dataset(f"meta/{name}", "OS", (), what="a JSON string")
         text = ds[()]
         meta[name] = text.decode("utf-8", errors="surrogateescape") if isinstance(text, bytes) else str(text)
-    arch_obj = load_json(meta["arch"], f"{r.label}: /meta/arch", dict)
-    try:
-        arch = ArchSpec.from_dict(arch_obj, source=f"{r.label}: /meta/arch")
-    except HyperVizError:
-        raise
-    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
-        raise r.fail("/meta/arch", f"not a usable architecture spec ({shown(exc, 120)})") from None
+    version = r.schema_version(SCHEMA_VERSION)
+    if version == 1:
+        archs = (_arch_spec(r, load_json(meta["arch"], f"{r.label}: /meta/arch", dict), "/meta/arch"),)
+    else:
+        if "arch" in meta:
+            raise r.fail("/meta/arch", f"present in a schema-{version} zoo (its architectures are /meta/archs)")
+        if "archs" not in meta:
+            raise r.fail("/meta/archs", "missing (the zoo's architecture specs)")
+        listed = load_json(meta["archs"], f"{r.label}: /meta/archs", list)
+        if not listed:
+            raise r.fail("/meta/archs", "an empty list (a zoo has at least one architecture)")
+        archs = tuple(_arch_spec(r, obj, f"/meta/archs[{i}]") for i, obj in enumerate(listed))
+        names = [spec.name for spec in archs]
+        if len(set(names)) != len(names):
+            raise r.fail("/meta/archs", f"names architecture {shown(next(n for n in names if names.count(n) > 1), 40)} twice")
     task = load_json(meta["task"], f"{r.label}: /meta/task", dict) if "task" in meta else {}
     source = load_json(meta["source"], f"{r.label}: /meta/source", dict) if "source" in meta else {}
 
@@ -368,9 +470,11 @@ def _read_tables(r: H5Reader) -> _Tables:
         raise r.fail("/weights", f"holds {ds.dtype}, expected float32")
     if m < 1 or c < 1:
         raise r.fail("/weights", f"shape {tuple(ds.shape)}: no models or no checkpoints")
-    if p != arch.n_params:
-        raise r.fail("/weights", f"{p} parameters per model, but the architecture {shown(arch.name, 40)} in /meta/arch "
-                                 f"has {arch.n_params}")
+    width = max(spec.n_params for spec in archs)
+    if p != width:
+        where = "the architecture in /meta/arch" if version == 1 else "the largest architecture in /meta/archs"
+        raise r.fail("/weights", f"{p} parameters per model, but {where} ({shown(max(archs, key=lambda a: a.n_params).name, 40)}) "
+                                 f"has {width}")
     epochs = r.read("epochs", "iu", (c,))
     if epochs.size and (epochs.min() < 0 or epochs.max() > 2**31 - 1):
         raise r.fail("/epochs", f"values {int(epochs.min())}..{int(epochs.max())}, expected 0..{2**31 - 1}")
@@ -385,9 +489,30 @@ def _read_tables(r: H5Reader) -> _Tables:
         models[name] = r.read(f"models/{name}", "iufbOS", (m,))
     if "model_id" in models and len(set(models["model_id"].tolist())) != m:
         raise r.fail("/models/model_id", "holds the same model id twice")
-    return _Tables(arch=arch, shape=(m, c, p), epochs=epochs.astype(np.int32), present=present.astype(bool),
+    if version >= 2:
+        if "arch" not in models:
+            raise r.fail("/models/arch", "missing (each model's architecture)")
+        if models["arch"].dtype.kind != "U":
+            raise r.fail("/models/arch", f"holds {models['arch'].dtype}, expected strings (architecture names)")
+        unknown = sorted(set(models["arch"].tolist()) - {spec.name for spec in archs})
+        if unknown:
+            raise r.fail("/models/arch", f"names {shown(unknown[0], 40)}, which /meta/archs does not define")
+    elif "arch" in models:
+        raise r.fail("/models/arch", "present in a schema-1 zoo (one architecture, /meta/arch)")
+    return _Tables(archs=archs, shape=(m, c, p), epochs=epochs.astype(np.int32), present=present.astype(bool),
                    states=states, models=models, meta=meta, task=task, source=source,
                    content_sha256=str(r.attr_str("content_sha256", required=False) or ""))
+
+
+def _arch_spec(r: H5Reader, obj, place: str) -> ArchSpec:
+    if not isinstance(obj, dict):
+        raise r.fail(place, "not a JSON object (an architecture spec)")
+    try:
+        return ArchSpec.from_dict(obj, source=f"{r.label}: {place}")
+    except HyperVizError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise r.fail(place, f"not a usable architecture spec ({shown(exc, 120)})") from None
 
 
 def _digest_array(name: str, values) -> str:
@@ -583,15 +708,22 @@ def _read_checked(path: str | Path, weights: bool) -> tuple[Zoo, Verification]:
             raise
         except READ_ERRORS as exc:
             raise HyperVizError(f"{shown(path)}: damaged zoo file ({shown(exc, 120)})") from None
-        zoo = Zoo(arch=t.arch, weights=data, epochs=t.epochs, states=t.states, models=t.models, task=t.task,
+        zoo = Zoo(archs=t.archs, weights=data, epochs=t.epochs, states=t.states, models=t.models, task=t.task,
                   source=t.source, present=t.present)
         zoo.content_sha256 = t.content_sha256
+        zoo.schema_version = r.schema_version(SCHEMA_VERSION)
         return zoo, check
 
 
 def read_zoo(path: str | Path) -> Zoo:
     """Load a whole zoo file into memory, checked (format, checksums of every chunk)."""
     return _read_zoo(path, weights=True)
+
+
+def read_zoo_tables(path: str | Path) -> Zoo:
+    """The zoo without its weights (a zero-copy placeholder of the right shape), after the check on
+    open: quick on a large zoo, for what needs only its tables, architectures and task."""
+    return _read_zoo(path, weights=False)
 
 
 def zoo_hash(path: str | Path) -> str:
@@ -638,8 +770,11 @@ def zoo_info(path: str | Path) -> dict:
         "models": zoo.n_models,
         "checkpoints": zoo.n_checkpoints,
         "model_states": int(zoo.present.sum()),
-        "parameters": zoo.arch.n_params,
-        "architecture": zoo.arch.name,
+        "parameters": zoo.weights.shape[2],
+        "architecture": ", ".join(zoo.arch_names),
+        "architectures": {spec.name: {"parameters": spec.n_params, "models": int(len(zoo.arch_rows(spec.name)))}
+                          for spec in zoo.archs},
+        "schema_version": zoo.schema_version,
         "task": zoo.task.get("name"),
         "epochs": [int(zoo.epochs.min()), int(zoo.epochs.max())],
         "content_sha256": zoo.content_sha256,

@@ -81,3 +81,24 @@ def rank_normalise(reference: np.ndarray, x: np.ndarray) -> np.ndarray:
     u = np.clip(u, 0.5 / m, 1 - 0.5 / m)
     return torch.special.ndtri(torch.from_numpy(u)).numpy().astype(np.float32)   # inverse normal CDF
 
+
+
+def zoo_weight_statistics(zoo, states: np.ndarray) -> np.ndarray:
+    """s(W) of the zoo's model states ``states [n, 2]`` (model row, checkpoint): float64
+    ``[n, 14 * L]`` with ``L`` the most layers among the zoo's architectures. Each state's statistics
+    are those of its own architecture, layer ``l`` in the columns of layer ``l`` whatever the
+    architecture; the columns of layers an architecture lacks are 0. For a zoo of one architecture
+    this is :func:`weight_statistics`."""
+    states = np.asarray(states, dtype=np.int64).reshape(-1, 2)
+    if not zoo.is_mixed:
+        return weight_statistics(zoo.archs[0], zoo.weights[states[:, 0], states[:, 1]])
+    width = 2 * len(STATS) * max(spec.n_layers for spec in zoo.archs)
+    out = np.zeros((len(states), width), dtype=np.float64)
+    names = zoo.model_archs()[states[:, 0]]
+    for spec in zoo.archs:
+        pick = np.flatnonzero(names == spec.name)
+        if len(pick):
+            rows = states[pick]
+            stats = weight_statistics(spec, zoo.weights[rows[:, 0], rows[:, 1], : spec.n_params])
+            out[pick, : stats.shape[1]] = stats
+    return out

@@ -76,35 +76,61 @@ def cmd_sample(args) -> int:
     if target is not None and "zoo-best" not in methods:
         methods.append("zoo-best")
         added.append("zoo-best")
-    summary = {"selection": selection_summary(ws, zoo, rows, args.device), "methods": {}}
-    summary["selection"]["where"] = args.where
-    description = f"where {args.where} ({len(rows)} model states)"
-    reference = training_reference(ws, zoo)            # its test predictions are computed once for every method
+    if args.arch == "each":                               # one run per architecture of the selection
+        import numpy as np
+
+        names = zoo.model_archs()[ws.states[rows, 0]]
+        archs = [a for a in zoo.arch_names if np.any(names == a)]
+    else:
+        archs = [args.arch]
     from core.zoo.distributed import ray_session
 
     ray = ray_options(args)
-    with ray_session(ray):                             # one cluster for every method's tasks
-        runs = [run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
-                                   device=args.device, zoo=zoo, description=description, reference=reference,
-                                   target_task=target, ray=ray),
-                        f"sample {method}", args.quiet) for method in methods]
-    for method, run in zip(methods, runs):
-        entry = run_summary(ws, run)
-        entry["added_as_baseline"] = method in added
-        if method in added:
-            entry["note"] = ZOO_BEST_NOTE if method == "zoo-best" else RANDOM_NOTE
-        summary["methods"][method] = entry
-    if target is not None:
-        summary["transfer"] = {"source_task": zoo.task.get("name"), "target_task": target.name,
-                               "finetune_epochs": args.finetune}
+    per_arch = {}
+    with ray_session(ray):                                # one cluster for every method's tasks
+        for arch in archs:
+            summary = {"selection": selection_summary(ws, zoo, rows, args.device, arch=arch), "methods": {}}
+            summary["selection"]["where"] = args.where
+            description = f"where {args.where} ({len(rows)} model states)"
+            chosen = summary["selection"].get("arch", arch)
+            reference = training_reference(ws, zoo, chosen)  # its test predictions are computed once for every method
+            for method in methods:
+                run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
+                                         device=args.device, zoo=zoo, description=description, reference=reference,
+                                         target_task=target, ray=ray, arch=chosen),
+                              f"sample {method}" + (f" ({chosen})" if zoo.is_mixed else ""), args.quiet)
+                entry = run_summary(ws, run)
+                entry["added_as_baseline"] = method in added
+                if method in added:
+                    entry["note"] = ZOO_BEST_NOTE if method == "zoo-best" else RANDOM_NOTE
+                summary["methods"][method] = entry
+            if target is not None:
+                summary["transfer"] = {"source_task": zoo.task.get("name"), "target_task": target.name,
+                                       "finetune_epochs": args.finetune}
+            per_arch[chosen] = summary
+    if len(per_arch) > 1:
+        if args.json:
+            print_json({"archs": per_arch})
+            return 0
+        for arch, summary in per_arch.items():
+            print(f"== architecture {arch}")
+            _print_summary(summary, added, target)
+        return 0
+    summary = next(iter(per_arch.values()))
     if args.json:
         print_json(summary)
         return 0
+    _print_summary(summary, added, target)
+    return 0
+
+
+def _print_summary(summary: dict, added: list[str], target) -> None:
     sel = summary["selection"]
     fmt = lambda v: "     -" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:6.3f}"  # noqa: E731
     print(f"selection: {sel['n']} model states, mean test acc {fmt(sel['mean_test_acc']).strip()}, "
           f"median nearest-neighbour distance {fmt(sel['median_nn_distance']).strip()} "
-          f"(activations {sel['activation_counts']}; samples use {sel['activation']})")
+          f"(activations {sel['activation_counts']}; samples use {sel['activation']}"
+          + (f"; architectures {sel['arch_counts']}, samples are {sel['arch']})" if "arch" in sel else ")"))
     print(f"{'method':<11} {'run':<17} {'n':>6} {'mean acc':>9} {'max acc':>8} {'tuned':>7} {'novelty':>8} "
           f"{'region':>7} {'agree':>6} {'max agr':>8} {'mistakes':>8} {'copies':>7}")
     for method, e in summary["methods"].items():
@@ -123,18 +149,18 @@ def cmd_sample(args) -> int:
           "max agr: median share of test predictions equal to the functional nearest neighbour's (the training or region\n"
           "  state agreeing most); mistakes: median chance-corrected agreement with it on the inputs either gets wrong;\n"
           f"  copies: share of samples whose mistakes agree >= {threshold:g}")
-    return 0
 
 
 def _target_task(spec, zoo):
-    """The task ``--task`` names, checked to fit the zoo's architecture; None when not given or
+    """The task ``--task`` names, checked to fit the zoo's architectures; None when not given or
     when it is the zoo's own task."""
     if spec is None:
         return None
     from core.zoo.tasks import check_task_fits, get_task
 
     task = get_task(spec)
-    check_task_fits(zoo.arch, task, f"--task {spec}: ")
+    for arch in zoo.archs:
+        check_task_fits(arch, task, f"--task {spec}: ")
     return None if task.name == zoo.task.get("name") else task
 
 
@@ -203,6 +229,9 @@ def register(sub) -> None:
                    help="transfer: evaluate zero-shot on this task and fine-tune (--finetune) on it, beside random init "
                         "and the zoo's best models: a bundled task (digits-rotated, digits-inverted, digits-shifted, "
                         "shapes, ...) or idx:FOLDER, npz:FILE.npz, images:FOLDER")
+    p.add_argument("--arch", metavar="ARCH",
+                   help="in a zoo of several architectures: the one to sample (the selection is restricted to it; "
+                        "default: the selection's most common), or 'each' for one run per architecture")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--bandwidth", type=bandwidth,
                    help=f"KDE bandwidth: a number in 0..{MAX_BANDWIDTH:g} relative to each latent dimension's std "

@@ -9,6 +9,7 @@ from hyperviz.commands.common import (
     add_common,
     check_writable,
     fit_epochs,
+    int_range,
     learning_rate,
     min_dist,
     neighbors,
@@ -25,12 +26,14 @@ def cmd_fit(args) -> int:
 
     check_writable(args.out)
     path = run_job(fit_job(args.zoo, args.out, preset=args.preset, epochs=args.epochs, device=args.device,
-                           seed=args.seed, lr=args.lr), "fit", args.quiet)
+                           seed=args.seed, lr=args.lr, window=args.window, halo=args.halo), "fit", args.quiet)
     ws = load_workspace(path, check_zoo=False)
     last = ws.training["history"][-1]
     summary = {"workspace": str(path), "epochs": ws.training["epochs_done"], "loss": last["loss"],
                "val_recon_r2": last["val_recon_r2"], "val_layer_r2": last["val_layer_r2"],
                "samples_per_s": ws.training.get("samples_per_s")}
+    if "val_arch_r2" in last:                     # a windowed autoencoder (several architectures or --window)
+        summary.update(window=ws.training.get("window"), val_arch_r2=last["val_arch_r2"])
     if args.json:
         print_json(summary)
     else:
@@ -154,6 +157,12 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=fit_epochs, help=f"training epochs, 1..{MAX_FIT_EPOCHS} (default: the preset's)")
     p.add_argument("--lr", type=learning_rate, help="peak learning rate, in (0, 1] (default: the preset's)")
     p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--window", type=int_range(1, 100_000), metavar="W",
+                   help="train on windows of W consecutive tokens and embed whole models window by window, for "
+                        "models larger than the context (a zoo of several architectures is windowed anyway; "
+                        "default there: the longest model's tokens)")
+    p.add_argument("--halo", type=int_range(0, 100_000), metavar="H",
+                   help="tokens of context each side of a window's kept centre when embedding (default W/4)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_fit)
 

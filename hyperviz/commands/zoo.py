@@ -1,4 +1,4 @@
-"""``hyperviz zoo build | import | info | verify``: model zoos.
+"""``hyperviz zoo build | import | merge | info | verify``: model zoos.
 
 ``zoo build`` on a path that already holds the complete zoo of the same arguments does nothing
 and says so (``already_complete`` in ``--json``); an interrupted build of the same arguments
@@ -52,6 +52,14 @@ def cmd_zoo_import(args) -> int:
     return _report_zoo(path, args)
 
 
+def cmd_zoo_merge(args) -> int:
+    from core.zoo.merge import merge_zoos_job
+
+    check_writable(args.out)
+    path = run_job(merge_zoos_job(args.zoos, args.out, overwrite=args.overwrite), "zoo merge", args.quiet)
+    return _report_zoo(path, args)
+
+
 def _report_zoo(path, args, already_complete: bool | None = None) -> int:
     from core.zoo.store import zoo_info
 
@@ -64,11 +72,19 @@ def _report_zoo(path, args, already_complete: bool | None = None) -> int:
         print(f"{path}: already complete, built with these arguments ({info['models']} models x {info['checkpoints']} "
               f"checkpoints, content hash {info['content_sha256'][:16]}); nothing to do")
     else:
-        print(f"wrote {path}: {info['models']} models x {info['checkpoints']} checkpoints, {info['parameters']} parameters")
+        print(f"wrote {path}: {info['models']} models x {info['checkpoints']} checkpoints, {_archs_words(info)}")
         if "final_test_acc" in info:
             acc = info["final_test_acc"]
             print(f"final test accuracy: min {acc['min']:.3f}  median {acc['median']:.3f}  max {acc['max']:.3f}")
     return 0
+
+
+def _archs_words(info: dict) -> str:
+    archs = info["architectures"]
+    if len(archs) == 1:
+        return f"{info['parameters']} parameters"
+    return "architectures " + ", ".join(f"{name} ({a['models']} models, {a['parameters']} parameters)"
+                                        for name, a in archs.items())
 
 
 def cmd_zoo_info(args) -> int:
@@ -79,7 +95,12 @@ def cmd_zoo_info(args) -> int:
         print_json(info)
         return 0
     print(f"{info['path']}")
-    print(f"  architecture  {info['architecture']} ({info['parameters']} parameters)")
+    if len(info["architectures"]) == 1:
+        print(f"  architecture  {info['architecture']} ({info['parameters']} parameters)")
+    else:
+        for name, a in info["architectures"].items():
+            print(f"  architecture  {name} ({a['parameters']} parameters, {a['models']} models)")
+    print(f"  schema        version {info['schema_version']}")
     print(f"  task          {info['task']}")
     print(f"  models        {info['models']} x {info['checkpoints']} checkpoints (epochs {info['epochs'][0]}-{info['epochs'][1]}),"
           f" {info['model_states']} model states")
@@ -138,7 +159,9 @@ def register(sub) -> None:
     p.add_argument("--task", default="digits",
                    help="digits (default), digits-rotated, digits-inverted, digits-shifted, shapes, or your own files: "
                         "idx:FOLDER, npz:FILE.npz, images:FOLDER")
-    p.add_argument("--arch", default="cnn", help="cnn or mlp")
+    p.add_argument("--arch", default="cnn",
+                   help="an architecture, or several separated by commas for a zoo that mixes them (model i gets "
+                        "the (i mod A)-th): cnn (default), cnn_wide, cnn_deep, cnn_large, mlp")
     p.add_argument("--models", type=int_range(1, MAX_MODELS), default=512,
                    help=f"1..{MAX_MODELS}; models x checkpoints x parameters x 4 bytes must fit in {MAX_ZOO_BYTES // 2**40} TiB "
                         "and in the free disk space")
@@ -170,6 +193,13 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a file already at --out once the import is complete")
     add_common(p)
     p.set_defaults(func=cmd_zoo_import)
+
+    p = zoo.add_parser("merge", help="merge zoo files of one task (any architectures) into one zoo")
+    p.add_argument("zoos", nargs="+", metavar="ZOO", help="two or more zoo files")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true", help="replace a file already at --out once the merge is complete")
+    add_common(p)
+    p.set_defaults(func=cmd_zoo_merge)
 
     p = zoo.add_parser("evaluate", help="evaluate the zoo's models on its task (or --task) and compare with the "
                                         "accuracies the zoo records")

@@ -156,7 +156,9 @@ def target_task_choices(zoo) -> list[tuple[str | None, str]]:
         if name == own:
             continue
         try:
-            check_task_fits(zoo.arch, get_task(name))
+            task = get_task(name)
+            for arch in zoo.archs:
+                check_task_fits(arch, task)
         except HyperVizError:
             continue
         choices.append((name, name))

@@ -125,7 +125,8 @@ class DetailsPanel(QtWidgets.QWidget):
             return
         model, checkpoint = int(self.state.table["model"][row]), int(self.state.table["checkpoint"][row])
         vector = zoo.weights[model, checkpoint]
-        slots = [s for s in zoo.arch.layout if s.kind == "weight"]
+        arch = zoo.spec(str(zoo.model_archs()[model]))      # zoos may mix architectures
+        slots = [s for s in arch.layout if s.kind == "weight"]
         columns = 3 if len(slots) > 4 else 2
         for i, slot in enumerate(slots):
             values = vector[slot.offset:slot.stop]

@@ -73,7 +73,9 @@ def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path 
     """Read the models under ``src`` (either layout), write them as a zoo file at ``out``.
 
     Yields one :class:`Progress` per model and one for the write; returns the written path.
-    ``arch_spec_path`` names a JSON :class:`ArchSpec` for architectures hyperviz does not know.
+    ``arch_spec_path`` names a JSON :class:`ArchSpec` (or a list of them) for architectures hyperviz
+    does not know. A source may mix architectures: each model's is recognised from its shapes and
+    recorded in the model column ``arch``.
     Anything already at ``out`` is refused unless ``overwrite`` (a folder always is).
     ``task`` (a task spec: ``idx:FOLDER``, ``npz:FILE.npz``, ``images:FOLDER`` or a bundled name)
     is the data the models were trained on: it is read and checked against the architecture
@@ -96,7 +98,8 @@ def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path 
     else:
         zoo = yield from import_folder(src, spec)
     if data is not None:
-        check_task_fits(zoo.arch, data, f"--task {shown(task, 80)}: ")
+        for arch in zoo.archs:
+            check_task_fits(arch, data, f"--task {shown(task, 80)}: ")
         zoo.task = {**data.describe(), "named_by_source": zoo.task.get("name")}
     total = zoo.n_models + 1
     yield Progress(zoo.n_models, total, f"writing {out.name}")

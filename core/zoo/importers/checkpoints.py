@@ -2,6 +2,7 @@
 state_dicts, matched to an architecture by the order and shape of their tensors."""
 from __future__ import annotations
 
+import json
 import pickle
 import re
 from pathlib import Path
@@ -69,10 +70,25 @@ _BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 _NEEDS_CODE = re.compile(r"GLOBAL|add_safe_globals|allowlisted|reduce for|unrecognized function")
 
 
-def read_spec(path: Path) -> ArchSpec:
+def read_spec(path: Path) -> list[ArchSpec]:
+    """The architecture specs in a JSON file: one spec object, or a list of them (a source that
+    mixes architectures hyperviz does not know)."""
     if not path.is_file():
         raise HyperVizError(f"{path}: no such architecture spec file")
-    return ArchSpec.from_json(path.read_text(encoding="utf-8"), source=str(path))
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HyperVizError(f"{path}: invalid JSON ({exc})") from None
+    items = data if isinstance(data, list) else [data]
+    if not items or not all(isinstance(item, dict) for item in items):
+        raise HyperVizError(f"{path}: expected an architecture spec object or a non-empty list of them")
+    specs = [ArchSpec.from_dict(item, source=f"{path}[{i}]" if isinstance(data, list) else str(path))
+             for i, item in enumerate(items)]
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise HyperVizError(f"{path}: names architecture {next(n for n in names if names.count(n) > 1)!r} twice")
+    return specs
 
 
 def one_line(text: str, limit: int = 160) -> str:
@@ -139,37 +155,55 @@ def _fmt_shapes(shapes: list[tuple[int, ...]]) -> str:
 
 
 class WeightReader:
-    """Loads checkpoints into flat vectors; the first one fixes the architecture and the shapes."""
+    """Loads checkpoints into flat vectors. A model's first checkpoint fixes its architecture (the
+    known one its shapes match, or one of the ``--arch-spec`` specs); its other checkpoints must
+    have the same shapes. Models of different architectures may be mixed: :attr:`archs` lists
+    every architecture met, in the order first met, and :meth:`arch_of` names a model's."""
 
-    def __init__(self, spec: ArchSpec | None):
-        self.spec = spec
-        self.arch: ArchSpec | None = None
-        self.shapes: list[tuple[int, ...]] | None = None
-        self.first: Path | None = None
+    def __init__(self, specs: list[ArchSpec] | ArchSpec | None):
+        self.specs = [specs] if isinstance(specs, ArchSpec) else list(specs or [])
+        self._archs: dict[str, ArchSpec] = {}
+        self._models: dict[object, tuple[ArchSpec, list[tuple[int, ...]], Path]] = {}
 
-    def vector(self, path: Path, owner: Path) -> np.ndarray:
-        """float32 ``[n_params]`` of the checkpoint at ``path``; ``owner`` is named if unrecognised."""
+    @property
+    def archs(self) -> tuple[ArchSpec, ...]:
+        return tuple(self._archs.values())
+
+    def arch_of(self, model) -> str:
+        return self._models[model][0].name
+
+    def vector(self, path: Path, owner: Path, model=None) -> np.ndarray:
+        """float32 ``[n_params]`` of the checkpoint at ``path`` of model ``model`` (any key; by default
+        ``owner``); ``owner`` is named if its shapes match no architecture."""
+        model = owner if model is None else model
         params = load_parameters(path)
         shapes = [tuple(t.shape) for _, t in params]
-        if self.arch is None:
-            self.arch = self._resolve(shapes, path, owner)
-            self.shapes, self.first = shapes, path
-        elif shapes != self.shapes:
+        if model not in self._models:
+            arch = self._resolve(shapes, path, owner)
+            self._models[model] = (arch, shapes, path)
+            self._archs.setdefault(arch.name, arch)
+        arch, first_shapes, first = self._models[model]
+        if shapes != first_shapes:
             raise HyperVizError(f"{path}: parameter shapes {_fmt_shapes(shapes)} differ from "
-                                f"{_fmt_shapes(self.shapes)} in {self.first}")
-        state = {slot.key: t for slot, (_, t) in zip(self.arch.layout, params)}
-        vec = state_dict_to_vector(self.arch, state).numpy()
+                                f"{_fmt_shapes(first_shapes)} in {first} (one model's checkpoints share an architecture)")
+        state = {slot.key: t for slot, (_, t) in zip(arch.layout, params)}
+        vec = state_dict_to_vector(arch, state).numpy()
         if not np.isfinite(vec).all():
             bad = int((~np.isfinite(vec)).sum())
             raise HyperVizError(f"{path}: {bad} weights are NaN or infinite")
         return vec
 
     def _resolve(self, shapes: list[tuple[int, ...]], path: Path, owner: Path) -> ArchSpec:
-        if self.spec is not None:
-            if self.spec.param_shapes() != shapes:
+        if self.specs:
+            for spec in self.specs:
+                if spec.param_shapes() == shapes:
+                    return spec
+            if len(self.specs) == 1:
+                spec = self.specs[0]
                 raise HyperVizError(f"{path}: parameter shapes {_fmt_shapes(shapes)} do not match architecture "
-                                    f"{self.spec.name!r} {_fmt_shapes(self.spec.param_shapes())}")
-            return self.spec
+                                    f"{spec.name!r} {_fmt_shapes(spec.param_shapes())}")
+            raise HyperVizError(f"{path}: parameter shapes {_fmt_shapes(shapes)} match none of the architectures "
+                                f"{', '.join(repr(s.name) for s in self.specs)} of the spec file")
         arch = recognise(shapes)
         if arch is None:
             raise HyperVizError(f"{owner}: parameter shapes {_fmt_shapes(shapes)} match no known architecture; "

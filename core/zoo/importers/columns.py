@@ -37,7 +37,8 @@ def model_columns(rows: list[dict]) -> dict[str, np.ndarray]:
 
 class StateGrid:
     """The arrays of an imported zoo, filled one model state at a time: weights ``[M, C, P]``
-    (sized by the first checkpoint read), the ``present`` mask and the state columns."""
+    (``P`` the longest vector read; shorter ones, of smaller architectures, are zero-padded), the
+    ``present`` mask and the state columns."""
 
     def __init__(self, n_models: int, epochs: np.ndarray, state_names) -> None:
         self.epochs = epochs
@@ -45,13 +46,19 @@ class StateGrid:
         shape = (n_models, len(epochs))
         self.present = np.zeros(shape, dtype=bool)
         self.states = {name: np.full(shape, np.nan, dtype=np.float32) for name in dict.fromkeys(state_names)}
-        self.weights: np.ndarray | None = None
+        self._vectors: dict[tuple[int, int], np.ndarray] = {}
 
     def put(self, model: int, epoch: int, vector: np.ndarray, values: dict) -> None:
-        if self.weights is None:
-            self.weights = np.zeros((*self.present.shape, vector.size), dtype=np.float32)
         j = self.column[epoch]
-        self.weights[model, j] = vector
+        self._vectors[model, j] = np.asarray(vector, dtype=np.float32)
         self.present[model, j] = True
         for name, value in values.items():
             self.states[name][model, j] = value
+
+    @property
+    def weights(self) -> np.ndarray:
+        width = max((v.size for v in self._vectors.values()), default=0)
+        out = np.zeros((*self.present.shape, width), dtype=np.float32)
+        for (model, j), vector in self._vectors.items():
+            out[model, j, : vector.size] = vector
+        return out

@@ -28,7 +28,7 @@ HYPERPARAMETERS = ("activation", "init", "optimizer", "lr", "weight_decay", "dro
 #: params.json keys with a hyperviz name; other scalar keys keep a sanitised name.
 
 
-_TABLE_KEYS = ("file", "model_id", "epoch")
+_TABLE_KEYS = ("file", "model_id", "epoch", "arch")   # arch: recognised from the shapes
 # what torch's weights-only unpickler says when a file asks to import or call something
 
 
@@ -167,7 +167,7 @@ def _inside(src: Path, table: Path, name: str) -> Path:
     return path
 
 
-def import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
+def import_folder(src: Path, spec: list[ArchSpec] | ArchSpec | None) -> Job[Zoo]:
     files = sorted(p for p in src.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES)
     table = _find_table(src)
     if table is None:
@@ -220,12 +220,13 @@ def import_folder(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
             file = src / row["file"]
             values = {n: row.get(n) if isinstance(row.get(n), (int, float)) and not isinstance(row.get(n), bool) else np.nan
                       for n in state_names}
-            grid.put(i, epoch, reader.vector(file, file), values)
+            grid.put(i, epoch, reader.vector(file, file, model=i), values)
+        model_rows[-1]["arch"] = reader.arch_of(i)     # the architecture its shapes matched (folders may mix)
         yield Progress(i + 1, m + 1, f"read {model_id}")
     if "ggap" not in state_names:
         grid.states["ggap"] = grid.states["train_acc"] - grid.states["test_acc"]
     return Zoo(
-        arch=reader.arch, weights=grid.weights, epochs=epochs, states=grid.states, models=model_columns(model_rows),
+        archs=reader.archs, weights=grid.weights, epochs=epochs, states=grid.states, models=model_columns(model_rows),
         task={"name": "unknown"},
         source={"imported_from": str(src), "format": "folder", "table": table.name},
         present=grid.present,

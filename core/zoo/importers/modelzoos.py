@@ -164,7 +164,7 @@ def _task_name(params_rows: list[dict]) -> str:
     return "unknown"
 
 
-def import_modelzoos(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
+def import_modelzoos(src: Path, spec: list[ArchSpec] | ArchSpec | None) -> Job[Zoo]:
     dirs = _model_dirs(src)
     checkpoints = [_model_checkpoints(d) for d in dirs]
     keep = [i for i, c in enumerate(checkpoints) if c]
@@ -185,11 +185,12 @@ def import_modelzoos(src: Path, spec: ArchSpec | None) -> Job[Zoo]:
         rows.append({"model_id": model_dir.name, **_params_row(params, model_dir / "params.json")})
         results = read_results(model_dir / "result.json", has_checkpoint_0)
         for epoch, file in files.items():
-            grid.put(i, epoch, reader.vector(file, model_dir), results.get(epoch, {}))
+            grid.put(i, epoch, reader.vector(file, model_dir, model=i), results.get(epoch, {}))
+        rows[-1]["arch"] = reader.arch_of(i)           # the architecture its shapes matched (sources may mix)
         yield Progress(i + 1, m + 1, f"read {model_dir.name}")
     grid.states["ggap"] = grid.states["train_acc"] - grid.states["test_acc"]
     return Zoo(
-        arch=reader.arch, weights=grid.weights, epochs=epochs, states=grid.states, models=model_columns(rows),
+        archs=reader.archs, weights=grid.weights, epochs=epochs, states=grid.states, models=model_columns(rows),
         task={"name": _task_name(raw_params)},
         source={"imported_from": str(src), "format": "modelzoos"},
         present=grid.present,

@@ -16,7 +16,7 @@ def make_zoo(n_models=4, n_ckpt=3, seed=0) -> Zoo:
     present = np.ones((n_models, n_ckpt), dtype=bool)
     present[0, -1] = False
     return Zoo(
-        arch=arch,
+        archs=arch,
         weights=rng.normal(size=(n_models, n_ckpt, arch.n_params)).astype(np.float32),
         epochs=np.arange(n_ckpt, dtype=np.int32),
         states={"test_acc": rng.random((n_models, n_ckpt)).astype(np.float32),

@@ -43,7 +43,7 @@ def build_workspace(folder: Path) -> Path:
               "optimizer": np.array(["adam"] * (N_MODELS // 2) + ["sgd"] * (N_MODELS // 2)),
               "lr": np.array([1e-3, 1e-2] * (N_MODELS // 2)),
               "weight_decay": np.zeros(N_MODELS), "dropout": np.array([0.0, 0.3] * (N_MODELS // 2))}
-    zoo = Zoo(arch=arch, weights=weights, epochs=epochs, states=states, models=models, task={"name": "digits"},
+    zoo = Zoo(archs=arch, weights=weights, epochs=epochs, states=states, models=models, task={"name": "digits"},
               source={"synthetic": True})
     zoo_path = write_zoo(folder / "zoo.h5", zoo)
     ws = Workspace.create(folder / "ws.h5", zoo_path)
