@@ -64,15 +64,8 @@ def evaluate_on_ray(options: RayOptions | str, arch: ArchSpec, task: Task, weigh
     check_ray()
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     parts = _chunks(len(weights), chunk)
-    results: dict[int, dict] = {}
-    tasks = run_tasks(options, evaluate_chunk, [(weights[p], activation, tuple(splits), tuple(predictions)) for p in parts],
-                      torch.device(device), torch.get_num_threads(), lambda i: _label(parts[i], "evaluating"),
-                      shared=(arch, task))
-    try:
-        for i, result in tasks:
-            results[i] = result
-    finally:
-        tasks.close()
+    results = _gather(options, evaluate_chunk, [(weights[p], activation, tuple(splits), tuple(predictions)) for p in parts],
+                      device, lambda i: _label(parts[i], "evaluating"), (arch, task))
     joined = {}
     for split in splits:
         pieces = [results[i][split] for i in range(len(parts))]
@@ -89,15 +82,8 @@ def finetune_on_ray(options: RayOptions | str, arch: ArchSpec, task: Task, weigh
     check_ray()
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     parts = _chunks(len(weights), chunk)
-    results: dict[int, Finetuned] = {}
-    tasks = run_tasks(options, finetune_chunk, [(weights[p], activation, int(epochs), int(seed), dict(config)) for p in parts],
-                      torch.device(device), torch.get_num_threads(), lambda i: _label(parts[i], "fine-tuning"),
-                      shared=(arch, task))
-    try:
-        for i, result in tasks:
-            results[i] = result
-    finally:
-        tasks.close()
+    results = _gather(options, finetune_chunk, [(weights[p], activation, int(epochs), int(seed), dict(config)) for p in parts],
+                      device, lambda i: _label(parts[i], "fine-tuning"), (arch, task))
     ordered = [results[i] for i in range(len(parts))]
     return Finetuned(np.concatenate([r.acc for r in ordered]), np.concatenate([r.loss for r in ordered]),
                      np.concatenate([r.weights for r in ordered]))
@@ -105,3 +91,15 @@ def finetune_on_ray(options: RayOptions | str, arch: ArchSpec, task: Task, weigh
 
 def _label(part: slice, what: str) -> str:
     return f"{what} samples {part.start}..{part.stop - 1}"
+
+
+def _gather(options: RayOptions, fn, args: list[tuple], device, label, shared) -> dict[int, object]:
+    """Every chunk's ``fn(*args[i])`` as a Ray task; ``{chunk index: result}`` once all have come back."""
+    results = {}
+    tasks = run_tasks(options, fn, args, torch.device(device), torch.get_num_threads(), label, shared=shared)
+    try:
+        for i, result in tasks:
+            results[i] = result
+    finally:
+        tasks.close()
+    return results

@@ -29,6 +29,7 @@ from core.errors import HyperVizError
 from core.hyperrep.augment import add_noise, get_permuter, random_erase
 from core.hyperrep.autoencoder import HyperRepAE, layerwise_r2, make_config
 from core.hyperrep.codec import WeightCodec
+from core.hyperrep.steps import optimise
 from core.hyperrep.tokens import get_tokenizer
 from core.hyperrep.workspace import Workspace, load_workspace
 from core.progress import Job, Progress
@@ -251,16 +252,7 @@ def train_step(model: HyperRepAE, codec: WeightCodec, permuter, opt: torch.optim
         t1 = t2 = codec.to_tokens(w)
     in1 = random_erase(add_noise(t1, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
     in2 = random_erase(add_noise(t2, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if w.device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    with autocast:
-        loss, parts = model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std), stats_target=stats_target)
-    if not torch.isfinite(loss):
-        return {k: float("nan") for k in parts}
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return {k: float(v) for k, v in parts.items()}
+    return optimise(model, opt, w.device, lambda: model.loss(in1, in2, t1, t2, layer_std=torch.ones_like(model.layer_std), stats_target=stats_target))
 
 
 @torch.no_grad()

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from core.errors import HyperVizError, shown
 from core.hyperrep.augment import add_noise, get_permuter, random_erase
 from core.hyperrep.autoencoder import HyperRepAE, layerwise_r2, layerwise_reconstruction_loss, make_config, nt_xent
+from core.hyperrep.steps import optimise
 from core.hyperrep.tokens import get_tokenizer
 from core.progress import Progress
 from core.zoo.arch import ArchSpec
@@ -257,16 +258,7 @@ def window_train_step(model: HyperRepAE, codec: ArchCodec, opt: torch.optim.Opti
     t = tokens[:, start:stop]
     in1 = random_erase(add_noise(t, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
     in2 = random_erase(add_noise(t, noise, multiplicative=True, generator=gen), p=erase_p, generator=gen)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if w.device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    with autocast:
-        loss, parts = window_loss(model, in1, in2, t, t, codec, start, stop)
-    if not torch.isfinite(loss):
-        return {k: float("nan") for k in parts}
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return {k: float(v) for k, v in parts.items()}
+    return optimise(model, opt, w.device, lambda: window_loss(model, in1, in2, t, t, codec, start, stop))
 
 
 @torch.no_grad()
