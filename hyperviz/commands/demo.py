@@ -1,7 +1,7 @@
 """``hyperviz demo build``: the small, reproducible demo workspace bundled in ``assets/demo``.
 
-It runs the whole pipeline on CPU in a few minutes: a digits zoo of small CNNs (128 models x 11
-checkpoints, epochs 0-10), the hyper-representation autoencoder, embeddings, a PCA and a UMAP map
+It runs the whole pipeline on CPU in a few minutes: a digits zoo of small CNNs (352 models x 11
+checkpoints, epochs 0-10; 53 of them held out, so its probes mean something), the hyper-representation autoencoder, embeddings, a PCA and a UMAP map
 (wide neighbourhoods: every model contributes 11 near-identical states, so a small ``n_neighbors``
 only links a model's own checkpoints and the map falls apart into islands), one sampling run
 from the well-trained models (stars in the map) and a few teaching bookmarks. The workspace and its zoo are written side by side, so the pair can
@@ -44,7 +44,7 @@ DEMO_BOOKMARKS = [
 ]
 
 
-def build_demo(out: str | Path = DEMO_DIR, models: int = 128, epochs: int = 10, preset: str = "default",
+def build_demo(out: str | Path = DEMO_DIR, models: int = 352, epochs: int = 10, preset: str = "default",
                ae_epochs: int = 10, seed: int = 0, quiet: bool = True) -> dict:
     """Build the demo zoo + workspace in ``out``; returns a JSON-able summary (paths, sizes, seconds)."""
     import torch
@@ -125,7 +125,7 @@ def register(sub) -> None:
     demo = sub.add_parser("demo", help="the bundled demo workspace").add_subparsers(dest="demo_command", required=True)
     p = demo.add_parser("build", help="rebuild the demo zoo + workspace (a few minutes on CPU)")
     p.add_argument("--out", default=str(DEMO_DIR), help="folder for demo.h5 and demo-zoo.h5 (default: assets/demo)")
-    p.add_argument("--models", type=int_range(1, MAX_MODELS, "models"), default=128)
+    p.add_argument("--models", type=int_range(1, MAX_MODELS, "models"), default=352)
     p.add_argument("--epochs", type=int_range(1, MAX_EPOCHS, "epochs"), default=10, help="training epochs per zoo model")
     p.add_argument("--preset", choices=["tiny", "default"], default="default", help="autoencoder size")
     p.add_argument("--ae-epochs", type=fit_epochs, default=10, help="autoencoder training epochs")
