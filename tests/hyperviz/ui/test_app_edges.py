@@ -115,7 +115,7 @@ def test_few_valued_numbers_are_bars_and_a_bar_click_ands_with_a_bookmark(window
     np.testing.assert_array_equal(state.selected_mask, expected)
 
 
-def test_wide_ranging_values_get_a_log_axis():
+def test_wide_ranging_values_get_a_log_axis(qtbot):
     from hyperviz.ui.property_panel import PropertyHistogram
 
     values = np.geomspace(1e-5, 1e-1, 40)
@@ -123,6 +123,17 @@ def test_wide_ranging_values_get_a_log_axis():
     assert plot.log and plot.axis.logMode
     plot.region.setRegion((-4, -2))
     assert plot.chosen_range() == (pytest.approx(1e-4), pytest.approx(1e-2))
+
+
+def test_a_log_axis_labels_only_its_decades(qtbot):
+    """test_loss on the demo spans 1e-3..6: labelling the minor ticks (2x, 5x ...) too ran the labels
+    together. A log axis labels its decades only; a linear axis keeps pyqtgraph's minor labels."""
+    from hyperviz.ui.property_panel import PropertyHistogram
+
+    log = PropertyHistogram("test_loss", np.geomspace(1e-3, 6, 60), lambda *a: None)
+    linear = PropertyHistogram("test_acc", np.linspace(0.1, 0.9, 60), lambda *a: None)
+    assert log.log and log.axis.style["maxTextLevel"] == 0
+    assert not linear.log and linear.axis.style["maxTextLevel"] > 0
 
 
 # ---- 5, 13: the selection dock --------------------------------------------------------------------
