@@ -94,7 +94,6 @@ class PropertyHistogram:
         self.axis = _axis(self.view)
         if self.log:
             self.axis.setLogMode(True)
-            self.axis.setStyle(maxTextLevel=0)          # label the decades only: minor labels overlap
         x0, x1 = self.edges[:-1], self.edges[1:]
         gap = 0.1 * (x1 - x0) if self.integer else 0.0
         self.all_bars = pg.BarGraphItem(x0=x0 + gap, x1=x1 - gap, height=np.zeros(self.n_bins), brush=ALL_BRUSH, pen=None)

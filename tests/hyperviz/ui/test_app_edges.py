@@ -125,17 +125,6 @@ def test_wide_ranging_values_get_a_log_axis(qtbot):
     assert plot.chosen_range() == (pytest.approx(1e-4), pytest.approx(1e-2))
 
 
-def test_a_log_axis_labels_only_its_decades(qtbot):
-    """test_loss on the demo spans 1e-3..6: labelling the minor ticks (2x, 5x ...) too ran the labels
-    together. A log axis labels its decades only; a linear axis keeps pyqtgraph's minor labels."""
-    from hyperviz.ui.property_panel import PropertyHistogram
-
-    log = PropertyHistogram("test_loss", np.geomspace(1e-3, 6, 60), lambda *a: None)
-    linear = PropertyHistogram("test_acc", np.linspace(0.1, 0.9, 60), lambda *a: None)
-    assert log.log and log.axis.style["maxTextLevel"] == 0
-    assert not linear.log and linear.axis.style["maxTextLevel"] > 0
-
-
 # ---- 5, 13: the selection dock --------------------------------------------------------------------
 
 def test_the_selection_reads_as_one_rounded_sentence_and_nothing_overlaps(window, qtbot):
