@@ -36,8 +36,31 @@ PLOT_HEIGHT = 84
 FEW_VALUES = 5
 
 
-def _axis(view: pg.ViewBox, ticks=None) -> pg.AxisItem:
-    axis = pg.AxisItem("bottom", linkView=view, pen=pg.mkPen("#b8b8b8"), textPen=pg.mkPen("#666666"))
+class _LogAxis(pg.AxisItem):
+    """A log axis that labels decades only (and 2x, 5x when fewer than two decades are in view);
+    the other integer multiples get unlabelled ticks. pyqtgraph labels every multiple whenever a
+    narrow plot has no whole-decade tick spacing, and in a 190 px histogram those labels run
+    together ("0.0010.002...")."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setLogMode(True)
+        self.setStyle(maxTextLevel=0)
+
+    def logTickValues(self, minVal, maxVal, size, stdTicks):
+        lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
+        inside = lambda v: minVal <= v <= maxVal  # noqa: E731
+        decades = [float(v) for v in range(lo, hi + 1) if inside(v)]
+        multiples = [(v + np.log10(k), k) for v in range(lo, hi) for k in range(2, 10) if inside(v + np.log10(k))]
+        if len(decades) < 2:
+            decades += [v for v, k in multiples if k in (2, 5)]
+            multiples = [(v, k) for v, k in multiples if k not in (2, 5)]
+        return [(1.0, sorted(decades)), (None, [v for v, _k in multiples])]
+
+
+def _axis(view: pg.ViewBox, ticks=None, log: bool = False) -> pg.AxisItem:
+    kind = _LogAxis if log else pg.AxisItem
+    axis = kind("bottom", linkView=view, pen=pg.mkPen("#b8b8b8"), textPen=pg.mkPen("#666666"))
     axis.setHeight(20)
     if ticks is not None:
         axis.setTicks([ticks])
@@ -91,9 +114,7 @@ class PropertyHistogram:
         self.view = _BrushBox(self._dragged)
         self.view.setMinimumHeight(PLOT_HEIGHT - 24)
         self.view.setMaximumHeight(PLOT_HEIGHT - 24)
-        self.axis = _axis(self.view)
-        if self.log:
-            self.axis.setLogMode(True)
+        self.axis = _axis(self.view, log=self.log)
         x0, x1 = self.edges[:-1], self.edges[1:]
         gap = 0.1 * (x1 - x0) if self.integer else 0.0
         self.all_bars = pg.BarGraphItem(x0=x0 + gap, x1=x1 - gap, height=np.zeros(self.n_bins), brush=ALL_BRUSH, pen=None)

@@ -125,6 +125,21 @@ def test_wide_ranging_values_get_a_log_axis(qtbot):
     assert plot.chosen_range() == (pytest.approx(1e-4), pytest.approx(1e-2))
 
 
+
+def test_a_log_axis_labels_decades_not_every_multiple(qtbot):
+    """The demo's test_loss (1e-3..6) in a narrow histogram: pyqtgraph labelled 0.001, 0.002, ...
+    0.009, 0.02, ... 6, and the labels ran together. Decades are labelled; other multiples are not."""
+    from hyperviz.ui.property_panel import PropertyHistogram
+
+    plot = PropertyHistogram("test_loss", np.geomspace(1e-3, 6, 60), lambda *a: None)
+    narrow = [(0.5, [-3.0, -2.5, -2.0]), (0.1, list(np.arange(-3, 0.8, 0.1)))]      # no whole-decade spacing
+    levels = plot.axis.logTickValues(-3.0, np.log10(6), 190, narrow)
+    assert levels[0][1] == [-3.0, -2.0, -1.0, 0.0] and plot.axis.style["maxTextLevel"] == 0
+    assert len(levels[1][1]) > 20                                          # unlabelled minor ticks
+    one_decade = plot.axis.logTickValues(-0.9, 0.35, 190, narrow)[0][1]    # 0.13..2.2: only 1 is a decade, so 2x, 5x too
+    assert np.allclose(sorted(10 ** np.array(one_decade)), [0.2, 0.5, 1.0, 2.0])
+
+
 # ---- 5, 13: the selection dock --------------------------------------------------------------------
 
 def test_the_selection_reads_as_one_rounded_sentence_and_nothing_overlaps(window, qtbot):
