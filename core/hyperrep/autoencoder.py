@@ -410,9 +410,11 @@ class HyperRepAE(nn.Module):
         ``max(0, x)``, and differences of neighbouring ramps are clipped steps whose means trace
         the group's CDF), so the profile holds a group's spread, skew and tails, which the per-token
         latents' means average away. :meth:`init_value_profile` puts the ramps at the group's
-        training quantiles; training then moves them. Measured (docs/hyperrep-ablation.md): on
-        the default zoo such a profile, probed linearly, reads test accuracy, epoch and learning
-        rate better than s(W) itself. ``[B, 0]`` without a value branch."""
+        training quantiles; training moves them little. Measured (docs/hyperrep-ablation.md): on
+        the default zoo (seed 0) the profile alone, probed linearly, reads test accuracy, epoch
+        and learning rate better than s(W) itself. One layer of ramps, not an MLP: it runs on
+        every value of every state and adds 13% to a training step (default preset, batch 128,
+        one CPU thread). ``[B, 0]`` without a value branch."""
         k = self.config.value_features
         if not k:
             return tokens.new_zeros(tokens.shape[0], 0)
