@@ -26,7 +26,7 @@ import numpy as np
 from core.errors import HyperVizError, shown
 from core.progress import Job, Progress
 from core.zoo.arch import ArchSpec
-from core.zoo.store import Zoo, describe_file, read_zoo, read_zoo_tables, write_zoo
+from core.zoo.store import Zoo, check_zoo_destination, read_zoo, read_zoo_tables, write_zoo
 
 #: The task fields that must agree for zoos to be merged.
 TASK_KEYS = ("name", "input_shape", "n_classes")
@@ -44,12 +44,7 @@ def merge_zoos_job(paths: list[str | Path], out: str | Path, overwrite: bool = F
             raise HyperVizError(f"zoo merge: {shown(paths[i])} is given twice")
     if out.resolve() in resolved:
         raise HyperVizError(f"--out {shown(out)}: is one of the zoos being merged; choose another file")
-    existing = describe_file(out)
-    if existing == "a folder":
-        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
-    if existing is not None and not overwrite:
-        raise HyperVizError(f"{shown(out)}: already exists, {existing}; not replaced (pass --overwrite to replace it, "
-                            "or choose another --out)")
+    check_zoo_destination(out, overwrite)
     heads = [read_zoo_tables(p) for p in paths]     # tasks and architectures checked before any weights are read
     _common_task(heads, [str(p) for p in paths])
     _common_archs(heads, [str(p) for p in paths])

@@ -51,7 +51,7 @@ from core.jsonfile import read_json_object
 from core.progress import Job, Progress, drive
 from core.zoo.arch import ACTIVATIONS, INITS, ArchSpec, get_arch, init_vector, parse_arch_list, split_params
 from core.zoo.batched import batched_forward, batched_loss_and_correct, loss_and_grad, retain_freed_cpu_memory
-from core.zoo.store import STATE_COLUMNS, ZooWriter, describe_file, open_zoo_file
+from core.zoo.store import STATE_COLUMNS, ZooWriter, check_zoo_destination, not_replaced, open_zoo_file
 from core.zoo.tasks import Task, get_task
 
 OPTIMIZERS = ("adam", "sgd")
@@ -379,11 +379,9 @@ def finished_build(spec: ZooSpec, out: str | Path, overwrite: bool = False) -> b
     a one-line :class:`HyperVizError` that names what is there; a folder is refused always.
     """
     out = Path(out)
-    what = describe_file(out)
+    what = check_zoo_destination(out, overwrite=True)          # a folder is refused here
     if what is None:
         return False
-    if what == "a folder":
-        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
     recorded = recorded_spec(out) if what == "a hyperviz zoo" else None
     if recorded is not None and recorded == json.loads(json.dumps(spec.to_dict())):
         return True
@@ -393,8 +391,7 @@ def finished_build(spec: ZooSpec, out: str | Path, overwrite: bool = False) -> b
         what = f"a zoo built with other arguments ({'; '.join(spec_differences(spec, recorded))})"
     elif what == "a hyperviz zoo":
         what = "a zoo without a build spec of its own (imported, incomplete or damaged)"
-    raise HyperVizError(f"{shown(out)}: already exists, {what}; not replaced (pass --overwrite to replace it, "
-                        "or choose another --out)")
+    raise not_replaced(out, what)
 
 
 def _size(n: float) -> str:

@@ -380,6 +380,25 @@ def describe_file(path: str | Path) -> str | None:
     return "an HDF5 file that is not from hyperviz"
 
 
+def not_replaced(out: Path, what: str) -> HyperVizError:
+    """The one-line refusal to replace ``what`` (a :func:`describe_file` text) at ``out``."""
+    return HyperVizError(f"{shown(out)}: already exists, {what}; not replaced (pass --overwrite to replace it, "
+                         "or choose another --out)")
+
+
+def check_zoo_destination(out: str | Path, overwrite: bool = False) -> str | None:
+    """Check ``out`` before a zoo is written there (build, import, merge): a folder is refused
+    always, anything else already there unless ``overwrite``. Returns :func:`describe_file` of
+    ``out`` (None when nothing is there)."""
+    out = Path(out)
+    what = describe_file(out)
+    if what == "a folder":
+        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
+    if what is not None and not overwrite:
+        raise not_replaced(out, what)
+    return what
+
+
 def open_zoo_file(path: str | Path) -> h5py.File:
     """Open a zoo file for reading, with one-line errors for missing, damaged or foreign files.
     Checks the root attributes and that the main parts exist; :func:`read_zoo` checks the rest."""

@@ -62,7 +62,7 @@ from core.progress import Job, Progress
 from core.zoo.importers.checkpoints import CHECKPOINT_SUFFIXES, read_spec
 from core.zoo.importers.folder import TABLE_NAMES, import_folder
 from core.zoo.importers.modelzoos import checkpoint_dirs, import_modelzoos
-from core.zoo.store import describe_file, write_zoo
+from core.zoo.store import check_zoo_destination, write_zoo
 from core.zoo.tasks import check_task_fits, get_task
 
 __all__ = ["detect_format", "import_zoo_job"]
@@ -84,12 +84,7 @@ def import_zoo_job(src: str | Path, out: str | Path, arch_spec_path: str | Path 
     name the source gives (Model Zoos: the ``dataset::dump`` folder), which hyperviz cannot run.
     """
     src, out = Path(src), Path(out)
-    existing = describe_file(out)
-    if existing == "a folder":
-        raise HyperVizError(f"{shown(out)}: a folder; the zoo must be written to a file (e.g. {shown(out / 'zoo.h5')})")
-    if existing is not None and not overwrite:
-        raise HyperVizError(f"{shown(out)}: already exists, {existing}; not replaced (pass --overwrite to replace it, "
-                            "or choose another --out)")
+    check_zoo_destination(out, overwrite)
     spec = read_spec(Path(arch_spec_path)) if arch_spec_path is not None else None
     data = get_task(task) if task is not None else None
     kind = detect_format(src)
