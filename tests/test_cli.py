@@ -10,12 +10,7 @@ import h5py
 import pytest
 
 from hyperviz.cli import main
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli import run
 
 
 def test_zoo_build_info_json(tmp_path, capsys):
@@ -32,7 +27,6 @@ def test_zoo_build_info_json(tmp_path, capsys):
     assert code == 0 and json.loads(stdout)["content_sha256"] == info["content_sha256"]
     code, stdout, _ = run(capsys, "zoo", "info", str(out))
     assert code == 0 and "1228 parameters" in stdout
-
 
 
 def test_bench_zoo_json_and_text(capsys):

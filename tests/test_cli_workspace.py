@@ -5,15 +5,10 @@ import shutil
 import pytest
 
 from hyperviz.cli import main
+from tests.cli import run
 
 GRID = {"activation": ["relu", "tanh"], "init": ["kaiming_uniform", "uniform"], "optimizer": ["adam"],
         "lr": [0.01], "weight_decay": [0.0], "dropout": [0.0]}
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,7 @@
 import numpy as np
 
 from core.hyperrep.workspace import load_workspace
-from hyperviz.cli import main
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.cli import run
 
 
 def test_embed_refuses_nan_embeddings(fws, capsys):

@@ -6,7 +6,6 @@ share one single-CPU local cluster, shut down at the end.
 import sys
 
 import numpy as np
-import pytest
 
 from core.generate.distributed import evaluate_chunk, evaluate_on_ray, finetune_on_ray
 from core.generate.evaluate import evaluate_weights, finetune_job
@@ -45,17 +44,6 @@ def test_without_ray_installed_sampling_says_how_to_install_it(pristine, monkeyp
 
 
 # ---- with a cluster --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cluster():
-    ray = pytest.importorskip("ray")
-    import os
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_evaluation_in_chunks_on_ray_equals_evaluation_here(cluster):
     w = random_models(7)
     out = evaluate_on_ray("local", ARCH, TASK, w, "tanh", ("test", "val"), ("test",), "cpu", chunk=3)

@@ -96,18 +96,6 @@ def test_an_unreachable_address_is_one_line_and_quick(tmp_path, capsys):
                                                "ray://HOST:PORT")
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """One single-CPU Ray cluster for the tests below (builds use it instead of starting their own)."""
-    ray = pytest.importorskip("ray")
-    import os
-
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_chunks_are_written_as_they_arrive_and_an_interrupted_build_resumes(cluster, plain, tmp_path):
     out = tmp_path / "zoo.h5"
     job = build_zoo_job(spec(), out, "cpu", ray="local")

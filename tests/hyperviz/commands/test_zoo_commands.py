@@ -3,16 +3,10 @@ import json
 
 import pytest
 
-from hyperviz.cli import main
+from tests.cli import run
 
 GRID = {"activation": ["relu"], "optimizer": ["adam"], "lr": [0.01], "init": ["kaiming_normal"],
         "weight_decay": [0.0], "dropout": [0.0]}
-
-
-def run(capsys, *argv):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
