@@ -25,6 +25,8 @@ from core.zoo.store import read_zoo
 CANDIDATES: dict[str, dict] = {
     "default": {},
     "no-value-profile": {"config": {"value_features": 0}},
+    "no-unit-profile": {"config": {"unit_features": 0}},
+    "latents-only": {"config": {"value_features": 0, "unit_features": 0}},
     "stats-head": {"config": {"stats_weight": 0.5}},
     "no-erasing": {"augmentation": {"erase_p": 0.0}},
     "no-erasing-gamma0.5": {"augmentation": {"erase_p": 0.0}, "config": {"gamma": 0.5}},

@@ -5,19 +5,23 @@
     tokens [B, T, S] --Linear(S, d)--> + pos(n) + pos(l) + pos(k) --> encoder blocks --> LN
         --Linear(d, d_latent)--> z [B, T, d_latent]                                 (encode)
     z --Linear(d_latent, d)--> + pos --> decoder blocks --> LN --Linear(d, S)--> tokens   (decode)
-    embedding = per-layer means of z, side by side  [B, L * d_latent]                (embed)
+    features = pooled latents: per-layer means of z, side by side  [B, L * d_latent]  (pool)
         + the value profile: per group of values (a layer's weights, a layer's biases) the
           means of k learned ramps of the values, standardised  [B, 2L * k]   (value branch)
-    optional statistics head: embedding -> Linear -> rank-normalised s(W) of the input  [B, n_stats]
-    projection head: embedding -> Linear, LN, ReLU, Linear -> [B, d_proj]  (contrastive loss only)
+        + the unit profile: per layer, learned ramps of its units' RMS and mean  [B, 2L * ku]
+    embedding = the same, with the pooled latents summarised by their top m principal
+          directions over the training states  [B, m + 2L * (k + ku)]                (embed)
+    optional statistics head: features -> Linear -> rank-normalised s(W) of the input  [B, n_stats]
+    projection head: features -> Linear, LN, ReLU, Linear -> [B, d_proj]  (contrastive loss only)
 
 Blocks are pre-LN transformer blocks with non-causal ``scaled_dot_product_attention`` and a GELU
 MLP. There is no CLS token: as in SANE the latent is a sequence with one ``d_latent`` vector per
-token, and the one vector per model state used for maps and probes is the mean over each
-layer's tokens beside the value profile (:meth:`HyperRepAE.value_pool`), which keeps the spread
-and tails of every layer's values that means of token latents average away.
+token, and the one vector per model state used for maps and probes is the summary of each
+layer's mean latent beside the value profile (:meth:`HyperRepAE.value_pool`), which keeps the
+spread and tails of every layer's values that means of token latents average away, and the unit
+profile (:meth:`HyperRepAE.unit_pool`), which keeps how unequal a layer's units are.
 
-The loss is ``gamma * NT-Xent(proj(embed(view1)), proj(embed(view2)), temperature)
+The loss is ``gamma * NT-Xent(proj(features(view1)), proj(features(view2)), temperature)
 + (1 - gamma) * layer-wise normalised masked MSE`` of both views' reconstructions against their
 targets (the augmented views before noise/erasing).
 
@@ -73,6 +77,8 @@ class AEConfig:
     canonical: bool = True                       # inputs are put in canonical unit order (core.hyperrep.codec)
     pooling: str = "mean"                        # per-layer "mean" of z, or "mean_std" (mean and spread)
     value_features: int = 0                      # k: learned value features per s(W) group (0: none)
+    unit_features: int = 0                       # learned features per layer of its units' RMS and mean (0: none)
+    latent_components: int = 0                   # the pooled latents' top principal directions kept (0: all)
     n_stats: int = 0                             # width of the s(W) target of the statistics head (0: no head)
     stats_weight: float = 0.0                    # weight of the statistics term in the loss
 
@@ -83,7 +89,7 @@ class AEConfig:
         for name in ("token_size", "n_tokens", "d_model", "n_heads", "d_latent", "d_ff", "d_proj"):
             if int(getattr(self, name)) < 1:
                 raise HyperVizError(f"autoencoder config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("value_features", "n_stats"):
+        for name in ("value_features", "unit_features", "latent_components", "n_stats"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise HyperVizError(f"autoencoder config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
         if not 0 <= self.stats_weight <= 100:
@@ -100,6 +106,10 @@ class AEConfig:
             raise HyperVizError(f"autoencoder config: temperature {self.temperature} must be > 0")
         if self.pooling not in POOLINGS:
             raise HyperVizError(f"autoencoder config: pooling {self.pooling!r}: expected one of {', '.join(POOLINGS)}")
+        pooled = (2 if self.pooling == "mean_std" else 1) * self.max_positions[1] * self.d_latent
+        if self.latent_components > pooled:
+            raise HyperVizError(f"autoencoder config: latent_components {self.latent_components} exceeds the "
+                                f"{pooled} pooled latent values")
         if self.max_positions[0] < self.n_tokens:
             raise HyperVizError(f"autoencoder config: max_positions[0] {self.max_positions[0]} < n_tokens {self.n_tokens}")
 
@@ -140,9 +150,11 @@ class AEConfig:
 #: ~100 s with one torch thread on the 2-core dev machine, so 10-15 epochs fit in 15-25 min.
 PRESETS: dict[str, dict] = {
     "tiny": dict(d_model=32, n_heads=2, n_layers_enc=1, n_layers_dec=1, d_latent=8, d_ff=64,
-                 dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1, value_features=8),
+                 dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1, value_features=8, unit_features=4,
+                 latent_components=8),
     "default": dict(d_model=128, n_heads=4, n_layers_enc=2, n_layers_dec=2, d_latent=64, d_ff=256,
-                    dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1, value_features=16),
+                    dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1, value_features=16, unit_features=8,
+                    latent_components=32),
 }
 
 
@@ -229,17 +241,28 @@ class HyperRepAE(nn.Module):
         self.decoder = nn.ModuleList(Block(c.d_model, c.n_heads, c.d_ff, c.dropout) for _ in range(c.n_layers_dec))
         self.dec_ln = nn.LayerNorm(c.d_model)
         self.to_token = nn.Linear(c.d_model, S)
-        self.projection = nn.Sequential(nn.Linear(self.embedding_width, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
+        self.projection = nn.Sequential(nn.Linear(self.feature_width, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
                                         nn.Linear(c.d_model, c.d_proj))
+        if c.value_features or c.unit_features:
+            self.register_buffer("group_of_entry", torch.zeros(T, S, dtype=torch.long))
         if c.value_features:
             G, k = self.n_value_groups, c.value_features
             self.value_slope = nn.Parameter(torch.empty(G, k))
             self.value_offset = nn.Parameter(torch.empty(G, k))
-            self.register_buffer("group_of_entry", torch.zeros(T, S, dtype=torch.long))
             self.register_buffer("value_mean", torch.zeros(G * k))
             self.register_buffer("value_std", torch.ones(G * k))
+        if c.unit_features:
+            G, k = self.n_value_groups, c.unit_features
+            self.unit_slope = nn.Parameter(torch.empty(G, k))
+            self.unit_offset = nn.Parameter(torch.empty(G, k))
+            self.register_buffer("unit_of_token", torch.arange(T))
+            self.register_buffer("unit_mean", torch.zeros(G * k))
+            self.register_buffer("unit_std", torch.ones(G * k))
         if c.n_stats:
-            self.stats_head = nn.Linear(self.embedding_width, c.n_stats)
+            self.stats_head = nn.Linear(self.feature_width, c.n_stats)
+        if c.latent_components:
+            self.register_buffer("latent_centre", torch.zeros(self.pooled_width))
+            self.register_buffer("latent_basis", torch.eye(self.pooled_width)[:, : c.latent_components].clone())
 
         positions = torch.zeros(T, 3, dtype=torch.long)
         positions[:, 0] = torch.arange(T)
@@ -249,8 +272,11 @@ class HyperRepAE(nn.Module):
         self.register_buffer("layer_std", torch.ones(L))
         self.register_buffer("layer_mean", torch.zeros(L))
         self.apply(self._init_weights)
+        G = self.n_value_groups
         if c.value_features:
-            self._set_ramps(torch.zeros(self.n_value_groups), torch.ones(self.n_value_groups))
+            self._set_ramps(self.value_slope, self.value_offset, torch.zeros(G), torch.ones(G))
+        if c.unit_features:
+            self._set_ramps(self.unit_slope, self.unit_offset, torch.zeros(G), torch.ones(G))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -274,8 +300,11 @@ class HyperRepAE(nn.Module):
             self.token_mask.copy_(tokenizer.mask)
             self.token_positions.copy_(tokenizer.positions)
             self.layer_of_token.copy_(tokenizer.layer_of_token)
-            if self.config.value_features:
+            if hasattr(self, "group_of_entry"):
                 self.group_of_entry.copy_(tokenizer.group_of_entry)
+            if self.config.unit_features:
+                rows = tokenizer.layer_of_token * (int(tokenizer.row_of_token.max()) + 1) + tokenizer.row_of_token
+                self.unit_of_token.copy_(torch.unique_consecutive(rows, return_inverse=True)[1])
         return self
 
     def set_layer_stats(self, std: torch.Tensor, mean: torch.Tensor | None = None) -> HyperRepAE:
@@ -291,56 +320,78 @@ class HyperRepAE(nn.Module):
                 self.layer_mean[:n].copy_(mean.reshape(-1))
         return self
 
-    def _set_ramps(self, centre: torch.Tensor, spread: torch.Tensor, quantiles: torch.Tensor | None = None) -> None:
-        """Ramp ``j`` of group ``g`` starts at threshold ``t_gj`` and is ``RAMP_WIDTH * spread_g``
-        wide. The thresholds are ``quantiles [G, k]`` (a group's value quantiles at
-        :func:`ramp_levels`) or, without them, the quantiles of a normal distribution of mean
-        ``centre_g`` and std ``spread_g`` (``[G]`` each)."""
+    @staticmethod
+    @torch.no_grad()
+    def _set_ramps(slope: nn.Parameter, offset: nn.Parameter, centre: torch.Tensor, spread: torch.Tensor,
+                   quantiles: torch.Tensor | None = None) -> None:
+        """Ramp ``j`` of group ``g`` (``slope``/``offset`` ``[G, k]``) starts at threshold ``t_gj``
+        and is ``RAMP_WIDTH * spread_g`` wide. The thresholds are ``quantiles [G, k]`` (a group's
+        quantiles at :func:`ramp_levels`) or, without them, the quantiles of a normal distribution
+        of mean ``centre_g`` and std ``spread_g`` (``[G]`` each)."""
         if quantiles is None:
-            levels = ramp_levels(self.config.value_features)
+            levels = ramp_levels(slope.shape[1])
             quantiles = centre[:, None] + spread[:, None] * torch.special.ndtri(levels)[None, :]
         width = (RAMP_WIDTH * spread).clamp_min(1e-6)[:, None]
-        with torch.no_grad():
-            self.value_slope.copy_((1.0 / width).expand_as(self.value_slope))
-            self.value_offset.copy_(-quantiles / width)
+        slope.copy_((1.0 / width).expand_as(slope))
+        offset.copy_(-quantiles / width)
 
-    @torch.no_grad()
-    def init_value_profile(self, tokens: torch.Tensor, max_values: int = 1_000_000) -> HyperRepAE:
-        """Fit the value branch to training ``tokens [n, T, S]`` (a sample of the training states,
-        standardised as :class:`~core.hyperrep.codec.WeightCodec` makes them): each group's ramps
-        start at that group's value quantiles at :func:`ramp_levels` and are ``RAMP_WIDTH`` of the
-        group's std wide, and the profile is then standardised by its mean and std over ``tokens``
-        (buffers ``value_mean`` / ``value_std``), so every feature weighs as one unit in the
-        embedding's distances. Groups without values (padding layers) keep unit-normal ramps.
-        A no-op without a value branch. Deterministic (a seeded subsample of at most
-        ``max_values`` values per group)."""
-        if not self.config.value_features:
-            return self
-        self._check_tokens(tokens)
-        G, k = self.n_value_groups, self.config.value_features
+    @staticmethod
+    def _fit_ramps(slope: nn.Parameter, offset: nn.Parameter, groups: list[torch.Tensor], max_values: int) -> None:
+        """Place ramps ``[G, k]`` at the quantiles of each group's training values (``groups[g]``, 1-D);
+        a group with fewer than 2 values keeps unit-normal ramps. A seeded subsample of at most
+        ``max_values`` values per group, so the result is deterministic."""
+        G, k = slope.shape
         levels = ramp_levels(k)
-        normal = torch.special.ndtri(levels)
-        centre, spread, quantiles = torch.zeros(G), torch.ones(G), normal.repeat(G, 1)
+        centre, spread, quantiles = torch.zeros(G), torch.ones(G), torch.special.ndtri(levels).repeat(G, 1)
         gen = torch.Generator().manual_seed(0)
-        group = self.group_of_entry.cpu()
-        flat = tokens.detach().float().cpu()
-        for g in range(G):
-            values = flat[:, group == g].reshape(-1)
+        for g, values in enumerate(groups):
             if values.numel() < 2:
                 continue
             if values.numel() > max_values:
                 values = values[torch.randperm(values.numel(), generator=gen)[:max_values]]
             centre[g], spread[g] = values.mean(), values.std().clamp_min(1e-6)
             quantiles[g] = torch.quantile(values, levels)
-        device = self.value_slope.device
-        self._set_ramps(centre.to(device), spread.to(device), quantiles.to(device))
-        self.value_mean.zero_()
-        self.value_std.fill_(1.0)
-        profile = torch.cat([self.value_pool(flat[s : s + 512].to(device)) for s in range(0, len(flat), 512)])
-        if len(profile) > 1:
-            self.value_mean.copy_(profile.mean(0))
-            self.value_std.copy_(profile.std(0).clamp_min(1e-6))
+        device = slope.device
+        HyperRepAE._set_ramps(slope, offset, centre.to(device), spread.to(device), quantiles.to(device))
+
+    @torch.no_grad()
+    def init_value_profile(self, tokens: torch.Tensor, max_values: int = 1_000_000) -> HyperRepAE:
+        """Fit the value and unit branches to training ``tokens [n, T, S]`` (a sample of the
+        training states, standardised as :class:`~core.hyperrep.codec.WeightCodec` makes them):
+        each group's ramps start at that group's quantiles at :func:`ramp_levels` (of its values
+        for the value branch, of its units' RMS or mean for the unit branch) and are ``RAMP_WIDTH``
+        of the group's std wide; each profile is then standardised by its mean and std over
+        ``tokens`` (buffers ``value_mean`` / ``value_std``, ``unit_mean`` / ``unit_std``), so every
+        feature weighs as one unit in the embedding's distances. Groups without values (padding
+        layers) keep unit-normal ramps. A no-op without either branch. Deterministic."""
+        c = self.config
+        if not (c.value_features or c.unit_features):
+            return self
+        self._check_tokens(tokens)
+        flat = tokens.detach().float().cpu()
+        if c.value_features:
+            group = self.group_of_entry.cpu()
+            self._fit_ramps(self.value_slope, self.value_offset,
+                            [flat[:, group == g].reshape(-1) for g in range(self.n_value_groups)], max_values)
+            self._standardise(self.value_pool, self.value_mean, self.value_std, flat)
+        if c.unit_features:
+            moments = torch.cat([self._unit_moments(part.to(self.unit_of_token.device))[0].cpu() for part in flat.split(512)])
+            layer = self._unit_layers().cpu()                                                  # [U], L = no unit
+            groups = [moments[:, layer == g // 2, g % 2].reshape(-1) for g in range(self.n_value_groups)]
+            self._fit_ramps(self.unit_slope, self.unit_offset, groups, max_values)
+            self._standardise(self.unit_pool, self.unit_mean, self.unit_std, flat)
         return self
+
+    @staticmethod
+    def _standardise(pool, mean: torch.Tensor, std: torch.Tensor, flat: torch.Tensor) -> None:
+        """Set a profile's standardisation buffers ``mean`` / ``std`` to the mean and std of
+        ``pool`` (:meth:`value_pool` or :meth:`unit_pool`) over the tokens ``flat``."""
+        mean.zero_()
+        std.fill_(1.0)
+        profile = torch.cat([pool(part.to(mean.device)) for part in flat.split(512)])
+        if len(profile) > 1:
+            mean.copy_(profile.mean(0))
+            std.copy_(profile.std(0).clamp_min(1e-6))
 
     # ---- forward pieces --------------------------------------------------------------------
     def _check_tokens(self, tokens: torch.Tensor) -> None:
@@ -378,10 +429,22 @@ class HyperRepAE(nn.Module):
         return 2 * self.config.max_positions[1]
 
     @property
-    def embedding_width(self) -> int:
-        moments = 2 if self.config.pooling == "mean_std" else 1
+    def pooled_width(self) -> int:
+        """Width of :meth:`pool`'s output."""
         c = self.config
-        return moments * c.max_positions[1] * c.d_latent + self.n_value_groups * c.value_features
+        return (2 if c.pooling == "mean_std" else 1) * c.max_positions[1] * c.d_latent
+
+    @property
+    def feature_width(self) -> int:
+        """Width of :meth:`features`: the pooled latents and the profiles, what the heads read."""
+        c = self.config
+        return self.pooled_width + self.n_value_groups * (c.value_features + c.unit_features)
+
+    @property
+    def embedding_width(self) -> int:
+        """Width of :meth:`embedding`, the one vector per model state."""
+        c = self.config
+        return self.feature_width - (self.pooled_width - c.latent_components if c.latent_components else 0)
 
     def pool(self, z: torch.Tensor) -> torch.Tensor:
         """One vector per model state from ``z [B, T, d_latent]``, invariant to the order of units
@@ -430,20 +493,118 @@ class HyperRepAE(nn.Module):
         profile = (torch.einsum("bek,eg->bgk", phi, onehot) / counts[None, :, None]).reshape(tokens.shape[0], G * k)
         return (profile - self.value_mean.to(tokens.dtype)) / self.value_std.to(tokens.dtype)
 
-    def embedding(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """The one vector per model state: :meth:`pool` of the latents ``z`` of ``tokens``, then
-        :meth:`value_pool` of the tokens (when the model has a value branch)."""
-        pooled = self.pool(z)
-        if not self.config.value_features:
+    def _unit_layers(self) -> torch.Tensor:
+        """``[U]`` (U = ``n_tokens``): the layer of every unit of :meth:`_unit_moments`, ``L`` for
+        unit indices no token has (the architecture has fewer units than tokens)."""
+        L, T = self.config.max_positions[1], self.config.n_tokens
+        layer = torch.full((T,), L, dtype=torch.long, device=self.unit_of_token.device)
+        return layer.scatter(0, self.unit_of_token, self.layer_of_token)
+
+    def _unit_moments(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every unit's RMS and mean over its incoming weights (a row of its layer's weight,
+        biases left out), ``[B, U, 2]`` (RMS first; U = ``n_tokens``, one slot per possible unit),
+        and the number of weights of every unit ``[U]`` (0 for unused slots)."""
+        T = self.config.n_tokens
+        is_weight = (self.group_of_entry == 2 * self.layer_of_token[:, None]).to(tokens.dtype)    # [T, S]
+        onehot = F.one_hot(self.unit_of_token, T).to(tokens.dtype)                               # [T, U]
+        count = is_weight.sum(1) @ onehot                                                        # [U]
+        first = ((tokens * is_weight).sum(2) @ onehot) / count.clamp_min(1)
+        second = ((tokens * tokens * is_weight).sum(2) @ onehot) / count.clamp_min(1)
+        return torch.stack([second.clamp_min(0).add(1e-12).sqrt(), first], 2), count
+
+    def unit_pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """The unit branch: the *unit profile* of ``tokens [B, T, S]``, ``[B, 2 * L * unit_features]``.
+
+        Per layer, the distribution over its units (output neurons, conv filters) of each unit's
+        RMS and of each unit's mean of incoming weights, read by ``unit_features`` learned ramps
+        per layer and moment, as :meth:`value_pool` reads values: how unequal a layer's units are
+        (a few grown filters, dead ones), which neither the per-value profile nor s(W) holds.
+        Groups ``2l`` (RMS) and ``2l + 1`` (mean) of layer ``l``; standardised by ``unit_mean`` /
+        ``unit_std``. ``[B, 0]`` without a unit branch."""
+        k = self.config.unit_features
+        if not k:
+            return tokens.new_zeros(tokens.shape[0], 0)
+        if tokens.shape[1] != self.config.n_tokens:
+            raise HyperVizError(f"the unit branch needs all {self.config.n_tokens} tokens, got {tokens.shape[1]}")
+        L = self.config.max_positions[1]
+        moments, count = self._unit_moments(tokens)                                        # [B, U, 2], [U]
+        layer = self._unit_layers()
+        in_layer = F.one_hot(layer, L + 1)[:, :L].to(tokens.dtype) * (count > 0).to(tokens.dtype)[:, None]  # [U, L]
+        at = layer.clamp_max(L - 1)
+        slope = self.unit_slope.view(L, 2, k)[at].to(tokens.dtype)                          # [U, 2, k]
+        offset = self.unit_offset.view(L, 2, k)[at].to(tokens.dtype)
+        phi = F.gelu(moments[..., None] * slope + offset)                                  # [B, U, 2, k]
+        profile = torch.einsum("bujk,ul->bljk", phi, in_layer) / in_layer.sum(0).clamp_min(1)[None, :, None, None]
+        profile = profile.reshape(tokens.shape[0], -1)
+        return (profile - self.unit_mean.to(tokens.dtype)) / self.unit_std.to(tokens.dtype)
+
+    def _with_profiles(self, latent_part: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        parts = [latent_part]
+        if self.config.value_features:
+            parts.append(self.value_pool(tokens))
+        if self.config.unit_features:
+            parts.append(self.unit_pool(tokens))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+    def features(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """What the projection and statistics heads read in training, ``[B, feature_width]``:
+        :meth:`pool` of the latents ``z`` of ``tokens``, then :meth:`value_pool` and
+        :meth:`unit_pool` of the tokens (for the branches the model has)."""
+        return self._with_profiles(self.pool(z), tokens)
+
+    def summarise(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled latents ``[B, pooled_width]`` -> their coordinates on the ``latent_components``
+        principal directions of the training states, each of std 1 there (unchanged with
+        ``latent_components`` 0). See :meth:`fit_latent_basis`."""
+        if not self.config.latent_components:
             return pooled
-        return torch.cat([pooled, self.value_pool(tokens)], 1)
+        return (pooled - self.latent_centre.to(pooled.dtype)) @ self.latent_basis.to(pooled.dtype)
+
+    def embedding(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The one vector per model state, ``[B, embedding_width]``: :meth:`summarise` of the
+        pooled latents ``z`` of ``tokens``, then the value and unit profiles of the tokens.
+
+        Why a summary and not all ``L * d_latent`` pooled values: most of those directions vary
+        from model to model but little with any property, and beside the profiles they cost a
+        linear probe more than they give (measured in docs/hyperrep-ablation.md: on the default
+        zoo the full pooled latents took epoch R^2 from 0.31 to 0.22; their top 32 directions
+        kept 0.29 and added to test accuracy, init and lr)."""
+        return self._with_profiles(self.summarise(self.pool(z)), tokens)
+
+    @torch.no_grad()
+    def fit_latent_basis(self, tokens: torch.Tensor) -> HyperRepAE:
+        """Fit :meth:`summarise` to training ``tokens [n, T, S]``: the top ``latent_components``
+        principal directions of their pooled latents (signs fixed so each direction's largest
+        entry is positive, so the same model and tokens give the same basis), scaled to std 1.
+        Call it whenever the encoder has changed (``fit`` does at every saved epoch). A no-op
+        with ``latent_components`` 0."""
+        m = self.config.latent_components
+        if not m:
+            return self
+        self._check_tokens(tokens)
+        was_training = self.training
+        self.eval()
+        device = self.latent_basis.device
+        pooled = torch.cat([self.pool(self.encode(part.to(device))).double().cpu() for part in tokens.split(512)])
+        self.train(was_training)
+        centre = pooled.mean(0)
+        _, sing, vh = torch.linalg.svd(pooled - centre, full_matrices=False)
+        basis = vh[:m].T                                                      # [pooled_width, m]
+        sign = torch.sign(basis.gather(0, basis.abs().argmax(0, keepdim=True)))
+        scale = (sing[:m] / max(len(pooled) - 1, 1) ** 0.5).clamp_min(1e-8)
+        basis = basis * sign / scale
+        if basis.shape[1] < m:                                                # fewer states than directions
+            basis = torch.cat([basis, basis.new_zeros(basis.shape[0], m - basis.shape[1])], 1)
+        self.latent_centre.copy_(centre.float())
+        self.latent_basis.copy_(basis.float())
+        return self
 
     def embed(self, tokens: torch.Tensor) -> torch.Tensor:
         """``tokens [B, T, S]`` -> model embedding ``[B, embedding_width]`` (see :meth:`embedding`)."""
         return self.embedding(self.encode(tokens), tokens)
 
     def project(self, embedding: torch.Tensor) -> torch.Tensor:
-        """Projection head for the contrastive loss: ``[B, L * d_latent] -> [B, d_proj]``."""
+        """Projection head for the contrastive loss: ``[B, feature_width] -> [B, d_proj]``."""
         return self.projection(embedding)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -476,7 +637,7 @@ class HyperRepAE(nn.Module):
         layer_std = self.layer_std if layer_std is None else layer_std
         both = torch.cat([view1, view2])
         recon, z = self(both)
-        embedding = self.embedding(z, both)
+        embedding = self.features(z, both)
         p1, p2 = self.project(embedding).chunk(2)
         contrastive = nt_xent(p1, p2, c.temperature) if c.gamma > 0 else recon.new_zeros(())
         reconstruction = layerwise_reconstruction_loss(recon, torch.cat([target1, target2]), mask, layer_of_token, layer_std)

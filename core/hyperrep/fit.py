@@ -11,7 +11,8 @@ plus, for an autoencoder with a statistics head, ``stats_weight *`` the MSE of i
 the states' rank-normalised s(W) (fitted on the training states; computed only for such a model).
 
 AdamW with a one-cycle schedule (linear warm-up, cosine decay), bf16 autocast on CUDA. After every
-epoch the workspace is saved with the model, the optimiser state and the history, so a cancelled
+epoch the latent summary of the embedding is refitted to the changed encoder
+(:meth:`HyperRepAE.fit_latent_basis`) and the workspace is saved with the model, the optimiser state and the history, so a cancelled
 or crashed run resumes from the last finished epoch. A non-finite loss stops training with a
 clear error and leaves the last good checkpoint in place.
 """
@@ -44,7 +45,7 @@ TRAINING = {
     "default": dict(epochs=12, batch_size=128, lr=1e-3, noise=0.05, erase_p=0.3),
 }
 AUGMENTATION_KEYS = ("noise", "erase_p")
-PROFILE_STATES = 4096  # training states the value branch's ramps are placed from
+PROFILE_STATES = 4096  # training states the profiles' ramps and the latent summary are fitted on
 WEIGHT_LIMIT = 1e3     # states with larger weights (diverged training) are left out
 
 
@@ -141,6 +142,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     train_w, val_w = weights[split == "train"], weights[split == "val"]
 
     tokenizer = get_tokenizer(zoo.arch)
+    profile_rows = np.sort(np.random.default_rng(seed).permutation(len(train_w))[:PROFILE_STATES])
     if ws.has_autoencoder:
         if ws.training.get("arch") != zoo.arch.to_dict():
             raise HyperVizError(f"{ws_path}: its autoencoder was trained for architecture "
@@ -152,8 +154,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         model = HyperRepAE(make_config(tokenizer, preset, **(config or {}))).attach_tokenizer(tokenizer)
         mean, std = tokenizer.layer_stats(train_w)
         model.set_layer_stats(std.float(), mean.float())
-        profile_rows = np.random.default_rng(seed).permutation(len(train_w))[:PROFILE_STATES]
-        model.init_value_profile(WeightCodec(zoo.arch, model).to_tokens(train_w[np.sort(profile_rows)]))
+        model.init_value_profile(WeightCodec(zoo.arch, model).to_tokens(train_w[profile_rows]))
         model.to(dev)
         ws.training = {"arch": zoo.arch.to_dict(), "preset": preset, "epochs_done": 0, "history": [], "seed": seed,
                        "augmentation": {k: settings[k] for k in AUGMENTATION_KEYS}}
@@ -178,6 +179,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     total_steps = total_epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed + 1000 * done_epochs)
     val_tokens = codec.to_tokens(val_w[:1024].to(dev))
+    profile_tokens = codec.to_tokens(train_w[profile_rows].to(dev))               # what the latent summary is fitted on
 
     yield Progress(done_epochs * steps_per_epoch, total_steps, "resuming" if done_epochs else "starting",
                    {"train_states": n_train, "val_states": len(val_w), "device": str(dev)})
@@ -215,6 +217,7 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         ws.training["history"].append(record)
         ws.training["epochs_done"] = epoch + 1
         ws.training["samples_per_s"] = seen / (time.perf_counter() - start)
+        model.fit_latent_basis(profile_tokens)
         ws.set_autoencoder(model)
         ws.optimizer = _optimizer_state(opt)
         ws.embeddings = None                     # embeddings of an older model are stale

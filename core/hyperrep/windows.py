@@ -51,7 +51,7 @@ MODE = "windowed"
 #: How a token's global index is counted: within its window (default), or over the whole model (SANE).
 POSITIONS = ("window", "model")
 #: Settings of the plain autoencoder a windowed one cannot have (they read a whole model at once).
-WHOLE_MODEL_SETTINGS = ("value_features", "n_stats", "stats_weight")
+WHOLE_MODEL_SETTINGS = ("value_features", "unit_features", "latent_components", "n_stats", "stats_weight")
 
 
 def is_windowed(training: dict) -> bool:
@@ -302,7 +302,7 @@ def new_windowed_model(zoo, train_rows: dict[str, np.ndarray], preset: str, conf
     given = [k for k in WHOLE_MODEL_SETTINGS if config.get(k)]
     if given:
         raise HyperVizError(f"autoencoder settings {', '.join(given)}: a windowed autoencoder (several architectures "
-                            "or --window) has no value branch or statistics head")
+                            "or --window) has no value or unit branch, latent summary or statistics head")
     specs = [zoo.spec(name) for name in train_rows]
     size = int(config.pop("token_size", 0) or default_token_size(specs))
     toks = {spec.name: get_tokenizer(spec, size) for spec in specs}
@@ -322,7 +322,8 @@ def new_windowed_model(zoo, train_rows: dict[str, np.ndarray], preset: str, conf
     first = next(iter(toks.values()))
     torch.manual_seed(seed)
     cfg = make_config(first, preset, **{**config, "token_size": size, "n_tokens": window,
-                                        "max_positions": max_positions, "value_features": 0, "n_stats": 0,
+                                        "max_positions": max_positions, "value_features": 0, "unit_features": 0,
+                                        "latent_components": 0, "n_stats": 0,
                                         "stats_weight": 0.0})
     model = HyperRepAE(cfg)
     record = {"mode": MODE, "window": window, "halo": halo, "positions": positions, "archs": {}}

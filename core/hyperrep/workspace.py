@@ -307,7 +307,8 @@ def _read_workspace(r: H5Reader, path: Path) -> Workspace:
 #: model of 10**12 parameters must fail here, not while allocating it).
 _AE_INTS = {"token_size": (1, 65536), "n_tokens": (1, 1_000_000), "d_model": (1, 16384), "n_heads": (1, 1024),
             "n_layers_enc": (0, 256), "n_layers_dec": (0, 256), "d_latent": (1, 16384), "d_ff": (1, 65536),
-            "d_proj": (1, 16384), "value_features": (0, 4096), "n_stats": (0, 1_000_000)}
+            "d_proj": (1, 16384), "value_features": (0, 4096), "unit_features": (0, 4096),
+            "latent_components": (0, 1_000_000), "n_stats": (0, 1_000_000)}
 
 
 def _check_ae_config(r: H5Reader, config: dict) -> dict:

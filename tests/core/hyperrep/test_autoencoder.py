@@ -41,10 +41,10 @@ def test_shapes(tok):
     assert model.decode(z).shape == tokens.shape
     recon, z2 = model(tokens)
     assert recon.shape == tokens.shape and torch.equal(z, z2)
-    emb = model.embed(tokens)
+    emb = model.features(z, tokens)
     n_layers = c.max_positions[1]
     width = n_layers * c.d_latent
-    assert emb.shape == (5, width + 2 * n_layers * c.value_features) == (5, model.embedding_width)
+    assert emb.shape == (5, width + 2 * n_layers * (c.value_features + c.unit_features)) == (5, model.feature_width)
     for layer in range(n_layers):        # per-layer means of the token latents, side by side
         mine = tok.layer_of_token == layer
         torch.testing.assert_close(emb[:, layer * c.d_latent : (layer + 1) * c.d_latent], z[:, mine].mean(1))
@@ -55,7 +55,25 @@ def test_shapes(tok):
         phi = torch.nn.functional.gelu(values[..., None] * model.value_slope[group] + model.value_offset[group]).mean(1)
         cols = slice(group * k, (group + 1) * k)
         torch.testing.assert_close(emb[:, width:][:, cols], (phi - model.value_mean[cols]) / model.value_std[cols])
+    # then the unit branch: per layer, the ramps of its units' RMS (group 2l) and mean (2l + 1)
+    units = emb[:, width + 2 * n_layers * k :]
+    weights = tok.detokenize(tokens)
+    ku = c.unit_features
+    for slot in (s for s in tok.spec.layout if s.kind == "weight"):
+        rows = weights[:, slot.offset : slot.stop].reshape(5, slot.shape[0], -1)
+        for j, moment in enumerate((rows.pow(2).mean(-1).sqrt(), rows.mean(-1))):
+            g = 2 * slot.layer + j
+            phi = torch.nn.functional.gelu(moment[..., None] * model.unit_slope[g] + model.unit_offset[g]).mean(1)
+            cols = slice(g * ku, (g + 1) * ku)
+            torch.testing.assert_close(units[:, cols], (phi - model.unit_mean[cols]) / model.unit_std[cols],
+                                       atol=1e-5, rtol=1e-4)
     assert model.project(emb).shape == (5, c.d_proj)
+    # the embedding: the pooled latents' summary, then the same profiles
+    m = c.latent_components
+    embedding = model.embed(tokens)
+    assert m > 0 and embedding.shape == (5, m + emb.shape[1] - width) == (5, model.embedding_width)
+    torch.testing.assert_close(embedding[:, :m], model.summarise(emb[:, :width]))
+    torch.testing.assert_close(embedding[:, m:], emb[:, width:])
     total, parts = model.loss(tokens, tokens)
     assert total.dim() == 0 and set(parts) == {"loss", "contrastive", "reconstruction", "statistics"}
     # a window of tokens with explicit positions
@@ -239,6 +257,89 @@ def test_value_branch_recovers_a_planted_spread_that_token_latent_means_miss():
     assert values.shape == (n, 2 * tok.n_layers * model.config.value_features)
     assert ridge_probe(*split(values)).score > 0.9
     assert ridge_probe(*split(group_means)).score < 0.3
+
+
+def test_unit_branch_recovers_planted_unit_alignment_that_the_value_profile_cannot_see():
+    """Every value is +-1 with probability 1/2, so every group's value distribution is the same
+    for every state; what varies is how many units have all their weights of one sign (the
+    planted ``aligned`` fraction). The value profile cannot read it (a permutation of a layer's
+    values leaves it exactly unchanged), the unit branch's profile of unit means does."""
+    from core.analysis.probes import ridge_probe
+
+    tok = Tokenizer(get_arch("cnn"))
+    model = _tiny(tok, value_features=4, unit_features=4)
+    gen = torch.Generator().manual_seed(0)
+    n = 300
+    aligned = torch.rand(n, generator=gen)
+    weights = torch.where(torch.rand(n, tok.n_params, generator=gen) < 0.5, -1.0, 1.0)
+    for slot in (s for s in tok.spec.layout if s.kind == "weight"):
+        rows = weights[:, slot.offset : slot.stop].view(n, slot.shape[0], -1)
+        unit_sign = torch.where(torch.rand(n, slot.shape[0], 1, generator=gen) < 0.5, -1.0, 1.0)
+        pick = torch.rand(n, slot.shape[0], 1, generator=gen) < aligned[:, None, None]
+        rows.copy_(torch.where(pick, unit_sign.expand_as(rows), rows))
+    tokens = tok.tokenize(weights)
+    model.init_value_profile(tokens)
+    with torch.no_grad():
+        values, units = model.value_pool(tokens).double().numpy(), model.unit_pool(tokens).double().numpy()
+        shuffled = weights.clone()
+        for slot in (s for s in tok.spec.layout if s.kind == "weight"):
+            part = shuffled[:, slot.offset : slot.stop]
+            part.copy_(part[:, torch.randperm(slot.size, generator=gen)])
+        torch.testing.assert_close(model.value_pool(tok.tokenize(shuffled)), torch.from_numpy(values).float())
+    assert units.shape == (n, 2 * tok.n_layers * 4)
+    y = aligned.double().numpy()
+    cut = (slice(0, 200), slice(200, 250), slice(250, n))
+    split = lambda x: [a for s in cut for a in (x[s], y[s])]  # noqa: E731
+    assert ridge_probe(*split(units)).score > 0.9
+    assert ridge_probe(*split(values)).score < 0.3
+
+
+def test_unit_profile_starts_at_the_unit_moments_quantiles_and_is_standardised():
+    from core.hyperrep.autoencoder import ramp_levels
+
+    tok = Tokenizer(get_arch("cnn"))
+    gen = torch.Generator().manual_seed(1)
+    tokens = tok.tokenize(torch.randn(64, tok.n_params, generator=gen) * (torch.rand(64, 1, generator=gen) + 0.5))
+    model = _tiny(tok, unit_features=3).init_value_profile(tokens)
+    weights = tok.detokenize(tokens)
+    for slot in (s for s in tok.spec.layout if s.kind == "weight"):
+        rows = weights[:, slot.offset : slot.stop].reshape(64, slot.shape[0], -1)
+        for j, moment in enumerate((rows.pow(2).mean(-1).sqrt(), rows.mean(-1))):
+            g = 2 * slot.layer + j
+            thresholds = -model.unit_offset[g] / model.unit_slope[g]
+            torch.testing.assert_close(thresholds, torch.quantile(moment.reshape(-1), ramp_levels(3)), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        profile = model.unit_pool(tokens)
+    torch.testing.assert_close(profile.mean(0), torch.zeros(profile.shape[1]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(profile.std(0), torch.ones(profile.shape[1]), atol=1e-3, rtol=0)
+    again = _tiny(tok, unit_features=3).init_value_profile(tokens)
+    assert torch.equal(again.unit_offset, model.unit_offset) and torch.equal(again.unit_std, model.unit_std)
+    rebuilt = model_from_tensors(model.config.to_json(), state_to_tensors(model))
+    torch.testing.assert_close(rebuilt.embed(tokens), model.embed(tokens))
+
+
+def test_latent_summary_is_the_pooled_latents_principal_directions_whitened(tok):
+    """fit_latent_basis: on the tokens it was fitted on, the summary has mean 0, std 1 and
+    uncorrelated components, ordered by the variance they hold, and it is the same twice."""
+    model = _tiny(tok, latent_components=5)
+    tokens = tok.tokenize(torch.randn(200, tok.n_params, generator=torch.Generator().manual_seed(3)))
+    model.fit_latent_basis(tokens)
+    with torch.no_grad():
+        pooled = model.pool(model.encode(tokens))
+        summary = model.summarise(pooled).double()
+    assert summary.shape == (200, 5)
+    torch.testing.assert_close(summary.mean(0), torch.zeros(5, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(torch.cov(summary.T), torch.eye(5, dtype=torch.float64), atol=1e-3, rtol=0)
+    variance = ((pooled - pooled.mean(0)) @ (model.latent_basis / model.latent_basis.norm(dim=0))).var(0)
+    assert torch.all(variance[:-1] >= variance[1:])
+    again = _tiny(tok, latent_components=5).fit_latent_basis(tokens)
+    assert torch.equal(again.latent_basis, model.latent_basis)
+    full = _tiny(tok, latent_components=0)
+    assert full.embedding_width == full.feature_width
+    with torch.no_grad():
+        torch.testing.assert_close(full.embed(tokens), full.features(full.encode(tokens), tokens))
+    with pytest.raises(HyperVizError, match="latent_components 1000 exceeds"):
+        _tiny(tok, latent_components=1000)
 
 
 def test_statistics_head_is_trained_only_with_a_target(tok):
