@@ -174,7 +174,8 @@ def register(sub) -> None:
     p = sub.add_parser("project", help="compute and store a 2-D map of the embeddings")
     p.add_argument("workspace")
     p.add_argument("--method", choices=["umap", "pca"], default="umap")
-    p.add_argument("--neighbors", type=neighbors, default=15, help=f"UMAP n_neighbors, 2..{MAX_NEIGHBORS}")
+    p.add_argument("--neighbors", type=neighbors, default=None,
+                   help=f"UMAP n_neighbors, 2..{MAX_NEIGHBORS} (default: six models' checkpoints, 15..200)")
     p.add_argument("--min-dist", type=min_dist, default=0.1, help="UMAP min_dist, in [0, 1]")
     p.add_argument("--seed", type=seed, default=0)
     add_common(p)

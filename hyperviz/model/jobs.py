@@ -132,6 +132,13 @@ def train_workspace_job(zoo: str, out: str, preset: str, epochs: int):
         lock.release()
 
 
+def suggested_neighbors(states) -> int:
+    """The UMAP neighbourhood ``hyperviz project`` uses by default for these model states."""
+    from core.analysis.maps import default_neighbors
+
+    return default_neighbors(states)
+
+
 def project_job(workspace: str, method: str, n_neighbors: int, min_dist: float, seed: int, should_cancel):
     """Compute and store a map (UMAP in a subprocess, so Cancel stops it at once)."""
     from core.analysis.maps import project_job as core_project

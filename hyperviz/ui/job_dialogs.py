@@ -171,10 +171,11 @@ class TrainDialog(_Form):
 
 
 class UmapDialog(_Form):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent=None, neighbors: int = 15) -> None:
         super().__init__("Compute a UMAP map", "UMAP runs in a separate process: the window stays responsive and "
-                         "Cancel stops it at once. The first fit in a session compiles for ~15-20 s.", parent)
-        self.neighbors = self._spin(2, 500, 15)
+                         "Cancel stops it at once. The first fit in a session compiles for ~15-20 s. The suggested "
+                         "neighbours span about six models' checkpoints (fewer draw one island per model).", parent)
+        self.neighbors = self._spin(2, 500, neighbors)
         self.min_dist = QtWidgets.QDoubleSpinBox()
         self.min_dist.setRange(0.0, 1.0)
         self.min_dist.setSingleStep(0.05)

@@ -103,7 +103,8 @@ class JobsMenu:
             self.context.show_message(f"{name} is ready: open it from the Training dock or File › Open.")
 
     def umap_dialog(self) -> None:
-        dialog = job_dialogs.UmapDialog(self.window)
+        session = self.context.workspace.session
+        dialog = job_dialogs.UmapDialog(self.window, jobs.suggested_neighbors(session.ws.states) if session else 15)
         if dialog.exec() == ACCEPTED:
             self.compute_projection("umap", **dialog.values())
 

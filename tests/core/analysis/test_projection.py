@@ -102,3 +102,16 @@ def test_umap_fit_in_subprocess_returns_finite_coords():
     ca, cb = coords[:150].mean(0), coords[150:].mean(0)
     spread = max(coords[:150].std(0).max(), coords[150:].std(0).max())
     assert np.linalg.norm(ca - cb) > 2 * spread
+
+
+def test_default_neighbourhood_spans_several_models_checkpoints():
+    from core.analysis.maps import NEIGHBOURS_MAX, NEIGHBOURS_MIN, default_neighbors
+
+    def states(models, checkpoints):
+        return np.array([(m, c) for m in range(models) for c in range(checkpoints)])
+
+    assert default_neighbors(states(100, 26)) == 156          # six models' trajectories
+    assert default_neighbors(states(100, 11)) == 66
+    assert default_neighbors(states(100, 1)) == NEIGHBOURS_MIN     # one state per model: UMAP's usual 15
+    assert default_neighbors(states(10, 100)) == NEIGHBOURS_MAX
+    assert default_neighbors(np.zeros((0, 2), int)) == NEIGHBOURS_MIN
