@@ -79,6 +79,7 @@ class AEConfig:
     value_features: int = 0                      # k: learned value features per s(W) group (0: none)
     unit_features: int = 0                       # learned features per layer of its units' RMS and mean (0: none)
     latent_components: int = 0                   # the pooled latents' top principal directions kept (0: all)
+    value_moments: bool = False                  # the embedding also holds each group's mean, RMS and max |value|
     n_stats: int = 0                             # width of the s(W) target of the statistics head (0: no head)
     stats_weight: float = 0.0                    # weight of the statistics term in the loss
 
@@ -92,6 +93,8 @@ class AEConfig:
         for name in ("value_features", "unit_features", "latent_components", "n_stats"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise HyperVizError(f"autoencoder config: {name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if not isinstance(self.value_moments, bool):
+            raise HyperVizError(f"autoencoder config: value_moments must be true or false, got {self.value_moments!r}")
         if not 0 <= self.stats_weight <= 100:
             raise HyperVizError(f"autoencoder config: stats_weight {self.stats_weight} must lie in [0, 100]")
         if self.stats_weight > 0 and self.n_stats == 0:
@@ -151,10 +154,10 @@ class AEConfig:
 PRESETS: dict[str, dict] = {
     "tiny": dict(d_model=32, n_heads=2, n_layers_enc=1, n_layers_dec=1, d_latent=8, d_ff=64,
                  dropout=0.0, d_proj=16, gamma=0.1, temperature=0.1, value_features=8, unit_features=4,
-                 latent_components=8),
+                 latent_components=4, value_moments=True),
     "default": dict(d_model=128, n_heads=4, n_layers_enc=2, n_layers_dec=2, d_latent=64, d_ff=256,
                     dropout=0.0, d_proj=32, gamma=0.1, temperature=0.1, value_features=16, unit_features=8,
-                    latent_components=32),
+                    latent_components=8, value_moments=True),
 }
 
 
@@ -243,8 +246,11 @@ class HyperRepAE(nn.Module):
         self.to_token = nn.Linear(c.d_model, S)
         self.projection = nn.Sequential(nn.Linear(self.feature_width, c.d_model), nn.LayerNorm(c.d_model), nn.ReLU(),
                                         nn.Linear(c.d_model, c.d_proj))
-        if c.value_features or c.unit_features:
+        if c.value_features or c.unit_features or c.value_moments:
             self.register_buffer("group_of_entry", torch.zeros(T, S, dtype=torch.long))
+        if c.value_moments:
+            self.register_buffer("moment_mean", torch.zeros(3 * self.n_value_groups))
+            self.register_buffer("moment_std", torch.ones(3 * self.n_value_groups))
         if c.value_features:
             G, k = self.n_value_groups, c.value_features
             self.value_slope = nn.Parameter(torch.empty(G, k))
@@ -365,10 +371,12 @@ class HyperRepAE(nn.Module):
         feature weighs as one unit in the embedding's distances. Groups without values (padding
         layers) keep unit-normal ramps. A no-op without either branch. Deterministic."""
         c = self.config
-        if not (c.value_features or c.unit_features):
+        if not (c.value_features or c.unit_features or c.value_moments):
             return self
         self._check_tokens(tokens)
         flat = tokens.detach().float().cpu()
+        if c.value_moments:
+            self._standardise(self.moment_pool, self.moment_mean, self.moment_std, flat)
         if c.value_features:
             group = self.group_of_entry.cpu()
             self._fit_ramps(self.value_slope, self.value_offset,
@@ -444,7 +452,8 @@ class HyperRepAE(nn.Module):
     def embedding_width(self) -> int:
         """Width of :meth:`embedding`, the one vector per model state."""
         c = self.config
-        return self.feature_width - (self.pooled_width - c.latent_components if c.latent_components else 0)
+        summarised = self.feature_width - (self.pooled_width - c.latent_components if c.latent_components else 0)
+        return summarised + (3 * self.n_value_groups if c.value_moments else 0)
 
     def pool(self, z: torch.Tensor) -> torch.Tensor:
         """One vector per model state from ``z [B, T, d_latent]``, invariant to the order of units
@@ -560,16 +569,37 @@ class HyperRepAE(nn.Module):
             return pooled
         return (pooled - self.latent_centre.to(pooled.dtype)) @ self.latent_basis.to(pooled.dtype)
 
+    def moment_pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Every value group's mean, RMS and largest absolute value, ``[B, 3 * 2L]`` (group by
+        group), standardised by ``moment_mean`` / ``moment_std``. The value profile reads a
+        group's shape through soft thresholds; these read its location, scale and extent exactly
+        (an init's bound, a layer grown by training). Without parameters: they enter the
+        embedding, not the contrastive heads."""
+        if tokens.shape[1] != self.config.n_tokens:
+            raise HyperVizError(f"the value moments need all {self.config.n_tokens} tokens, got {tokens.shape[1]}")
+        G, B = self.n_value_groups, tokens.shape[0]
+        group = self.group_of_entry.reshape(1, -1).expand(B, -1)                                # [B, E], G = padding
+        values = tokens.reshape(B, -1)
+        count = torch.bincount(self.group_of_entry.reshape(-1), minlength=G + 1)[:G].clamp_min(1).to(tokens.dtype)
+        total = values.new_zeros(B, G + 1).scatter_add(1, group, values)[:, :G]
+        square = values.new_zeros(B, G + 1).scatter_add(1, group, values * values)[:, :G]
+        largest = values.new_zeros(B, G + 1).scatter_reduce(1, group, values.abs(), "amax")[:, :G]
+        moments = torch.stack([total / count, (square / count).sqrt(), largest], 2).reshape(B, 3 * G)
+        return (moments - self.moment_mean.to(tokens.dtype)) / self.moment_std.to(tokens.dtype)
+
     def embedding(self, z: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """The one vector per model state, ``[B, embedding_width]``: :meth:`summarise` of the
-        pooled latents ``z`` of ``tokens``, then the value and unit profiles of the tokens.
+        pooled latents ``z`` of ``tokens``, then the value and unit profiles of the tokens and,
+        with ``value_moments``, :meth:`moment_pool`.
 
         Why a summary and not all ``L * d_latent`` pooled values: most of those directions vary
         from model to model but little with any property, and beside the profiles they cost a
-        linear probe more than they give (measured in docs/hyperrep-ablation.md: on the default
-        zoo the full pooled latents took epoch R^2 from 0.31 to 0.22; their top 32 directions
-        kept 0.29 and added to test accuracy, init and lr)."""
-        return self._with_profiles(self.summarise(self.pool(z)), tokens)
+        linear probe more than they give (docs/hyperrep-ablation.md: on the default zoo all 256
+        took epoch R^2 from 0.31 to 0.22), while the leading few add what the profiles miss
+        (8 directions: activation accuracy +0.02 / +0.05 on the zoos of seeds 0 / 1, optimizer
+        +0.03 on seed 1)."""
+        out = self._with_profiles(self.summarise(self.pool(z)), tokens)
+        return torch.cat([out, self.moment_pool(tokens)], 1) if self.config.value_moments else out
 
     @torch.no_grad()
     def fit_latent_basis(self, tokens: torch.Tensor) -> HyperRepAE:

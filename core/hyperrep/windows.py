@@ -51,7 +51,8 @@ MODE = "windowed"
 #: How a token's global index is counted: within its window (default), or over the whole model (SANE).
 POSITIONS = ("window", "model")
 #: Settings of the plain autoencoder a windowed one cannot have (they read a whole model at once).
-WHOLE_MODEL_SETTINGS = ("value_features", "unit_features", "latent_components", "n_stats", "stats_weight")
+WHOLE_MODEL_SETTINGS = ("value_features", "unit_features", "latent_components", "value_moments", "n_stats",
+                        "stats_weight")
 
 
 def is_windowed(training: dict) -> bool:
@@ -323,7 +324,7 @@ def new_windowed_model(zoo, train_rows: dict[str, np.ndarray], preset: str, conf
     torch.manual_seed(seed)
     cfg = make_config(first, preset, **{**config, "token_size": size, "n_tokens": window,
                                         "max_positions": max_positions, "value_features": 0, "unit_features": 0,
-                                        "latent_components": 0, "n_stats": 0,
+                                        "latent_components": 0, "value_moments": False, "n_stats": 0,
                                         "stats_weight": 0.0})
     model = HyperRepAE(cfg)
     record = {"mode": MODE, "window": window, "halo": halo, "positions": positions, "archs": {}}

@@ -71,9 +71,16 @@ def test_shapes(tok):
     # the embedding: the pooled latents' summary, then the same profiles
     m = c.latent_components
     embedding = model.embed(tokens)
-    assert m > 0 and embedding.shape == (5, m + emb.shape[1] - width) == (5, model.embedding_width)
+    G = 2 * n_layers
+    assert m > 0 and c.value_moments and embedding.shape == (5, m + emb.shape[1] - width + 3 * G) == (5, model.embedding_width)
     torch.testing.assert_close(embedding[:, :m], model.summarise(emb[:, :width]))
-    torch.testing.assert_close(embedding[:, m:], emb[:, width:])
+    torch.testing.assert_close(embedding[:, m : -3 * G], emb[:, width:])
+    # and last each group's mean, RMS and largest |value|
+    moments = (embedding[:, -3 * G :] * model.moment_std + model.moment_mean).view(5, G, 3)
+    for group in range(G):
+        values = tokens[:, tok.group_of_entry == group]
+        expected = torch.stack([values.mean(1), values.pow(2).mean(1).sqrt(), values.abs().amax(1)], 1)
+        torch.testing.assert_close(moments[:, group], expected, atol=1e-5, rtol=1e-4)
     total, parts = model.loss(tokens, tokens)
     assert total.dim() == 0 and set(parts) == {"loss", "contrastive", "reconstruction", "statistics"}
     # a window of tokens with explicit positions
@@ -334,7 +341,7 @@ def test_latent_summary_is_the_pooled_latents_principal_directions_whitened(tok)
     assert torch.all(variance[:-1] >= variance[1:])
     again = _tiny(tok, latent_components=5).fit_latent_basis(tokens)
     assert torch.equal(again.latent_basis, model.latent_basis)
-    full = _tiny(tok, latent_components=0)
+    full = _tiny(tok, latent_components=0, value_moments=False)
     assert full.embedding_width == full.feature_width
     with torch.no_grad():
         torch.testing.assert_close(full.embed(tokens), full.features(full.encode(tokens), tokens))

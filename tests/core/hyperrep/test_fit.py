@@ -46,7 +46,7 @@ def test_fit_lowers_the_loss_and_stores_everything(workspace, zoo_path):
     zoo = read_zoo(zoo_path)
     assert ws.states.shape == (zoo.n_models * zoo.n_checkpoints, 2)
     c = ws.ae_config
-    width = c["latent_components"] + 2 * 4 * (c["value_features"] + c["unit_features"])
+    width = c["latent_components"] + 2 * 4 * (c["value_features"] + c["unit_features"]) + 3 * 2 * 4 * c["value_moments"]
     assert ws.embeddings.shape == (len(ws.states), width) and np.isfinite(ws.embeddings).all()
     # split by model: every model's checkpoints in one split, all three splits used
     assert set(ws.split) == {"train", "val", "test"} and len(ws.split) == zoo.n_models
@@ -213,7 +213,7 @@ def test_a_fit_with_the_value_branch_and_statistics_head_learns_the_weight_stati
     assert ws.ae_config["n_stats"] == 7 * 2 * 4                          # s(W) of 4 layers' weights and biases
     assert history[-1]["statistics"] < 0.7 * history[0]["statistics"]    # the head learns s(W)
     c = ws.ae_config
-    width = c["latent_components"] + 2 * 4 * (4 + c["unit_features"])
+    width = c["latent_components"] + 2 * 4 * (4 + c["unit_features"]) + 3 * 2 * 4 * c["value_moments"]
     assert ws.embeddings.shape == (len(ws.states), width) and np.isfinite(ws.embeddings).all()
     assert ws.autoencoder("cpu").embedding_width == width                 # the stored model rebuilds with every part
 
