@@ -27,6 +27,12 @@ def tok():
     return Tokenizer(get_arch("mlp"))
 
 
+def _assert_standardised(profile):
+    """A profile of the tokens it was standardised on: mean 0 and std 1 per feature."""
+    torch.testing.assert_close(profile.mean(0), torch.zeros(profile.shape[1]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(profile.std(0), torch.ones(profile.shape[1]), atol=1e-3, rtol=0)
+
+
 def _tiny(tok, **kw):
     torch.manual_seed(0)
     return HyperRepAE(make_config(tok, "tiny", **kw)).attach_tokenizer(tok)
@@ -317,8 +323,7 @@ def test_unit_profile_starts_at_the_unit_moments_quantiles_and_is_standardised()
             torch.testing.assert_close(thresholds, torch.quantile(moment.reshape(-1), ramp_levels(3)), atol=1e-4, rtol=1e-4)
     with torch.no_grad():
         profile = model.unit_pool(tokens)
-    torch.testing.assert_close(profile.mean(0), torch.zeros(profile.shape[1]), atol=1e-4, rtol=0)
-    torch.testing.assert_close(profile.std(0), torch.ones(profile.shape[1]), atol=1e-3, rtol=0)
+    _assert_standardised(profile)
     again = _tiny(tok, unit_features=3).init_value_profile(tokens)
     assert torch.equal(again.unit_offset, model.unit_offset) and torch.equal(again.unit_std, model.unit_std)
     rebuilt = model_from_tensors(model.config.to_json(), state_to_tensors(model))
@@ -391,8 +396,7 @@ def test_value_profile_starts_at_the_groups_quantiles_and_is_standardised_on_its
         torch.testing.assert_close(1 / model.value_slope[g], RAMP_WIDTH * values.std().expand(5), atol=1e-4, rtol=1e-4)
     with torch.no_grad():
         profile = model.value_pool(tokens)
-    torch.testing.assert_close(profile.mean(0), torch.zeros(profile.shape[1]), atol=1e-4, rtol=0)
-    torch.testing.assert_close(profile.std(0), torch.ones(profile.shape[1]), atol=1e-3, rtol=0)
+    _assert_standardised(profile)
     again = _tiny(tok, value_features=5).init_value_profile(tokens)
     assert torch.equal(again.value_slope, model.value_slope) and torch.equal(again.value_mean, model.value_mean)
     with pytest.raises(HyperVizError, match="tokens of shape"):
