@@ -12,8 +12,8 @@ the states' rank-normalised s(W) (fitted on the training states; computed only f
 
 AdamW with a one-cycle schedule (linear warm-up, cosine decay), bf16 autocast on CUDA. After every
 epoch the latent summary of the embedding is refitted to the changed encoder
-(:meth:`HyperRepAE.fit_latent_basis`) and the workspace is saved with the model, the optimiser state and the history, so a cancelled
-or crashed run resumes from the last finished epoch. A non-finite loss stops training with a
+(:meth:`HyperRepAE.fit_latent_basis`) and the workspace is saved with the model, the optimiser
+state and the history, so a cancelled or crashed run resumes from the last finished epoch. A non-finite loss stops training with a
 clear error and leaves the last good checkpoint in place.
 """
 from __future__ import annotations
