@@ -109,12 +109,17 @@ class AEConfig:
             raise HyperVizError(f"autoencoder config: temperature {self.temperature} must be > 0")
         if self.pooling not in POOLINGS:
             raise HyperVizError(f"autoencoder config: pooling {self.pooling!r}: expected one of {', '.join(POOLINGS)}")
-        pooled = (2 if self.pooling == "mean_std" else 1) * self.max_positions[1] * self.d_latent
-        if self.latent_components > pooled:
+        if self.latent_components > self.pooled_width:
             raise HyperVizError(f"autoencoder config: latent_components {self.latent_components} exceeds the "
-                                f"{pooled} pooled latent values")
+                                f"{self.pooled_width} pooled latent values")
         if self.max_positions[0] < self.n_tokens:
             raise HyperVizError(f"autoencoder config: max_positions[0] {self.max_positions[0]} < n_tokens {self.n_tokens}")
+
+    @property
+    def pooled_width(self) -> int:
+        """Width of the pooled latents (:meth:`HyperRepAE.pool`): per layer ``d_latent`` means (and
+        as many spreads with pooling ``"mean_std"``)."""
+        return (2 if self.pooling == "mean_std" else 1) * self.max_positions[1] * self.d_latent
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -369,7 +374,8 @@ class HyperRepAE(nn.Module):
         of the group's std wide; each profile is then standardised by its mean and std over
         ``tokens`` (buffers ``value_mean`` / ``value_std``, ``unit_mean`` / ``unit_std``), so every
         feature weighs as one unit in the embedding's distances. Groups without values (padding
-        layers) keep unit-normal ramps. A no-op without either branch. Deterministic."""
+        layers) keep unit-normal ramps. With ``value_moments``, :meth:`moment_pool` is standardised
+        the same way (``moment_mean`` / ``moment_std``). A no-op without any of them. Deterministic."""
         c = self.config
         if not (c.value_features or c.unit_features or c.value_moments):
             return self
@@ -393,7 +399,7 @@ class HyperRepAE(nn.Module):
     @staticmethod
     def _standardise(pool, mean: torch.Tensor, std: torch.Tensor, flat: torch.Tensor) -> None:
         """Set a profile's standardisation buffers ``mean`` / ``std`` to the mean and std of
-        ``pool`` (:meth:`value_pool` or :meth:`unit_pool`) over the tokens ``flat``."""
+        ``pool`` (:meth:`value_pool`, :meth:`unit_pool` or :meth:`moment_pool`) over the tokens ``flat``."""
         mean.zero_()
         std.fill_(1.0)
         profile = torch.cat([pool(part.to(mean.device)) for part in flat.split(512)])
@@ -439,8 +445,7 @@ class HyperRepAE(nn.Module):
     @property
     def pooled_width(self) -> int:
         """Width of :meth:`pool`'s output."""
-        c = self.config
-        return (2 if c.pooling == "mean_std" else 1) * c.max_positions[1] * c.d_latent
+        return self.config.pooled_width
 
     @property
     def feature_width(self) -> int:

@@ -13,8 +13,8 @@ the states' rank-normalised s(W) (fitted on the training states; computed only f
 AdamW with a one-cycle schedule (linear warm-up, cosine decay), bf16 autocast on CUDA. After every
 epoch the latent summary of the embedding is refitted to the changed encoder
 (:meth:`HyperRepAE.fit_latent_basis`) and the workspace is saved with the model, the optimiser
-state and the history, so a cancelled or crashed run resumes from the last finished epoch. A non-finite loss stops training with a
-clear error and leaves the last good checkpoint in place.
+state and the history, so a cancelled or crashed run resumes from the last finished epoch. A
+non-finite loss stops training with a clear error and leaves the last good checkpoint in place.
 """
 from __future__ import annotations
 
@@ -179,7 +179,8 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
     total_steps = total_epochs * steps_per_epoch
     gen = torch.Generator().manual_seed(seed + 1000 * done_epochs)
     val_tokens = codec.to_tokens(val_w[:1024].to(dev))
-    profile_tokens = codec.to_tokens(train_w[profile_rows].to(dev))               # what the latent summary is fitted on
+    profile_tokens = (codec.to_tokens(train_w[profile_rows].to(dev))              # what the latent summary is fitted on
+                      if model.config.latent_components else None)
 
     yield Progress(done_epochs * steps_per_epoch, total_steps, "resuming" if done_epochs else "starting",
                    {"train_states": n_train, "val_states": len(val_w), "device": str(dev)})
@@ -217,7 +218,8 @@ def fit_job(zoo_path: str | Path, ws_path: str | Path, preset: str = "default", 
         ws.training["history"].append(record)
         ws.training["epochs_done"] = epoch + 1
         ws.training["samples_per_s"] = seen / (time.perf_counter() - start)
-        model.fit_latent_basis(profile_tokens)
+        if profile_tokens is not None:
+            model.fit_latent_basis(profile_tokens)
         ws.set_autoencoder(model)
         ws.optimizer = _optimizer_state(opt)
         ws.embeddings = None                     # embeddings of an older model are stale
