@@ -172,8 +172,17 @@ def target_task_choices(zoo) -> list[tuple[str | None, str]]:
     return choices
 
 
+def target_arch_choices(zoo) -> list[tuple[str | None, str]]:
+    """The Generate dock's "architecture" menu for a zoo of several: ``(name, label)`` pairs, the
+    selection's most common first (name None), then each of the zoo's architectures with its size.
+    Empty for a zoo of one architecture (there is nothing to choose)."""
+    if zoo is None or not zoo.is_mixed:
+        return []
+    return [(None, "most common in selection")] + [(a.name, f"{a.name} ({a.n_params:,} params)") for a in zoo.archs]
+
+
 def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,
-               description: str, bookmarks: list[dict], target_task: str | None = None):
+               description: str, bookmarks: list[dict], target_task: str | None = None, arch: str | None = None):
     """Sample on a copy of ``ws``; returns ``(run id, the copy's samples)``.
 
     :func:`core.generate.sampling.sample_job` stores the run and saves the file only when it
@@ -182,7 +191,8 @@ def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwi
     that other processes added since it was opened are kept, and come back in the samples), so
     nothing another writer stored is lost; a workspace whose embeddings changed on disk since it
     was opened is refused with one line (reopen it). ``target_task``: transfer to that task
-    (zero-shot on it, fine-tuning on it; see core.generate.sampling).
+    (zero-shot on it, fine-tuning on it; see core.generate.sampling). ``arch``: in a zoo of several
+    architectures, the one to sample (None: the selection's most common).
     """
     from core.generate.sampling import sample_job as core_sample
     from core.writelock import WriterLock
@@ -193,7 +203,8 @@ def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwi
         base = _as_on_disk(ws)
         copy = dataclasses.replace(base, samples=dict(base.samples), bookmarks=list(bookmarks))
         run = yield from core_sample(copy, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune,
-                                     device="auto", zoo=zoo, description=description, target_task=target_task)
+                                     device="auto", zoo=zoo, description=description, target_task=target_task,
+                                     arch=arch)
         return run, copy.samples
     finally:
         lock.release()

@@ -154,12 +154,25 @@ class GeneratePanel(QtWidgets.QWidget):
                                "(compare with the random and zoo-best baselines)")
         self.target.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.target.setMinimumContentsLength(8)
+        self.arch = QtWidgets.QComboBox()
+        self.arch.setObjectName("targetArch")
+        self.arch.setToolTip("In a zoo of several architectures: the one to sample (the selection is restricted "
+                             "to its model states)")
+        self.arch.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.arch.setMinimumContentsLength(8)
+        self.arch.currentIndexChanged.connect(lambda _i: self._update_source())
         cells = ((0, 0, "Method", self.method, 1), (0, 2, "Task", self.target, 1), (1, 0, "Samples", self.n, 1),
                  (1, 2, "Seed", self.seed, 1), (2, 0, "Bandwidth", self.bandwidth, 1),
-                 (2, 2, "Fine-tune", self.finetune, 1))   # "Task": the target task (three rows: the table keeps its room)
+                 (2, 2, "Fine-tune", self.finetune, 1), (3, 0, "Architecture", self.arch, 3))
+        # "Task": the target task. The architecture row shows only for a zoo of several (three rows
+        # otherwise: the table keeps its room).
+        self.arch_label = None
         for row, col, label, widget, span in cells:
-            form.addWidget(QtWidgets.QLabel(label), row, col)
+            caption = QtWidgets.QLabel(label)
+            form.addWidget(caption, row, col)
             form.addWidget(widget, row, col + 1, 1, span)
+            if widget is self.arch:
+                self.arch_label = caption
         form.setColumnStretch(1, 1)
         form.setColumnStretch(3, 1)
         layout.addLayout(form)
@@ -220,6 +233,7 @@ class GeneratePanel(QtWidgets.QWidget):
             self.status.setText("")                  # a new workspace: the last run's report was about the old one
         if "table" in changed:
             self._fill_targets()
+            self._fill_archs()
         if changed & {"table", "selection", "filters"}:
             self._update_source()
         if "samples" in changed:
@@ -236,6 +250,28 @@ class GeneratePanel(QtWidgets.QWidget):
         index = self.target.findData(keep) if keep is not None else 0
         self.target.setCurrentIndex(max(index, 0))
 
+    def _fill_archs(self) -> None:
+        """The architecture menu (jobs.target_arch_choices), shown only for a zoo of several."""
+        session = self.context.workspace.session
+        keep = self.arch.currentData()
+        self.arch.blockSignals(True)
+        self.arch.clear()
+        for name, label in jobs.target_arch_choices(session.zoo if session is not None else None):
+            self.arch.addItem(label, name)
+        self.arch.setCurrentIndex(max(self.arch.findData(keep) if keep is not None else 0, 0))
+        self.arch.blockSignals(False)
+        mixed = self.arch.count() > 0
+        self.arch.setVisible(mixed)
+        self.arch_label.setVisible(mixed)
+
+    def _arch_counts(self) -> dict[str, int]:
+        """Selected model states per architecture (empty for a zoo of one)."""
+        session = self.context.workspace.session
+        if session is None or not session.zoo.is_mixed or not self.state.n:
+            return {}
+        names = session.zoo.model_archs()[session.ws.states[np.flatnonzero(self.state.selected_mask), 0]]
+        return {a: int(np.sum(names == a)) for a in session.zoo.arch_names if np.any(names == a)}
+
     def _update_source(self) -> None:
         k = int(self.state.selected_mask.sum()) if self.state.n else 0
         if k == 0:
@@ -243,13 +279,22 @@ class GeneratePanel(QtWidgets.QWidget):
                                 "models from it: latent codes are drawn around the selected models' codes and "
                                 "decoded to weights.")
         else:
-            self.source.setText(f"Sampling from <b>{k}</b> selected model states "
-                                f"({html.escape(self.state.describe_selection())}).")
+            text = (f"Sampling from <b>{k}</b> selected model states "
+                    f"({html.escape(self.state.describe_selection())}).")
+            counts = self._arch_counts()
+            if counts:
+                chosen = self.arch.currentData() or max(counts, key=counts.get)
+                text += (f" Architecture <b>{html.escape(chosen)}</b>: {counts.get(chosen, 0)} of them"
+                         + ("" if counts.get(chosen) else " (choose another architecture)") + ".")
+            self.source.setText(text)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         running = self.handle is not None and self.handle.running
         has_selection = self.state.n > 0 and bool(self.state.selected_mask.any())
+        chosen = self.arch.currentData()
+        if has_selection and chosen is not None:                # a chosen architecture with no selected state
+            has_selection = self._arch_counts().get(chosen, 0) > 0
         self.sample_button.setEnabled(has_selection and not running)
         self.cancel_button.setEnabled(running)
         self.cancel_button.setVisible(running)           # only while sampling: the row stays narrow
@@ -260,7 +305,8 @@ class GeneratePanel(QtWidgets.QWidget):
         rows = np.flatnonzero(self.state.selected_mask)
         if session is None or rows.size == 0:
             return
-        method, n, target = self.method.currentData(), self.n.value(), self.target.currentData()
+        method, n, target, arch = (self.method.currentData(), self.n.value(), self.target.currentData(),
+                                   self.arch.currentData())
         bandwidth = self.bandwidth.currentText().strip() or None
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -270,7 +316,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.handle = self.context.start_job(
             f"Sample {n} ({method})",
             lambda _cancel: jobs.sample_job(ws, zoo, rows, method, n, self.seed.value(), bandwidth,
-                                            self.finetune.value(), description, bookmarks, target),
+                                            self.finetune.value(), description, bookmarks, target, arch),
             on_progress=self._on_progress, on_finished=self._on_finished, on_failed=self._on_failed,
             on_cancelled=self._on_cancelled, uses_torch=True)
         self._update_buttons()

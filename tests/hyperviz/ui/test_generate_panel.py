@@ -5,6 +5,7 @@ import shutil
 import pytest
 from PySide6 import QtCore
 
+from hyperviz.model.predicates import InSet
 from hyperviz.model.selection import Everything
 
 tiny = pytest.importorskip("tests.core.generate.test_sampling", reason="needs the shared tiny trained workspace")
@@ -109,3 +110,59 @@ def test_target_task_choice_transfers_the_samples(generate_window, qtbot):
 
     run = load_workspace(window.session.path).samples["r001_noise"]
     assert run["meta"]["target_task"]["name"] == "shapes" and run["arrays"]["target_acc"].shape == (3,)
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    """A zoo of two architectures (cnn, mlp; 6 models x 3 checkpoints), fitted, embedded and mapped."""
+    from core.analysis.maps import project_job
+    from core.hyperrep.embed import embed_job
+    from core.hyperrep.fit import fit_job
+    from core.progress import drive
+    from core.zoo.population import ZooSpec, build_zoo_job
+
+    folder = tmp_path_factory.mktemp("mixed_ui")
+    grid = {"activation": ["relu"], "init": ["kaiming_uniform"], "optimizer": ["adam"], "lr": [1e-2],
+            "weight_decay": [0.0], "dropout": [0.0]}
+    zoo = drive(build_zoo_job(ZooSpec(arch="cnn,mlp", n_models=6, epochs=2, grid=grid, chunk_size=3),
+                              folder / "zoo.h5", "cpu"))
+    ws = folder / "ws.h5"
+    drive(fit_job(zoo, ws, preset="tiny", epochs=1, device="cpu"))
+    drive(embed_job(ws, device="cpu"))
+    drive(project_job(ws, "pca"))
+    return ws
+
+
+def test_architecture_choice_in_a_zoo_of_several(window, mixed, tmp_path, qtbot):
+    """The architecture row appears only for a zoo of several; the chosen one is what the run samples,
+    and a choice the selection does not hold disables Sample."""
+    panel = window.generate
+    assert panel.arch.isHidden() and panel.arch_label.isHidden()        # the synthetic one-architecture zoo
+    for path in mixed.parent.glob("*.h5"):
+        shutil.copy(path, tmp_path / path.name)
+    with qtbot.waitSignal(window.loaded, timeout=60_000):
+        window.open_workspace(tmp_path / mixed.name)
+    assert not panel.arch.isHidden()
+    assert [panel.arch.itemData(i) for i in range(panel.arch.count())] == [None, "cnn", "mlp"]
+    assert "params" in panel.arch.itemText(1)
+    zoo, ws = window.session.zoo, window.session.ws
+    mlp_rows = zoo.model_archs()[ws.states[:, 0]] == "mlp"
+    window.state.select(Everything())
+    panel.arch.setCurrentIndex(panel.arch.findData("mlp"))
+    assert "Architecture <b>mlp</b>" in panel.source.text() and panel.sample_button.isEnabled()
+    panel.method.setCurrentIndex(panel.method.findData("reconstruct"))
+    panel.n.setValue(2)
+    panel.sample_button.click()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    from core.hyperrep.workspace import load_workspace
+
+    (run,) = load_workspace(window.session.path).samples.values()
+    assert run["meta"]["arch"]["name"] == "mlp"
+    assert run["arrays"]["weights"].shape[1] == zoo.spec("mlp").n_params
+    assert mlp_rows[run["arrays"]["anchor_state"]].all()                   # decoded from mlp states only
+    window.state.select(InSet("arch", ("cnn",)))                             # no mlp state selected
+    assert not panel.sample_button.isEnabled() and "choose another architecture" in panel.source.text()
+    panel.arch.setCurrentIndex(0)                                            # most common: cnn
+    assert panel.sample_button.isEnabled() and "Architecture <b>cnn</b>" in panel.source.text()
