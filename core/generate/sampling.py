@@ -87,6 +87,18 @@ reports its test accuracy. Everything else (test and validation accuracy, best-o
 novelty) stays on the zoo's task. The target must take the architecture's input shape and have
 at most as many classes as it has outputs. The run's metadata records ``target_task``.
 
+A wider architecture than the zoo's
+-----------------------------------
+With ``arch`` naming a known architecture the zoo does not hold but that widens one of the
+selected architectures (:mod:`core.generate.grow`: same layers, every hidden width at least as
+large; e.g. ``cnn_wide`` or ``cnn_large`` from ``cnn``), the method draws in the selection's
+architecture and every sample is then widened to the target, keeping its function exactly.
+Evaluation, fine-tuning, the stored weights and the export are of the target architecture;
+novelty, the embedding and the place in the map are the source sample's (the same function).
+``random`` there has no source to widen: every widened run instead records in its metadata
+(``widened``) ``n`` fresh initialisations of the target architecture, evaluated and fine-tuned
+the same way, so each run carries its own random-init baseline.
+
 Novelty and copies
 ------------------
 Every sample is judged against the states it could have been copied from
@@ -279,10 +291,9 @@ def _activation_column(zoo: Zoo) -> np.ndarray:
     return np.asarray(zoo.models["activation"]).astype(str)
 
 
-def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None, arch: str | None = None) -> Selection:
-    """Check ``rows`` (indices into ``ws.states``) and restrict them to one architecture (``arch``, else
-    the selection's most common: :func:`choose_arch`) and to its majority activation."""
-    ws.require("embeddings")
+def check_rows(ws: Workspace, rows) -> np.ndarray:
+    """Selected rows of ``ws.states`` (indices, or a mask of them), sorted and unique; a one-line
+    error for an empty selection or a row out of range."""
     rows = np.asarray(rows)
     if rows.dtype == bool:
         if rows.shape != (len(ws.states),):
@@ -293,6 +304,14 @@ def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None
         raise HyperVizError("the selection is empty: select at least one model state")
     if rows[0] < 0 or rows[-1] >= len(ws.states):
         raise HyperVizError(f"selection rows must be in 0..{len(ws.states) - 1}")
+    return rows
+
+
+def make_selection(ws: Workspace, zoo: Zoo, rows, description: str | None = None, arch: str | None = None) -> Selection:
+    """Check ``rows`` (indices into ``ws.states``) and restrict them to one architecture (``arch``, else
+    the selection's most common: :func:`choose_arch`) and to its majority activation."""
+    ws.require("embeddings")
+    rows = check_rows(ws, rows)
     arch, arch_counts = choose_arch(ws, zoo, rows, arch)
     rows_arch = rows[zoo.model_archs()[ws.states[rows, 0]] == arch]
     acts = _activation_column(zoo)[ws.states[rows_arch, 0]]
@@ -439,6 +458,7 @@ class RunSetup:
     rounds: int = 1
     target: Task | None = None       # the task to transfer to (None: the zoo's own)
     ray: object = None               # a core.zoo.distributed.RayOptions: evaluate and fine-tune as Ray tasks
+    grow_to: ArchSpec | None = None  # a wider architecture, not in the zoo, that every sample is widened to
 
     @property
     def tuning_task(self) -> Task:
@@ -449,6 +469,11 @@ class RunSetup:
     def arch(self) -> ArchSpec:
         """The architecture the run samples (the selection's, one of a zoo that mixes them)."""
         return self.zoo.spec(self.selection.arch)
+
+    @property
+    def out_arch(self) -> ArchSpec:
+        """The architecture of the run's samples: :attr:`grow_to` when widening, else :attr:`arch`."""
+        return self.grow_to if self.grow_to is not None else self.arch
 
     @property
     def codec(self):
@@ -529,9 +554,10 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
     task = task_for_zoo(zoo.task, str(ws.zoo_path))
     target = get_task(target_task) if isinstance(target_task, str) else target_task
     dev = resolve_device(device)
-    sel = make_selection(ws, zoo, rows, description, arch)
+    source, grow_to = widening_source(ws, zoo, rows, arch, method)
+    sel = make_selection(ws, zoo, rows, description, source)
     if target is not None:
-        check_task_fits(zoo.spec(sel.arch), target, "target task: ")
+        check_task_fits(grow_to or zoo.spec(sel.arch), target, "target task: ")
         if target.name == task.name:
             target = None                                   # the zoo's own task: no transfer
     if method in ("kde", "best-of") and len(sel.used) < 2:
@@ -539,7 +565,32 @@ def prepare_run(ws: Workspace | str | Path, rows, method: str, n: int, *, seed: 
                             f"{len(sel.used)} ({sel.activation}); select more, or use --method reconstruct, noise or random")
     return RunSetup(ws, zoo, task, dev, method, n, int(seed), sel, state_weights(ws, zoo, sel.used, zoo.spec(sel.arch)),
                     ws.autoencoder(dev), finetune_recipe(ws, zoo, sel.used), int(finetune), bw, kde_mode,
-                    float(sigma), int(oversample), int(rounds), target, ray)
+                    float(sigma), int(oversample), int(rounds), target, ray, grow_to)
+
+
+def widening_source(ws: Workspace, zoo: Zoo, rows, arch: str | None, method: str) -> tuple[str | None, ArchSpec | None]:
+    """``(architecture to sample, architecture to widen to)`` for ``--arch``: ``(arch, None)`` for
+    one of the zoo's (or None); for a known architecture the zoo lacks, the selection's most common
+    architecture that widens to it (:func:`core.generate.grow.widening_problem`) and its spec."""
+    if arch is None or arch in zoo.arch_names:
+        return arch, None
+    from core.generate.grow import widening_problem
+    from core.zoo.arch import KNOWN_ARCHS
+
+    if arch not in KNOWN_ARCHS:
+        zoo.spec(arch)                                    # the one-line error for an unknown name
+    target = KNOWN_ARCHS[arch]
+    if method == "random":
+        raise HyperVizError(f"--arch {arch}: not in this zoo, so random has no models to stand beside; sample "
+                            f"with another method: a widened run records random initialisations of {arch} itself")
+    rows = check_rows(ws, rows)
+    _, counts = choose_arch(ws, zoo, rows)
+    problems = {name: widening_problem(zoo.spec(name), target) for name in sorted(counts, key=lambda a: -counts[a])}
+    for name, problem in problems.items():
+        if problem is None:
+            return name, target
+    raise HyperVizError(f"--arch {arch}: not in this zoo, and no selected architecture widens to it ("
+                        + "; ".join(f"{name}: {problem}" for name, problem in problems.items()) + ")")
 
 
 def encode_selection(setup: RunSetup) -> np.ndarray:
@@ -638,7 +689,7 @@ def draw_random(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[
         else np.full(len(used), "uniform")
     inits = np.where(np.isin(inits, INITS), inits, "uniform")
     chosen = inits[rng.integers(0, len(inits), size=setup.n)]
-    weights = _random_baseline(setup.arch, chosen, rng)
+    weights = _random_baseline(setup.out_arch, chosen, rng)
     yield steps("initialised fresh models")
     return Draw(weights, np.full(setup.n, -1, np.int64),
                 {"n": setup.n, "inits": {str(k): int(v) for k, v in zip(*np.unique(chosen, return_counts=True))}})
@@ -684,10 +735,10 @@ def evaluate_samples(setup: RunSetup, weights: np.ndarray) -> tuple[Evaluation, 
     if setup.ray is not None:
         from core.generate.distributed import evaluate_on_ray
 
-        ev = evaluate_on_ray(setup.ray, setup.arch, setup.task, weights, setup.activation, ("test", "val"), ("test",),
+        ev = evaluate_on_ray(setup.ray, setup.out_arch, setup.task, weights, setup.activation, ("test", "val"), ("test",),
                              setup.device)
         return ev["test"], ev["val"]
-    args = (setup.arch, setup.task, weights, setup.activation)
+    args = (setup.out_arch, setup.task, weights, setup.activation)
     return (evaluate_weights(*args, "test", setup.device, predictions=True),
             evaluate_weights(*args, "val", setup.device))
 
@@ -710,10 +761,10 @@ def evaluate_target(setup: RunSetup, weights: np.ndarray) -> dict[str, np.ndarra
     if setup.ray is not None:
         from core.generate.distributed import evaluate_on_ray
 
-        ev = evaluate_on_ray(setup.ray, setup.arch, setup.target, weights, setup.activation, ("test",),
+        ev = evaluate_on_ray(setup.ray, setup.out_arch, setup.target, weights, setup.activation, ("test",),
                              device=setup.device)["test"]
     else:
-        ev = evaluate_weights(setup.arch, setup.target, weights, setup.activation, "test", setup.device)
+        ev = evaluate_weights(setup.out_arch, setup.target, weights, setup.activation, "test", setup.device)
     return {"target_acc": ev.acc, "target_loss": ev.loss}
 
 
@@ -725,12 +776,12 @@ def finetune_samples(setup: RunSetup, weights: np.ndarray, steps: Steps) -> Job[
     if setup.ray is not None:                   # the epochs run in the tasks: one step for all of them
         from core.generate.distributed import finetune_on_ray
 
-        tuned = finetune_on_ray(setup.ray, setup.arch, setup.tuning_task, weights, setup.activation, setup.finetune,
+        tuned = finetune_on_ray(setup.ray, setup.out_arch, setup.tuning_task, weights, setup.activation, setup.finetune,
                                 setup.seed, setup.recipe, setup.device)
         steps.done += setup.finetune - 1
         yield steps(f"fine-tuned {len(weights)} models on Ray ({setup.finetune} epochs)")
         return {"finetune_acc": tuned.acc, "finetune_loss": tuned.loss}
-    job = finetune_job(setup.arch, setup.tuning_task, weights, setup.activation, setup.finetune, seed=setup.seed,
+    job = finetune_job(setup.out_arch, setup.tuning_task, weights, setup.activation, setup.finetune, seed=setup.seed,
                        device=setup.device, config=setup.recipe)
     try:
         while True:
@@ -741,6 +792,25 @@ def finetune_samples(setup: RunSetup, weights: np.ndarray, steps: Steps) -> Job[
     return {"finetune_acc": tuned.acc, "finetune_loss": tuned.loss}
 
 
+def random_target_baseline(setup: RunSetup, rng: np.random.Generator, steps: Steps) -> Job[dict]:
+    """A widened run's own random-init baseline: ``n`` fresh initialisations of the target
+    architecture (:func:`draw_random`), evaluated and fine-tuned as the samples are; the run's
+    ``widened`` metadata."""
+    fresh = yield from draw_random(setup, rng, steps)
+    test, _ = evaluate_samples(setup, fresh.weights)
+    target = evaluate_target(setup, fresh.weights)
+    tuned = yield from finetune_samples(setup, fresh.weights, steps)
+    return {
+        "from": setup.arch.name, "to": setup.out_arch.name,
+        "how": "function-preserving widening (core.generate.grow): each sample computes its source sample's function",
+        "random_target": {
+            "n": len(fresh.weights), **fresh.params, "mean_test_acc": float(test.acc.mean()),
+            "mean_target_acc": float(target["target_acc"].mean()) if target else None,
+            "mean_test_acc_finetuned": float(tuned["finetune_acc"][:, -1].mean()) if tuned else None,
+        },
+    }
+
+
 def place_samples(ws: Workspace, embeddings: np.ndarray) -> dict[str, np.ndarray]:
     """``coords_<projection> [n, 2]``: the samples placed in every stored map."""
     from core.analysis.maps import stored_projection
@@ -749,11 +819,12 @@ def place_samples(ws: Workspace, embeddings: np.ndarray) -> dict[str, np.ndarray
             for name in sorted(ws.projections)}
 
 
-def run_arrays(setup: RunSetup, draw: Draw, test: Evaluation, val: Evaluation, embeddings: np.ndarray,
-               nov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The per-sample arrays a run stores (see :func:`sample_job`)."""
+def run_arrays(setup: RunSetup, weights: np.ndarray, draw: Draw, test: Evaluation, val: Evaluation,
+               embeddings: np.ndarray, nov: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The per-sample arrays a run stores (see :func:`sample_job`); ``weights``: the samples' (widened
+    ones when the run widens)."""
     return {
-        "weights": draw.weights, "test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss,
+        "weights": weights, "test_acc": test.acc, "test_loss": test.loss, "val_acc": val.acc, "val_loss": val.loss,
         **nov, "anchor_state": draw.anchor_state, "embeddings": embeddings, "selection": setup.selection.rows,
     }
 
@@ -776,7 +847,7 @@ def run_meta(setup: RunSetup, draw: Draw, run_id: str, reference: TrainingRefere
         "functional_reference": "the training split's states and the fitted region's",
         **copy_summary(arrays.get("mistake_agreement"), arrays.get("max_agreement")),
         "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "zoo_sha256": ws.zoo_sha256, "arch": setup.arch.to_dict(), "task": dict(setup.zoo.task),
+        "zoo_sha256": ws.zoo_sha256, "arch": setup.out_arch.to_dict(), "task": dict(setup.zoo.task),
         "autoencoder_epochs": ws.training.get("epochs_done"),
         "projections": sorted(ws.projections),
         "sample_ids": f"{run_id}:0 .. {run_id}:{n - 1}",
@@ -815,24 +886,34 @@ def sample_job(ws: Workspace | str | Path, rows, method: str, n: int, seed: int 
     ``HOST:PORT``) or :class:`core.zoo.distributed.RayOptions`: the samples are evaluated and
     fine-tuned in chunks as Ray tasks (:mod:`core.generate.distributed`), with the same results;
     this process still writes the workspace, once. ``arch``: in a zoo of several architectures, the
-    one to sample (default: the selection's most common); the selection is restricted to it.
+    one to sample (default: the selection's most common); the selection is restricted to it. A known
+    architecture the zoo lacks that widens a selected one: the samples are widened to it (see the
+    module docstring) and ``meta["widened"]`` holds the run's random-init baseline of it.
     """
     setup = prepare_run(ws, rows, method, n, seed=seed, bandwidth=bandwidth, finetune=finetune, device=device,
                         zoo=zoo, description=description, sigma=sigma, oversample=oversample, rounds=rounds,
                         kde_mode=kde_mode, target_task=target_task, ray=ray, arch=arch)
-    steps = Steps(method, total_steps(method, setup.rounds, setup.finetune))
-    draw = yield from DRAWS[method](setup, np.random.default_rng(seed), steps)
+    steps = Steps(method, total_steps(method, setup.rounds, setup.finetune)
+                  + (2 + setup.finetune if setup.grow_to is not None else 0))
+    rng = np.random.default_rng(seed)
+    draw = yield from DRAWS[method](setup, rng, steps)
     yield steps(f"decoded {setup.n} models" if method in DECODED else f"{setup.n} models")
-    test, val = evaluate_samples(setup, draw.weights)
+    weights = draw.weights
+    if setup.grow_to is not None:
+        from core.generate.grow import widen
+
+        weights = widen(setup.arch, setup.grow_to, draw.weights, rng)
+        draw.extra["widened"] = yield from random_target_baseline(setup, rng, steps)
+    test, val = evaluate_samples(setup, weights)
     yield steps("evaluated", mean_test_acc=float(test.acc.mean()))
     if reference is None or not np.all(setup.zoo.model_archs()[setup.ws.states[reference.state_index, 0]]
                                        == setup.arch.name):
         reference = training_reference(setup.ws, setup.zoo, setup.arch.name)
     embeddings, nov = judge_novelty(setup, draw.weights, test.predictions, reference)
     yield steps("novelty measured", median_novelty=float(np.median(nov["novelty_weight"])))
-    arrays = run_arrays(setup, draw, test, val, embeddings, nov)
-    arrays.update(evaluate_target(setup, draw.weights))
-    arrays.update((yield from finetune_samples(setup, draw.weights, steps)))
+    arrays = run_arrays(setup, weights, draw, test, val, embeddings, nov)
+    arrays.update(evaluate_target(setup, weights))
+    arrays.update((yield from finetune_samples(setup, weights, steps)))
     arrays.update(place_samples(setup.ws, embeddings))
     yield steps(f"placed in {', '.join(sorted(setup.ws.projections)) or 'no'} map(s)")
     run_id = store_run(setup, draw, arrays, reference, save)
@@ -863,4 +944,5 @@ def run_summary(ws: Workspace, run_id: str) -> dict:
         "median_novelty_region": float(np.median(region)) if region is not None and region.size else None,
         "mean_agreement": float(np.mean(a["agreement"])),
         **copy_summary(a.get("mistake_agreement"), a.get("max_agreement"), meta.get("copy_threshold")),
+        **({"widened": meta["widened"]} if "widened" in meta else {}),
     }

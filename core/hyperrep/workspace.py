@@ -130,7 +130,14 @@ class Workspace:
                 raise HyperVizError(f"{label}: /states: refers to model states the zoo does not have")
         for run, entry in self.samples.items():
             w = entry["arrays"]["weights"]
-            arch = entry.get("meta", {}).get("arch") if isinstance(entry.get("meta"), dict) else None
+            meta = entry.get("meta") if isinstance(entry.get("meta"), dict) else {}
+            widened = meta.get("widened")
+            if isinstance(widened, dict):        # widened to an architecture the zoo lacks (its spec is the run's own)
+                if widened.get("from") not in zoo.arch_names:
+                    raise HyperVizError(f"{label}: /samples/{run}: samples widened from architecture "
+                                        f"{shown(repr(widened.get('from')), 40)}, which the zoo does not have")
+                continue
+            arch = meta.get("arch")
             name = arch.get("name") if isinstance(arch, dict) else None
             spec = next((a for a in zoo.archs if a.name == name), None) if zoo.is_mixed else zoo.archs[0]
             if spec is None:

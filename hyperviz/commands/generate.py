@@ -70,7 +70,12 @@ def cmd_sample(args) -> int:
     rows = selected_rows(ws, zoo, args.where)
     methods = list(dict.fromkeys(args.method or ["kde"]))
     added = []
-    if (args.finetune or target is not None) and "random" not in methods:
+    widen_to = args.arch if args.arch not in (None, "each") and args.arch not in zoo.arch_names else None
+    if widen_to is not None:           # a wider architecture than the zoo's: each run carries its own random baseline
+        from core.generate.sampling import widening_source
+
+        source, _ = widening_source(ws, zoo, rows, widen_to, "random" if "random" in methods else methods[0])
+    if (args.finetune or target is not None) and "random" not in methods and widen_to is None:
         methods.append("random")
         added.append("random")
     if target is not None and "zoo-best" not in methods:
@@ -82,7 +87,7 @@ def cmd_sample(args) -> int:
         names = zoo.model_archs()[ws.states[rows, 0]]
         archs = [a for a in zoo.arch_names if np.any(names == a)]
     else:
-        archs = [args.arch]
+        archs = [source if widen_to is not None else args.arch]
     from core.zoo.distributed import ray_session
 
     ray = ray_options(args)
@@ -97,13 +102,15 @@ def cmd_sample(args) -> int:
             for method in methods:
                 run = run_job(sample_job(ws, rows, method, n, seed=args.seed, bandwidth=bandwidth, finetune=args.finetune,
                                          device=args.device, zoo=zoo, description=description, reference=reference,
-                                         target_task=target, ray=ray, arch=chosen),
+                                         target_task=target, ray=ray, arch=widen_to or chosen),
                               f"sample {method}" + (f" ({chosen})" if zoo.is_mixed else ""), args.quiet)
                 entry = run_summary(ws, run)
                 entry["added_as_baseline"] = method in added
                 if method in added:
                     entry["note"] = ZOO_BEST_NOTE if method == "zoo-best" else RANDOM_NOTE
                 summary["methods"][method] = entry
+            if widen_to is not None:
+                summary["widened_to"] = widen_to
             if target is not None:
                 summary["transfer"] = {"source_task": zoo.task.get("name"), "target_task": target.name,
                                        "finetune_epochs": args.finetune}
@@ -141,6 +148,15 @@ def _print_summary(summary: dict, added: list[str], target) -> None:
               f"{fmt(e['copy_fraction']):>7}{star}")
     for method in added:
         print(f"* {method}: {ZOO_BEST_NOTE if method == 'zoo-best' else RANDOM_NOTE}")
+    if "widened_to" in summary:
+        source = next(iter(summary["methods"].values()))["widened"]["from"]
+        print(f"samples drawn as {source} and widened to {summary['widened_to']} (the same function); "
+              f"each run's own random initialisation of {summary['widened_to']}, evaluated the same way:")
+        for method, e in summary["methods"].items():
+            r = e["widened"]["random_target"]
+            print(f"  {method:<11} random {summary['widened_to']}: mean acc {fmt(r['mean_test_acc']).strip()}, "
+                  f"tuned {fmt(r['mean_test_acc_finetuned']).strip()}"
+                  + (f", on the target task {fmt(r['mean_target_acc']).strip()}" if r.get("mean_target_acc") is not None else ""))
     if target is not None:
         _print_transfer(summary, fmt)
     threshold = next(iter(summary["methods"].values()))["copy_threshold"]

@@ -173,12 +173,26 @@ def target_task_choices(zoo) -> list[tuple[str | None, str]]:
 
 
 def target_arch_choices(zoo) -> list[tuple[str | None, str]]:
-    """The Generate dock's "architecture" menu for a zoo of several: ``(name, label)`` pairs, the
-    selection's most common first (name None), then each of the zoo's architectures with its size.
-    Empty for a zoo of one architecture (there is nothing to choose)."""
-    if zoo is None or not zoo.is_mixed:
+    """The Generate dock's "architecture" menu: ``(name, label)`` pairs - the selection's most common
+    first (name None), then each of the zoo's architectures when it has several, then each known
+    architecture the zoo lacks that widens one of them (core.generate.grow). Empty when there is
+    nothing to choose."""
+    if zoo is None:
         return []
-    return [(None, "most common in selection")] + [(a.name, f"{a.name} ({a.n_params:,} params)") for a in zoo.archs]
+    wider = [(name, f"{name} (widened, {spec.n_params:,} params)") for name, spec in widening_targets(zoo).items()]
+    own = [(a.name, f"{a.name} ({a.n_params:,} params)") for a in zoo.archs] if zoo.is_mixed else []
+    if not own and not wider:
+        return []
+    return [(None, "most common in selection")] + own + wider
+
+
+def widening_targets(zoo) -> dict:
+    """The known architectures the zoo lacks that one of its architectures widens to, by name."""
+    from core.generate.grow import widening_problem
+    from core.zoo.arch import KNOWN_ARCHS
+
+    return {name: spec for name, spec in KNOWN_ARCHS.items() if name not in zoo.arch_names
+            and any(widening_problem(a, spec) is None for a in zoo.archs)}
 
 
 def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwidth, finetune: int,

@@ -156,16 +156,16 @@ class GeneratePanel(QtWidgets.QWidget):
         self.target.setMinimumContentsLength(8)
         self.arch = QtWidgets.QComboBox()
         self.arch.setObjectName("targetArch")
-        self.arch.setToolTip("In a zoo of several architectures: the one to sample (the selection is restricted "
-                             "to its model states)")
+        self.arch.setToolTip("The architecture to sample: one of the zoo's (the selection is restricted to its "
+                             "model states), or a wider one the zoo lacks (samples are drawn as the zoo's and "
+                             "widened, keeping their function)")
         self.arch.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.arch.setMinimumContentsLength(8)
         self.arch.currentIndexChanged.connect(lambda _i: self._update_source())
         cells = ((0, 0, "Method", self.method, 1), (0, 2, "Task", self.target, 1), (1, 0, "Samples", self.n, 1),
                  (1, 2, "Seed", self.seed, 1), (2, 0, "Bandwidth", self.bandwidth, 1),
                  (2, 2, "Fine-tune", self.finetune, 1), (3, 0, "Architecture", self.arch, 3))
-        # "Task": the target task. The architecture row shows only for a zoo of several (three rows
-        # otherwise: the table keeps its room).
+        # "Task": the target task. The architecture row shows only when there is a choice.
         self.arch_label = None
         for row, col, label, widget, span in cells:
             caption = QtWidgets.QLabel(label)
@@ -251,7 +251,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.target.setCurrentIndex(max(index, 0))
 
     def _fill_archs(self) -> None:
-        """The architecture menu (jobs.target_arch_choices), shown only for a zoo of several."""
+        """The architecture menu (jobs.target_arch_choices), shown when there is a choice."""
         session = self.context.workspace.session
         keep = self.arch.currentData()
         self.arch.blockSignals(True)
@@ -265,12 +265,32 @@ class GeneratePanel(QtWidgets.QWidget):
         self.arch_label.setVisible(mixed)
 
     def _arch_counts(self) -> dict[str, int]:
-        """Selected model states per architecture (empty for a zoo of one)."""
+        """Selected model states per architecture."""
         session = self.context.workspace.session
-        if session is None or not session.zoo.is_mixed or not self.state.n:
+        if session is None or not self.state.n:
             return {}
         names = session.zoo.model_archs()[session.ws.states[np.flatnonzero(self.state.selected_mask), 0]]
         return {a: int(np.sum(names == a)) for a in session.zoo.arch_names if np.any(names == a)}
+
+    def _arch_note(self) -> tuple[str, bool]:
+        """What the architecture choice means for the selection, and whether it can be sampled."""
+        chosen, counts = self.arch.currentData(), self._arch_counts()
+        session = self.context.workspace.session
+        if self.arch.count() == 0 or session is None or not counts:
+            return "", True
+        if chosen is None or chosen in session.zoo.arch_names:
+            chosen = chosen or max(counts, key=counts.get)
+            return (f" Architecture <b>{html.escape(chosen)}</b>: {counts.get(chosen, 0)} of them"
+                    + ("" if counts.get(chosen) else " (choose another architecture)") + ".", bool(counts.get(chosen)))
+        from core.generate.grow import widening_problem
+        from core.zoo.arch import KNOWN_ARCHS
+
+        sources = [a for a in sorted(counts, key=lambda a: -counts[a])
+                   if widening_problem(session.zoo.spec(a), KNOWN_ARCHS[chosen]) is None]
+        if not sources:
+            return f" No selected architecture widens to <b>{html.escape(chosen)}</b> (choose another).", False
+        return (f" Drawn as <b>{html.escape(sources[0])}</b> ({counts[sources[0]]} of them) and widened to "
+                f"<b>{html.escape(chosen)}</b>, keeping each sample's function.", True)
 
     def _update_source(self) -> None:
         k = int(self.state.selected_mask.sum()) if self.state.n else 0
@@ -281,20 +301,14 @@ class GeneratePanel(QtWidgets.QWidget):
         else:
             text = (f"Sampling from <b>{k}</b> selected model states "
                     f"({html.escape(self.state.describe_selection())}).")
-            counts = self._arch_counts()
-            if counts:
-                chosen = self.arch.currentData() or max(counts, key=counts.get)
-                text += (f" Architecture <b>{html.escape(chosen)}</b>: {counts.get(chosen, 0)} of them"
-                         + ("" if counts.get(chosen) else " (choose another architecture)") + ".")
-            self.source.setText(text)
+            self.source.setText(text + self._arch_note()[0])
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         running = self.handle is not None and self.handle.running
         has_selection = self.state.n > 0 and bool(self.state.selected_mask.any())
-        chosen = self.arch.currentData()
-        if has_selection and chosen is not None:                # a chosen architecture with no selected state
-            has_selection = self._arch_counts().get(chosen, 0) > 0
+        if has_selection and self.arch.currentData() is not None:   # a chosen architecture the selection cannot give
+            has_selection = self._arch_note()[1]
         self.sample_button.setEnabled(has_selection and not running)
         self.cancel_button.setEnabled(running)
         self.cancel_button.setVisible(running)           # only while sampling: the row stays narrow

@@ -134,16 +134,15 @@ def mixed(tmp_path_factory):
 
 
 def test_architecture_choice_in_a_zoo_of_several(window, mixed, tmp_path, qtbot):
-    """The architecture row appears only for a zoo of several; the chosen one is what the run samples,
-    and a choice the selection does not hold disables Sample."""
+    """A zoo of several lists its architectures, then the wider ones; the chosen one is what the run
+    samples, and a choice the selection does not hold disables Sample."""
     panel = window.generate
-    assert panel.arch.isHidden() and panel.arch_label.isHidden()        # the synthetic one-architecture zoo
     for path in mixed.parent.glob("*.h5"):
         shutil.copy(path, tmp_path / path.name)
     with qtbot.waitSignal(window.loaded, timeout=60_000):
         window.open_workspace(tmp_path / mixed.name)
     assert not panel.arch.isHidden()
-    assert [panel.arch.itemData(i) for i in range(panel.arch.count())] == [None, "cnn", "mlp"]
+    assert [panel.arch.itemData(i) for i in range(panel.arch.count())] == [None, "cnn", "mlp", "cnn_wide", "cnn_large"]
     assert "params" in panel.arch.itemText(1)
     zoo, ws = window.session.zoo, window.session.ws
     mlp_rows = zoo.model_archs()[ws.states[:, 0]] == "mlp"
@@ -166,3 +165,34 @@ def test_architecture_choice_in_a_zoo_of_several(window, mixed, tmp_path, qtbot)
     assert not panel.sample_button.isEnabled() and "choose another architecture" in panel.source.text()
     panel.arch.setCurrentIndex(0)                                            # most common: cnn
     assert panel.sample_button.isEnabled() and "Architecture <b>cnn</b>" in panel.source.text()
+
+
+def test_sampling_a_wider_architecture_from_the_dock(generate_window, qtbot):
+    """On a zoo of one architecture the row offers the wider ones; choosing one widens the samples."""
+    panel = generate_window.generate
+    assert not panel.arch.isHidden()
+    assert [panel.arch.itemData(i) for i in range(panel.arch.count())] == [None, "cnn_wide", "cnn_large"]
+    generate_window.state.select(Everything())
+    panel.arch.setCurrentIndex(panel.arch.findData("cnn_wide"))
+    assert "widened to <b>cnn_wide</b>" in panel.source.text() and panel.sample_button.isEnabled()
+    panel.method.setCurrentIndex(panel.method.findData("reconstruct"))
+    panel.n.setValue(2)
+    panel.sample_button.click()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    from core.hyperrep.workspace import load_workspace
+
+    (run,) = load_workspace(generate_window.session.path).samples.values()
+    assert run["meta"]["arch"]["name"] == "cnn_wide" and run["meta"]["widened"]["from"] == "cnn"
+    assert panel.table.rowCount() == 2 and len(generate_window.map.samples.data) == 2     # in the table and the map
+
+
+def test_no_architecture_choice_for_a_zoo_nothing_widens():
+    from core.zoo.arch import KNOWN_ARCHS
+    from hyperviz.model.jobs import target_arch_choices
+
+    class OneArch:                                          # a zoo of an architecture nothing widens to
+        archs, arch_names, is_mixed = [KNOWN_ARCHS["cnn_large"]], ["cnn_large"], False
+
+    assert target_arch_choices(OneArch()) == [] and target_arch_choices(None) == []
