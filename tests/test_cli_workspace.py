@@ -121,6 +121,28 @@ def test_sample_text_and_no_finetuning(ws, capsys):
     assert code == 0 and "kde" in out and "samples use tanh" in out
 
 
+def test_sample_for_a_wider_architecture_and_export_it(ws, tmp_path, capsys):
+    code, out, err = run(capsys, "sample", ws, "-n", "3", "--method", "kde", "--arch", "cnn_wide", "--finetune", "1",
+                         "--device", "cpu", "-q", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["widened_to"] == "cnn_wide" and list(result["methods"]) == ["kde"]     # no random run: it has no source
+    widened = result["methods"]["kde"]["widened"]
+    assert widened["from"] == "cnn" and widened["random_target"]["n"] == 3
+    assert 0 <= widened["random_target"]["mean_test_acc_finetuned"] <= 1
+    code, out, err = run(capsys, "sample", ws, "-n", "2", "--method", "noise", "--arch", "cnn_large", "--device", "cpu", "-q")
+    assert code == 0, err
+    assert "widened to cnn_large" in out and "random cnn_large" in out
+    code, out, err = run(capsys, "export", ws, "--samples", "r001_kde:0", "--out", tmp_path / "out", "-q")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "out" / "r001_kde-0.json").read_text())
+    assert meta["architecture"]["name"] == "cnn_wide"
+    code, _, err = run(capsys, "sample", ws, "-n", "2", "--method", "random", "--arch", "cnn_wide", "--device", "cpu", "-q")
+    assert code == 2 and err.count("\n") == 1 and "random has no models" in err
+    code, _, err = run(capsys, "sample", ws, "-n", "2", "--arch", "cnn_deep", "--device", "cpu", "-q")
+    assert code == 2 and "no selected architecture widens to it" in err
+
+
 def test_sample_reconstruct_and_the_copy_columns(ws, capsys):
     code, out, err = run(capsys, "sample", ws, "-n", "3", "--method", "reconstruct", "--method", "random",
                          "--device", "cpu", "-q", "--json")
