@@ -154,7 +154,8 @@ def register(sub) -> None:
     p.add_argument("zoo")
     p.add_argument("--out", required=True, help="workspace file to create or resume")
     p.add_argument("--preset", choices=["tiny", "default"], default="default")
-    p.add_argument("--epochs", type=fit_epochs, help=f"training epochs, 1..{MAX_FIT_EPOCHS} (default: the preset's)")
+    p.add_argument("--epochs", type=fit_epochs, help=f"training epochs, 1..{MAX_FIT_EPOCHS} (default: the preset's; "
+                   "a windowed fit, of several architectures or with --window: 40 with the default preset)")
     p.add_argument("--lr", type=learning_rate, help="peak learning rate, in (0, 1] (default: the preset's)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--window", type=int_range(1, 100_000), metavar="W",
