@@ -278,6 +278,8 @@ class GeneratePanel(QtWidgets.QWidget):
         session = self.context.workspace.session
         if self.arch.count() == 0 or session is None or not counts:
             return "", True
+        if chosen is None and not session.zoo.is_mixed:
+            return "", True                                  # the zoo's one architecture: nothing to say
         if chosen is None or chosen in session.zoo.arch_names:
             chosen = chosen or max(counts, key=counts.get)
             return (f" Architecture <b>{html.escape(chosen)}</b>: {counts.get(chosen, 0)} of them"
