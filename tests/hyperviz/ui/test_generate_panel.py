@@ -133,6 +133,21 @@ def mixed(tmp_path_factory):
     return ws
 
 
+def reconstruct_two(window, qtbot) -> dict:
+    """Sample 2 reconstructions from the dock as it is set; the run stored in the file (the only one)."""
+    from core.hyperrep.workspace import load_workspace
+
+    panel = window.generate
+    panel.method.setCurrentIndex(panel.method.findData("reconstruct"))
+    panel.n.setValue(2)
+    panel.sample_button.click()
+    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
+        pass
+    assert panel.handle.outcome == "finished", panel.handle.message
+    (run,) = load_workspace(window.session.path).samples.values()
+    return run
+
+
 def test_architecture_choice_in_a_zoo_of_several(window, mixed, tmp_path, qtbot):
     """A zoo of several lists its architectures, then the wider ones; the chosen one is what the run
     samples, and a choice the selection does not hold disables Sample."""
@@ -149,15 +164,7 @@ def test_architecture_choice_in_a_zoo_of_several(window, mixed, tmp_path, qtbot)
     window.state.select(Everything())
     panel.arch.setCurrentIndex(panel.arch.findData("mlp"))
     assert "Architecture <b>mlp</b>" in panel.source.text() and panel.sample_button.isEnabled()
-    panel.method.setCurrentIndex(panel.method.findData("reconstruct"))
-    panel.n.setValue(2)
-    panel.sample_button.click()
-    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
-        pass
-    assert panel.handle.outcome == "finished", panel.handle.message
-    from core.hyperrep.workspace import load_workspace
-
-    (run,) = load_workspace(window.session.path).samples.values()
+    run = reconstruct_two(window, qtbot)
     assert run["meta"]["arch"]["name"] == "mlp"
     assert run["arrays"]["weights"].shape[1] == zoo.spec("mlp").n_params
     assert mlp_rows[run["arrays"]["anchor_state"]].all()                   # decoded from mlp states only
@@ -175,15 +182,7 @@ def test_sampling_a_wider_architecture_from_the_dock(generate_window, qtbot):
     generate_window.state.select(Everything())
     panel.arch.setCurrentIndex(panel.arch.findData("cnn_wide"))
     assert "widened to <b>cnn_wide</b>" in panel.source.text() and panel.sample_button.isEnabled()
-    panel.method.setCurrentIndex(panel.method.findData("reconstruct"))
-    panel.n.setValue(2)
-    panel.sample_button.click()
-    with qtbot.waitSignal(panel.handle.done, timeout=120_000):
-        pass
-    assert panel.handle.outcome == "finished", panel.handle.message
-    from core.hyperrep.workspace import load_workspace
-
-    (run,) = load_workspace(generate_window.session.path).samples.values()
+    run = reconstruct_two(generate_window, qtbot)
     assert run["meta"]["arch"]["name"] == "cnn_wide" and run["meta"]["widened"]["from"] == "cnn"
     assert panel.table.rowCount() == 2 and len(generate_window.map.samples.data) == 2     # in the table and the map
 
