@@ -205,8 +205,9 @@ def sample_job(ws, zoo, rows: np.ndarray, method: str, n: int, seed: int, bandwi
     that other processes added since it was opened are kept, and come back in the samples), so
     nothing another writer stored is lost; a workspace whose embeddings changed on disk since it
     was opened is refused with one line (reopen it). ``target_task``: transfer to that task
-    (zero-shot on it, fine-tuning on it; see core.generate.sampling). ``arch``: in a zoo of several
-    architectures, the one to sample (None: the selection's most common).
+    (zero-shot on it, fine-tuning on it; see core.generate.sampling). ``arch``: the architecture to
+    sample - one of the zoo's (None: the selection's most common) or a wider one it lacks
+    (the samples are widened; core.generate.grow).
     """
     from core.generate.sampling import sample_job as core_sample
     from core.writelock import WriterLock

@@ -260,9 +260,9 @@ class GeneratePanel(QtWidgets.QWidget):
             self.arch.addItem(label, name)
         self.arch.setCurrentIndex(max(self.arch.findData(keep) if keep is not None else 0, 0))
         self.arch.blockSignals(False)
-        mixed = self.arch.count() > 0
-        self.arch.setVisible(mixed)
-        self.arch_label.setVisible(mixed)
+        choice = self.arch.count() > 0
+        self.arch.setVisible(choice)
+        self.arch_label.setVisible(choice)
 
     def _arch_counts(self) -> dict[str, int]:
         """Selected model states per architecture."""
@@ -284,14 +284,14 @@ class GeneratePanel(QtWidgets.QWidget):
             chosen = chosen or max(counts, key=counts.get)
             return (f" Architecture <b>{html.escape(chosen)}</b>: {counts.get(chosen, 0)} of them"
                     + ("" if counts.get(chosen) else " (choose another architecture)") + ".", bool(counts.get(chosen)))
-        from core.generate.grow import widening_problem
-        from core.zoo.arch import KNOWN_ARCHS
+        from core.errors import HyperVizError
+        from core.generate.sampling import widening_source
 
-        sources = [a for a in sorted(counts, key=lambda a: -counts[a])
-                   if widening_problem(session.zoo.spec(a), KNOWN_ARCHS[chosen]) is None]
-        if not sources:
+        try:                                                 # the same choice the run will make
+            source, _ = widening_source(session.ws, session.zoo, np.flatnonzero(self.state.selected_mask), chosen, "kde")
+        except HyperVizError:
             return f" No selected architecture widens to <b>{html.escape(chosen)}</b> (choose another).", False
-        return (f" Drawn as <b>{html.escape(sources[0])}</b> ({counts[sources[0]]} of them) and widened to "
+        return (f" Drawn as <b>{html.escape(source)}</b> ({counts[source]} of them) and widened to "
                 f"<b>{html.escape(chosen)}</b>, keeping each sample's function.", True)
 
     def _update_source(self) -> None:
