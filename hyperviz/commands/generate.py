@@ -70,11 +70,12 @@ def cmd_sample(args) -> int:
     rows = selected_rows(ws, zoo, args.where)
     methods = list(dict.fromkeys(args.method or ["kde"]))
     added = []
-    widen_to = args.arch if args.arch not in (None, "each") and args.arch not in zoo.arch_names else None
-    if widen_to is not None:           # a wider architecture than the zoo's: each run carries its own random baseline
+    source, widen_to = args.arch, None
+    if args.arch not in (None, "each"):  # one of the zoo's, or a wider one (its runs carry their own random baseline)
         from core.generate.sampling import widening_source
 
-        source, _ = widening_source(ws, zoo, rows, widen_to, "random" if "random" in methods else methods[0])
+        source, grow_to = widening_source(ws, zoo, rows, args.arch, "random" if "random" in methods else methods[0])
+        widen_to = grow_to.name if grow_to is not None else None
     if (args.finetune or target is not None) and "random" not in methods and widen_to is None:
         methods.append("random")
         added.append("random")
@@ -87,7 +88,7 @@ def cmd_sample(args) -> int:
         names = zoo.model_archs()[ws.states[rows, 0]]
         archs = [a for a in zoo.arch_names if np.any(names == a)]
     else:
-        archs = [source if widen_to is not None else args.arch]
+        archs = [source]
     from core.zoo.distributed import ray_session
 
     ray = ray_options(args)

@@ -118,6 +118,7 @@ class GeneratePanel(QtWidgets.QWidget):
         self.context = context
         self.state = state = context.state
         self.handle = None
+        self._arch_ok = True                  # the selection can give the chosen architecture (_update_source)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
         self.source = QtWidgets.QLabel()
@@ -264,31 +265,25 @@ class GeneratePanel(QtWidgets.QWidget):
         self.arch.setVisible(choice)
         self.arch_label.setVisible(choice)
 
-    def _arch_counts(self) -> dict[str, int]:
-        """Selected model states per architecture."""
-        session = self.context.workspace.session
-        if session is None or not self.state.n:
-            return {}
-        names = session.zoo.model_archs()[session.ws.states[np.flatnonzero(self.state.selected_mask), 0]]
-        return {a: int(np.sum(names == a)) for a in session.zoo.arch_names if np.any(names == a)}
-
     def _arch_note(self) -> tuple[str, bool]:
-        """What the architecture choice means for the selection, and whether it can be sampled."""
-        chosen, counts = self.arch.currentData(), self._arch_counts()
-        session = self.context.workspace.session
-        if self.arch.count() == 0 or session is None or not counts:
+        """What the architecture choice means for the selection, and whether it can be sampled
+        (core.generate.sampling's choose_arch and widening_source: the choice the run will make)."""
+        chosen, session = self.arch.currentData(), self.context.workspace.session
+        rows = np.flatnonzero(self.state.selected_mask) if self.state.n else np.zeros(0, np.int64)
+        if self.arch.count() == 0 or session is None or rows.size == 0:
             return "", True
         if chosen is None and not session.zoo.is_mixed:
             return "", True                                  # the zoo's one architecture: nothing to say
+        from core.errors import HyperVizError
+        from core.generate.sampling import choose_arch, widening_source
+
+        most_common, counts = choose_arch(session.ws, session.zoo, rows)
         if chosen is None or chosen in session.zoo.arch_names:
-            chosen = chosen or max(counts, key=counts.get)
+            chosen = chosen or most_common
             return (f" Architecture <b>{html.escape(chosen)}</b>: {counts.get(chosen, 0)} of them"
                     + ("" if counts.get(chosen) else " (choose another architecture)") + ".", bool(counts.get(chosen)))
-        from core.errors import HyperVizError
-        from core.generate.sampling import widening_source
-
-        try:                                                 # the same choice the run will make
-            source, _ = widening_source(session.ws, session.zoo, np.flatnonzero(self.state.selected_mask), chosen, "kde")
+        try:
+            source, _ = widening_source(session.ws, session.zoo, rows, chosen, "kde")
         except HyperVizError:
             return f" No selected architecture widens to <b>{html.escape(chosen)}</b> (choose another).", False
         return (f" Drawn as <b>{html.escape(source)}</b> ({counts[source]} of them) and widened to "
@@ -303,14 +298,14 @@ class GeneratePanel(QtWidgets.QWidget):
         else:
             text = (f"Sampling from <b>{k}</b> selected model states "
                     f"({html.escape(self.state.describe_selection())}).")
-            self.source.setText(text + self._arch_note()[0])
+            note, self._arch_ok = self._arch_note()
+            self.source.setText(text + note)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
         running = self.handle is not None and self.handle.running
         has_selection = self.state.n > 0 and bool(self.state.selected_mask.any())
-        if has_selection and self.arch.currentData() is not None:   # a chosen architecture the selection cannot give
-            has_selection = self._arch_note()[1]
+        has_selection = has_selection and self._arch_ok       # not a chosen architecture the selection cannot give
         self.sample_button.setEnabled(has_selection and not running)
         self.cancel_button.setEnabled(running)
         self.cancel_button.setVisible(running)           # only while sampling: the row stays narrow
