@@ -50,6 +50,25 @@ What was taken: the parameter leaves and the fused optimiser (below and in
 eight ``[N, P]`` gradients a step), masks only for the models with dropout, and
 :func:`retain_freed_cpu_memory` (page faults), together 256 model-epochs in 2.75 s of CPU
 instead of 3.4-4.0 s.
+
+Second round (2 threads, quiet; the machine's speed drifted by a third over the day, so only
+ratios from one process, alternating, are quoted). Dropout was a third of a step: 19.2-20.0 ms
+for a chunk with half its models at rate 0.3 against 13.3 with every rate 0. Taken: masks from 15-bit integers, four from one 64-bit
+draw (:func:`_uniform_draws`; torch's CPU generator makes one number at a time), scaling only
+the dropout models' slice (:class:`_ScaleSlice`), and a multiply instead of ``torch.where``
+(which runs at ~3.5 ns an element here): the four 64-model chunks of ``bench zoo`` train 1.11x
+faster (median of 6 alternating pairs). Measured and not taken: the first conv as a depthwise
+convolution (1.03x, noise); the second conv as a dense ``[C*H*W, O*H*W]`` (Toeplitz) matrix per
+model: its three ``bmm`` take 1.6 ms against 4.4 for the grouped convolution forward and
+backward, but building the matrix and folding its gradient back (``index_select`` /
+``index_add_`` 2.1 ms, strided diagonal views 5.1 ms) cost more than that; packing two models
+into one group, with block-diagonal weights, so that oneDNN's 16-channel blocks are less
+padding (1.0-1.1x slower: the convolutions here are bound by memory traffic, not by their
+arithmetic); a pool backward as one ``where`` over the window positions (1.4x slower step);
+``torch.compile`` (inductor) of the forward and backward (20.0 against 12.6 ms, after a 48 s
+compile). Larger chunks do pay now: 128 models a chunk train at ~195 us a model-step against
+~250 for 64 (256: ~220), but a chunk holds one activation, and the default grid has 64 models of
+each in a 256-model zoo.
 """
 from __future__ import annotations
 
@@ -130,29 +149,73 @@ def _dropout_span(rate: torch.Tensor | None) -> tuple[int, int] | None:
     return (active[0], active[-1] + 1) if active else None
 
 
+#: Dropout draws 15-bit uniform integers: a rate is rounded to a multiple of 1/32768 (at most
+#: 1.5e-5 away), and four draws come from one 64-bit random number.
+_DRAW_BITS = 15
+
+
+def _uniform_draws(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Uniform integers ``0 .. 2**15 - 1`` (int16) of ``like``'s shape, channels-last when
+    ``like`` is an image batch (so that the mask and the features are walked in the same order).
+
+    torch's CPU generator makes one number at a time (~9 ns a float32 on this machine's cores);
+    ``random_`` on int64 gives 63 random bits per number, here cut into four 16-bit lanes of
+    which the low 15 bits are kept (the top lane's 16th bit is always 0): a quarter of the draws
+    for the same masks, measured 1,640 -> 480 us for the default CNN's 176k dropout units a step."""
+    numel = like.numel()
+    raw = torch.empty((numel + 3) // 4, dtype=torch.int64, device=like.device).random_(generator=generator)
+    draws = raw.view(torch.int16)[:numel].bitwise_and_((1 << _DRAW_BITS) - 1)
+    if like.dim() == 4:
+        b, c, h, w = like.shape
+        return draws.view(b, h, w, c).permute(0, 3, 1, 2)
+    return draws.view(like.shape)
+
+
+class _ScaleSlice(torch.autograd.Function):
+    """``h`` with the slice ``index`` multiplied by ``scale``; the gradient is scaled the same way.
+
+    Dropout touches only the models that have it (a slice of the chunk), so this copies ``h``
+    once and scales the slice in place, instead of building a full-size scale tensor of ones and
+    multiplying everything by it (forward and backward)."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, scale: torch.Tensor, index: tuple) -> torch.Tensor:
+        ctx.save_for_backward(scale)
+        ctx.index = index
+        out = h.clone()
+        out[index].mul_(scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (scale,) = ctx.saved_tensors
+        grad = grad.clone()
+        grad[ctx.index].mul_(scale)
+        return grad, None, None
+
+
 def _dropout(h: torch.Tensor, rate: torch.Tensor, n: int, span: tuple[int, int],
              generator: torch.Generator | None) -> torch.Tensor:
     """Inverted dropout with a per-model rate ``[N]`` on ``[B, N*C, H, W]`` or ``[N, B, F]``.
 
     Masks are drawn only for the models ``span`` (from the first to the last with a rate above 0;
     a chunk is sorted by rate, so these are its dropout models): drawing random numbers is most of
-    what dropout costs, and half of a mixed chunk needs none."""
+    what dropout costs, and half of a mixed chunk needs none. A unit is dropped when its draw is
+    below ``rate * 2**15`` (rounded), and kept ones are scaled by ``1 / (1 - rate)``."""
     lo, hi = span
-    per_model = h.shape[1] // n if h.dim() == 4 else 1
+    threshold = torch.round(rate[lo:hi] * (1 << _DRAW_BITS)).clamp_(max=(1 << _DRAW_BITS) - 1).to(torch.int16)
     keep_scale = (1.0 / (1.0 - rate[lo:hi])).to(h.dtype)
     if h.dim() == 4:
-        part = h[:, lo * per_model : hi * per_model]                      # [B, m*C, H, W]
-        shape = (1, part.shape[1], 1, 1)
-        rate_part, keep_scale = (t.repeat_interleave(per_model).view(shape) for t in (rate[lo:hi].to(h.dtype), keep_scale))
+        per_model = h.shape[1] // n
+        index = (slice(None), slice(lo * per_model, hi * per_model))       # [B, m*C, H, W]
+        shape = (1, (hi - lo) * per_model, 1, 1)
+        threshold, keep_scale = (t.repeat_interleave(per_model).view(shape) for t in (threshold, keep_scale))
     else:
-        part = h[lo:hi]                                                   # [m, B, F]
+        index = (slice(lo, hi),)                                            # [m, B, F]
         shape = (hi - lo, 1, 1)
-        rate_part, keep_scale = rate[lo:hi].to(h.dtype).view(shape), keep_scale.view(shape)
-    draw = torch.rand(part.shape, generator=generator, device=h.device, dtype=h.dtype)
-    scale = torch.ones_like(h)                                            # 1 for the models without dropout
-    scale_part = scale[:, lo * per_model : hi * per_model] if h.dim() == 4 else scale[lo:hi]
-    scale_part.copy_(torch.where(draw >= rate_part, keep_scale, 0.0))
-    return h * scale
+        threshold, keep_scale = threshold.view(shape), keep_scale.view(shape)
+    draws = _uniform_draws(h[index], generator)
+    return _ScaleSlice.apply(h, (draws >= threshold) * keep_scale, index)    # torch.where: twice as slow on a CPU
 
 
 def loss_and_grad(spec: ArchSpec, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, activation: str,
@@ -168,7 +231,7 @@ def loss_and_grad(spec: ArchSpec, w: torch.Tensor, x: torch.Tensor, y: torch.Ten
     n = w.shape[0]
     params = [p.clone(memory_format=torch.contiguous_format).requires_grad_(True) for p in split_params(spec, w.detach())]
     logits = batched_forward(spec, params, x, activation, dropout, generator)
-    loss, _ = batched_loss_and_correct(logits, y)
+    loss = batched_loss(logits, y)
     grads = torch.autograd.grad(loss.sum(), params)
     return loss.detach(), torch.cat([g.reshape(n, -1) for g in grads], 1)
 
@@ -192,13 +255,13 @@ def retain_freed_cpu_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 512 << 20))
 
 
-def batched_loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-model mean cross-entropy ``[N]`` and number of correct predictions ``[N]``.
-
-    logits ``[N, B, K]``; y ``[B]`` (shared) or ``[N, B]``.
-    """
+def batched_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-model mean cross-entropy ``[N]``: logits ``[N, B, K]``; y ``[B]`` (shared) or ``[N, B]``."""
     n, bsz, k = logits.shape
-    y = y.expand(n, bsz)
-    loss = F.cross_entropy(logits.reshape(n * bsz, k), y.reshape(-1), reduction="none").view(n, bsz).mean(1)
-    correct = (logits.argmax(-1) == y).sum(1)
-    return loss, correct
+    return F.cross_entropy(logits.reshape(n * bsz, k), y.expand(n, bsz).reshape(-1), reduction="none").view(n, bsz).mean(1)
+
+
+def batched_loss_and_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-model mean cross-entropy ``[N]`` and number of correct predictions ``[N]`` (see :func:`batched_loss`)."""
+    correct = (logits.argmax(-1) == y.expand(logits.shape[:2])).sum(1)
+    return batched_loss(logits, y), correct

@@ -16,7 +16,7 @@ from core.zoo.arch import (
     state_dict_to_vector,
     vector_to_state_dict,
 )
-from core.zoo.batched import batched_forward, batched_loss_and_correct
+from core.zoo.batched import _dropout, batched_forward, batched_loss_and_correct
 
 
 def test_parameter_counts_match_the_published_zoos():
@@ -77,6 +77,32 @@ def test_batched_dropout_uses_each_models_rate():
     clean = batched_forward(spec, weights, x, "relu")
     torch.testing.assert_close(out[0], clean[0])          # rate 0: unchanged
     assert not torch.allclose(out[1], clean[1])           # rate 0.5: perturbed
+
+
+@pytest.mark.parametrize("layout", ["image", "features"])
+def test_dropout_drops_each_models_share_and_scales_the_rest(layout):
+    """[B, N*C, H, W] (channels-last) and [N, B, F]: model n drops about rate[n] of its units,
+    multiplies the others by 1 / (1 - rate[n]), and the gradient carries the same mask."""
+    rate = torch.tensor([0.0, 0.0, 0.3, 0.5, 0.9])
+    n = len(rate)
+    if layout == "image":
+        h = torch.ones(64, n * 4, 8, 8).contiguous(memory_format=torch.channels_last)
+        per_model = lambda t: t.transpose(0, 1).reshape(n, -1)     # noqa: E731
+    else:
+        h = torch.ones(n, 64, 256)
+        per_model = lambda t: t.reshape(n, -1)                        # noqa: E731
+    h.requires_grad_(True)
+    out = _dropout(h, rate, n, (2, n), torch.Generator().manual_seed(0))
+    (grad,) = torch.autograd.grad(out.sum(), h)
+    assert out.shape == h.shape
+    values = per_model(out.detach())
+    for i, r in enumerate(rate.tolist()):
+        kept = values[i] != 0
+        assert abs(kept.float().mean().item() - (1 - r)) < 0.02      # 16,384 units a model
+        torch.testing.assert_close(values[i][kept], torch.full_like(values[i][kept], 1 / (1 - r)))
+    assert torch.equal(per_model(grad), values)                        # d out / d h is the mask itself
+    again = _dropout(h.detach(), rate, n, (2, n), torch.Generator().manual_seed(0))
+    assert torch.equal(again, out.detach())                            # the generator decides the masks
 
 
 def test_loss_and_correct_per_model():
