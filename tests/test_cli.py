@@ -123,6 +123,32 @@ def test_zoo_build_again_is_already_complete(tiny_zoo, tmp_path, capsys):
     assert out.read_bytes() == before and out.stat().st_mtime_ns == mtime
 
 
+def test_zoo_build_again_answers_without_importing_torch(tiny_zoo, tmp_path):
+    """Importing torch is most of the command's start-up; a finished build does not need it."""
+    out, before, _ = _copy(tiny_zoo, tmp_path)
+    script = ("import sys; from hyperviz.cli import main; "
+              f"code = main({_build(tiny_zoo, '--out', str(out))!r}); "
+              "print(code, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.endswith("nothing to do\n0 False\n") and out.read_bytes() == before
+
+
+def test_a_zoo_built_with_either_default_chunk_size_is_finished_without_chunk_size(tiny_zoo, tmp_path, capsys):
+    """--chunk-size 2048 is the GPU's default: the same command on a CPU, which would take 64, has
+    nothing to do; a chunk size someone chose is an argument like any other."""
+    for chunk, done in (("2048", True), ("64", True), ("1", False)):
+        out = tmp_path / f"chunk{chunk}.h5"
+        assert run(capsys, *_build(tiny_zoo, "--out", str(out), "--chunk-size", chunk))[0] == 0
+        before = out.read_bytes()
+        code, stdout, err = run(capsys, *_build(tiny_zoo, "--out", str(out)))
+        if done:
+            assert code == 0 and "already complete" in stdout and err == ""
+        else:
+            assert code == 2 and "a zoo built with other arguments (--chunk-size 64, not 1)" in err
+        assert out.read_bytes() == before
+
+
 def test_zoo_build_with_other_arguments_or_onto_another_file_is_refused(tiny_zoo, tmp_path, capsys):
     out, before, mtime = _copy(tiny_zoo, tmp_path)
     code, stdout, err = run(capsys, *_build(tiny_zoo, "--out", str(out), "--seed", "5", "--epochs", "2"))
@@ -151,7 +177,8 @@ def test_zoo_build_with_other_arguments_or_onto_another_file_is_refused(tiny_zoo
 
 
 def test_an_interrupted_build_with_the_same_arguments_resumes(tiny_zoo, tmp_path, capsys):
-    from core.zoo.population import ZooSpec, build_zoo_job, load_grid
+    from core.zoo.population import build_zoo_job
+    from core.zoo.spec import ZooSpec, load_grid
 
     out = tmp_path / "zoo.h5"
     spec = ZooSpec(n_models=2, epochs=1, grid=load_grid(tiny_zoo.parent / "grid.json"), chunk_size=1)

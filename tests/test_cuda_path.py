@@ -20,9 +20,11 @@ from core.hyperrep.embed import embed_job
 from core.hyperrep.fit import fit_job, train_step
 from core.hyperrep.workspace import load_workspace
 from core.progress import drive
-from core.zoo.arch import ACTIVATIONS, INITS, get_arch, init_vector
+from core.zoo.arch import ACTIVATIONS, INITS, get_arch
 from core.zoo.batched import batched_forward
-from core.zoo.population import ZooSpec, build_zoo_job, chunk_plan, model_configs, train_chunk
+from core.zoo.modules import init_vector
+from core.zoo.population import build_zoo_job, chunk_plan, model_configs, train_chunk
+from core.zoo.spec import ZooSpec
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
 from tests.core.generate.test_sampling import copy_workspace, tiny_workspace

@@ -20,7 +20,8 @@ def bench_eval(models: int = 1000, device: str = "auto", arch: str = "cnn", task
     The one-at-a-time baseline runs ``loop_models`` of them as plain ``build_module`` modules.
     """
     from core.generate.evaluate import evaluate_weights, model_chunk
-    from core.zoo.arch import ACTIVATIONS, INITS, build_module, get_arch, init_vector, vector_to_state_dict
+    from core.zoo.arch import ACTIVATIONS, INITS, get_arch
+    from core.zoo.modules import build_module, init_vector, vector_to_state_dict
     from core.zoo.tasks import get_task as _get_task
 
     if models < 1:

@@ -47,7 +47,8 @@ from torch import nn
 from core.errors import HyperVizError
 from core.hyperrep.workspace import Workspace
 from core.jsonfile import read_json_object
-from core.zoo.arch import ArchSpec, build_module, vector_to_state_dict
+from core.zoo.arch import ArchSpec
+from core.zoo.modules import build_module, vector_to_state_dict
 from core.zoo.tasks import task_for_zoo
 
 FORMAT = "hyperviz-model"

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from core.errors import HyperVizError
-from core.zoo.arch import ArchSpec, split_params
+from core.zoo.arch import ArchSpec
+from core.zoo.modules import split_params
 
 _SHAPE_KEYS = ("kernel", "padding", "size")
 

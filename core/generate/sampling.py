@@ -145,18 +145,17 @@ from core.generate.evaluate import (
     finetune_job,
     novelty,
 )
+from core.generate.methods import BANDWIDTH_RULES, MAX_SAMPLES, METHODS
 from core.hyperrep.workspace import Workspace, load_workspace
 from core.progress import Job, Progress
-from core.zoo.arch import INITS, ArchSpec, init_vector
+from core.zoo.arch import INITS, ArchSpec
+from core.zoo.modules import init_vector
 from core.zoo.store import Zoo
 from core.zoo.tasks import Task, check_task_fits, get_task, task_for_zoo
 
 if TYPE_CHECKING:
     from core.hyperrep.autoencoder import HyperRepAE
 
-METHODS = ("kde", "best-of", "reconstruct", "noise", "random", "zoo-best")
-MAX_SAMPLES = 100_000
-BANDWIDTH_RULES = ("scott", "silverman")
 DEFAULT_BANDWIDTH = 0.25
 NOISE_SIGMA = 0.02
 OVERSAMPLE = 5
@@ -379,7 +378,7 @@ def finetune_recipe(ws: Workspace, zoo: Zoo, rows) -> dict:
     :data:`core.generate.evaluate.FINETUNE` (Adam, lr 1e-3) when the zoo lacks those hyperparameters."""
     from collections import Counter
 
-    from core.zoo.population import OPTIMIZERS
+    from core.zoo.spec import OPTIMIZERS
 
     cols = ("optimizer", "lr", "weight_decay")
     if len(rows) == 0 or not all(c in zoo.models for c in cols):

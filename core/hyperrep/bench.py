@@ -24,7 +24,8 @@ def bench_fit(device: str = "auto", preset: str = "default", steps: int = 20, ba
     from core.hyperrep.codec import WeightCodec, encode_weights
     from core.hyperrep.fit import TRAINING, train_step
     from core.hyperrep.tokens import get_tokenizer
-    from core.zoo.arch import get_arch, init_vector
+    from core.zoo.arch import get_arch
+    from core.zoo.modules import init_vector
 
     if preset not in TRAINING:
         raise HyperVizError(f"preset {preset!r}: expected one of {', '.join(TRAINING)}")

@@ -78,7 +78,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from core.zoo.arch import ArchSpec, split_params
+from core.zoo.arch import ArchSpec
+from core.zoo.modules import split_params
 
 _ACT = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid, "gelu": F.gelu}
 
@@ -93,7 +94,7 @@ def batched_forward(
 ) -> torch.Tensor:
     """Logits ``[N, B, n_classes]`` of N models.
 
-    params:     flat ``[N, n_params]`` or the per-slot list from :func:`core.zoo.arch.split_params`.
+    params:     flat ``[N, n_params]`` or the per-slot list from :func:`core.zoo.modules.split_params`.
     x:          ``[B, *input_shape]`` shared by all models, or ``[N, B, *input_shape]`` per model.
     activation: one activation for all N models (group mixed populations by activation).
     dropout:    per-model rates ``[N]`` applied at the spec's dropout layers (training mode);

@@ -12,7 +12,8 @@ import torch
 from core.device import free_cpu_threads, resolve_device, synchronize
 from core.errors import HyperVizError
 from core.progress import Progress, drive
-from core.zoo.population import ZooSpec, chunk_plan, model_configs, train_chunk, train_loop_one
+from core.zoo.population import chunk_plan, model_configs, train_chunk, train_loop_one
+from core.zoo.spec import ZooSpec
 from core.zoo.tasks import get_task
 
 

@@ -182,15 +182,15 @@ export_best = int_range(1, MAX_EXPORT_BEST, "best")
 
 
 def sample_count():
-    """The type of ``sample -n``: 1 .. core.generate.sampling.MAX_SAMPLES."""
-    from core.generate.sampling import MAX_SAMPLES
+    """The type of ``sample -n``: 1 .. core.generate.methods.MAX_SAMPLES."""
+    from core.generate.methods import MAX_SAMPLES
 
     return int_range(1, MAX_SAMPLES, "n")
 
 
 def bandwidth(text: str):
     """The type of ``sample --bandwidth``: ``scott``, ``silverman`` or a finite number in 0 .. MAX_BANDWIDTH."""
-    from core.generate.sampling import BANDWIDTH_RULES
+    from core.generate.methods import BANDWIDTH_RULES
 
     if text.strip().lower() in BANDWIDTH_RULES:
         return text.strip().lower()

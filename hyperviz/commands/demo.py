@@ -53,7 +53,8 @@ def build_demo(out: str | Path = DEMO_DIR, models: int = 352, epochs: int = 10, 
     from core.hyperrep.embed import embed_job
     from core.hyperrep.fit import fit_job
     from core.hyperrep.workspace import load_workspace
-    from core.zoo.population import ZooSpec, build_zoo_job
+    from core.zoo.population import build_zoo_job
+    from core.zoo.spec import ZooSpec
 
     torch.set_num_threads(1)          # reproducible, and polite on a shared 2-core machine
     out = Path(out)
@@ -120,7 +121,7 @@ def cmd_demo_build(args) -> int:
 
 
 def register(sub) -> None:
-    from core.zoo.population import MAX_EPOCHS, MAX_MODELS
+    from core.zoo.spec import MAX_EPOCHS, MAX_MODELS
 
     demo = sub.add_parser("demo", help="the bundled demo workspace").add_subparsers(dest="demo_command", required=True)
     p = demo.add_parser("build", help="rebuild the demo zoo + workspace (a few minutes on CPU)")

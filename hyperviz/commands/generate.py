@@ -230,7 +230,7 @@ def _by_run(ids):
 
 
 def register(sub) -> None:
-    from core.generate.sampling import METHODS
+    from core.generate.methods import METHODS
 
     p = sub.add_parser("sample", help="sample new models from a selected region of the latent space and judge them")
     p.add_argument("workspace")

@@ -23,20 +23,36 @@ from hyperviz.commands.common import (
 
 
 def cmd_zoo_build(args) -> int:
-    from core.device import resolve_device
-    from core.zoo.population import DEFAULT_GRID, ZooSpec, build_zoo_job, finished_build, load_grid
+    from core.zoo.spec import (
+        DEFAULT_CHUNK_SIZES,
+        DEFAULT_GRID,
+        ZooSpec,
+        finished_build,
+        finished_with_defaults,
+        load_grid,
+    )
 
     grid = load_grid(args.grid) if args.grid else dict(DEFAULT_GRID)
+    fields = dict(task=args.task, arch=args.arch, n_models=args.models, epochs=args.epochs, batch_size=args.batch_size,
+                  seed=args.seed, grid=grid, mode=args.mode)
+    # a finished build has nothing to run (no device, threads or cluster to consult): say so
+    # before torch is imported, which is most of this command's start-up
+    if (finished_build(ZooSpec(**fields, chunk_size=args.chunk_size), args.out, overwrite=True) if args.chunk_size
+            else finished_with_defaults(fields, args.out)):
+        return _report_zoo(args.out, args, already_complete=True)
+
+    from core.device import resolve_device
+    from core.zoo.population import build_zoo_job
+
     device = resolve_device(args.device)
-    chunk = args.chunk_size or (64 if device.type == "cpu" else 2048)
-    spec = ZooSpec(task=args.task, arch=args.arch, n_models=args.models, epochs=args.epochs, batch_size=args.batch_size,
-                   seed=args.seed, grid=grid, mode=args.mode, chunk_size=chunk)
+    chunk = args.chunk_size or DEFAULT_CHUNK_SIZES["cpu" if device.type == "cpu" else "cuda"]
+    spec = ZooSpec(**fields, chunk_size=chunk)
     ray = ray_options(args)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    if finished_build(spec, args.out, args.overwrite):
+    if finished_build(spec, args.out, args.overwrite):       # anything else there: refused unless --overwrite
         return _report_zoo(args.out, args, already_complete=True)
     check_writable(args.out)
     path = run_job(build_zoo_job(spec, args.out, device, overwrite=args.overwrite, ray=ray), "zoo build", args.quiet)
@@ -151,7 +167,7 @@ def cmd_zoo_verify(args) -> int:
 
 
 def register(sub) -> None:
-    from core.zoo.population import MAX_BATCH, MAX_EPOCHS, MAX_MODELS, MAX_ZOO_BYTES
+    from core.zoo.spec import MAX_BATCH, MAX_EPOCHS, MAX_MODELS, MAX_ZOO_BYTES
 
     zoo = sub.add_parser("zoo", help="build, import and inspect model zoos").add_subparsers(dest="zoo_command", required=True)
     p = zoo.add_parser("build", help="train a population of models and store it as a zoo file "
@@ -171,7 +187,7 @@ def register(sub) -> None:
     p.add_argument("--grid", help="JSON file: hyperparameter -> list of values (missing keys use the default grid)")
     p.add_argument("--mode", choices=["grid", "random"], default="grid", help="cycle the grid, or draw per model")
     p.add_argument("--chunk-size", type=int_range(1, MAX_BATCH),
-                   help="models trained together (default 64 on CPU, 2048 on GPU); part of what makes the zoo")
+                   help="models trained together (default 64 on CPU, 2048 on GPU); part of what makes the zoo, but a zoo built with either default is finished for a command that gives none")
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true",
                    help="replace what is at --out (a zoo of other arguments, any other file) once the new zoo is complete")

@@ -88,8 +88,8 @@ def build_zoo_job(models: int, epochs: int, arch: str, seed: int, out: str):
     the command line keeps, to resume) is removed, unless it was there before this build started.
     """
     from core.writelock import locked_job
-    from core.zoo.population import ZooSpec
     from core.zoo.population import build_zoo_job as core_build
+    from core.zoo.spec import ZooSpec
 
     spec = ZooSpec(task="digits", arch=arch, n_models=models, epochs=epochs, seed=seed, chunk_size=64)
     partial = Path(out).with_name(Path(out).name + ".partial")

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from core.errors import HyperVizError
-from core.zoo.arch import ArchSpec, recognise, state_dict_to_vector
+from core.zoo.arch import ArchSpec, recognise
+from core.zoo.modules import state_dict_to_vector
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 

@@ -11,7 +11,8 @@ from core.generate.distributed import evaluate_chunk, evaluate_on_ray, finetune_
 from core.generate.evaluate import evaluate_weights, finetune_job
 from core.generate.sampling import sample_job
 from core.progress import drive
-from core.zoo.arch import KNOWN_ARCHS, init_vector
+from core.zoo.arch import KNOWN_ARCHS
+from core.zoo.modules import init_vector
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
 from hyperviz.cli import main

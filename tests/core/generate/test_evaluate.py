@@ -18,7 +18,8 @@ from core.generate.evaluate import (
     reference_predictions,
 )
 from core.progress import drive
-from core.zoo.arch import ACTIVATIONS, INITS, build_module, get_arch, init_vector, vector_to_state_dict
+from core.zoo.arch import ACTIVATIONS, INITS, get_arch
+from core.zoo.modules import build_module, init_vector, vector_to_state_dict
 from core.zoo.tasks import get_task
 
 TASK = get_task("digits")

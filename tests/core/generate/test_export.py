@@ -11,7 +11,8 @@ from core.errors import HyperVizError
 from core.generate.export import export_model, export_samples, load_exported, resolve_sample_ids
 from core.generate.sampling import sample_job
 from core.progress import drive
-from core.zoo.arch import get_arch, init_vector
+from core.zoo.arch import get_arch
+from core.zoo.modules import init_vector
 from core.zoo.tasks import get_task
 from tests.core.generate.test_sampling import copy_workspace
 

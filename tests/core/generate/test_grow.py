@@ -8,7 +8,8 @@ from core.errors import HyperVizError
 from core.generate.grow import check_widenable, widen, widening_problem
 from core.generate.sampling import sample_job
 from core.progress import drive
-from core.zoo.arch import KNOWN_ARCHS, build_module, init_vector, vector_to_state_dict
+from core.zoo.arch import KNOWN_ARCHS
+from core.zoo.modules import build_module, init_vector, vector_to_state_dict
 from core.zoo.store import read_zoo
 from tests.core.generate.test_sampling import copy_workspace, tiny_workspace
 

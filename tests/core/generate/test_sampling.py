@@ -25,7 +25,8 @@ from core.hyperrep.fit import fit_job
 from core.hyperrep.workspace import load_workspace
 from core.progress import drive
 from core.zoo.arch import get_arch
-from core.zoo.population import ZooSpec, build_zoo_job
+from core.zoo.population import build_zoo_job
+from core.zoo.spec import ZooSpec
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
 

@@ -3,7 +3,8 @@ import torch
 
 from core.errors import HyperVizError
 from core.hyperrep.augment import Permuter, add_noise, get_permuter, permutation_index, permute, random_erase
-from core.zoo.arch import KNOWN_ARCHS, build_module, get_arch, init_vector, vector_to_state_dict
+from core.zoo.arch import KNOWN_ARCHS, get_arch
+from core.zoo.modules import build_module, init_vector, vector_to_state_dict
 
 
 def _population(spec, n, seed=0):

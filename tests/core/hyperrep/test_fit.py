@@ -14,7 +14,8 @@ from core.hyperrep.embed import embed_job
 from core.hyperrep.fit import fit_job
 from core.hyperrep.workspace import load_workspace
 from core.progress import drive
-from core.zoo.population import ZooSpec, build_zoo_job
+from core.zoo.population import build_zoo_job
+from core.zoo.spec import ZooSpec
 from core.zoo.store import read_zoo, write_zoo
 
 GRID = {"activation": ["relu", "tanh"], "init": ["kaiming_uniform"], "optimizer": ["adam"], "lr": [1e-2, 1e-3],

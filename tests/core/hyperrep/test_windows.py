@@ -14,7 +14,8 @@ from core.hyperrep.windows import ArchCodec, codecs_from_training, window_plan, 
 from core.hyperrep.workspace import load_workspace
 from core.progress import drive
 from core.zoo.arch import KNOWN_ARCHS
-from core.zoo.population import ZooSpec, build_zoo_job
+from core.zoo.population import build_zoo_job
+from core.zoo.spec import ZooSpec
 from core.zoo.store import read_zoo
 
 GRID = {"activation": ["relu"], "init": ["kaiming_uniform"], "optimizer": ["adam"], "lr": [1e-2],

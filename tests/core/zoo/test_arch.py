@@ -5,18 +5,9 @@ import pytest
 import torch
 
 from core.errors import HyperVizError
-from core.zoo.arch import (
-    KNOWN_ARCHS,
-    ArchSpec,
-    build_module,
-    get_arch,
-    init_vector,
-    recognise,
-    split_params,
-    state_dict_to_vector,
-    vector_to_state_dict,
-)
+from core.zoo.arch import KNOWN_ARCHS, ArchSpec, get_arch, recognise
 from core.zoo.batched import _dropout, batched_forward, batched_loss_and_correct
+from core.zoo.modules import build_module, init_vector, split_params, state_dict_to_vector, vector_to_state_dict
 
 
 def test_parameter_counts_match_the_published_zoos():

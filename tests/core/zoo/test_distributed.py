@@ -12,7 +12,8 @@ import pytest
 
 from core.errors import HyperVizError
 from core.progress import drive
-from core.zoo.population import ZooSpec, build_zoo_job, chunk_plan, model_configs, train_chunk, train_spec_chunk
+from core.zoo.population import build_zoo_job, chunk_plan, model_configs, train_chunk, train_spec_chunk
+from core.zoo.spec import ZooSpec
 from core.zoo.store import read_zoo, zoo_hash
 from core.zoo.tasks import get_task
 from hyperviz.cli import main

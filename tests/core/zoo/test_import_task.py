@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from core.generate.evaluate import recheck_accuracy
-from core.zoo.arch import build_module
+from core.zoo.modules import build_module
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task, task_for_zoo
 from hyperviz.cli import main

@@ -12,8 +12,9 @@ from safetensors.torch import save_file
 
 from core.errors import HyperVizError
 from core.progress import drive
-from core.zoo.arch import KNOWN_ARCHS, ArchSpec, build_module, state_dict_to_vector
+from core.zoo.arch import KNOWN_ARCHS, ArchSpec
 from core.zoo.importers import detect_format, import_zoo_job
+from core.zoo.modules import build_module, state_dict_to_vector
 from core.zoo.store import STATE_COLUMNS, read_zoo
 from tests.modelzoos_layout import INDICES_DROPOUT, INDICES_PLAIN, MZ, mz_params, mz_state, result_line, write_model
 

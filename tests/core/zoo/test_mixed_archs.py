@@ -9,10 +9,12 @@ import torch
 
 from core.errors import HyperVizError
 from core.progress import drive
-from core.zoo.arch import KNOWN_ARCHS, build_module, parse_arch_list, vector_to_state_dict
+from core.zoo.arch import KNOWN_ARCHS, parse_arch_list
 from core.zoo.importers import import_zoo_job
 from core.zoo.merge import merge_zoos_job
-from core.zoo.population import ZooSpec, build_zoo_job, chunk_plan, model_configs
+from core.zoo.modules import build_module, vector_to_state_dict
+from core.zoo.population import build_zoo_job, chunk_plan, model_configs
+from core.zoo.spec import ZooSpec
 from core.zoo.store import SCHEMA_VERSION, Zoo, read_zoo, write_zoo, zoo_info
 
 SCHEMA1 = Path(__file__).parent / "data" / "schema1-cnn.h5"
@@ -171,7 +173,7 @@ def test_checkpoint_folder_mixing_architectures_imports(tmp_path):
     zoo = read_zoo(path)
     assert zoo.arch_names == ["cnn", "mlp", "cnn_large"] and zoo.model_archs().tolist() == ["cnn", "mlp", "cnn_large"]
     assert zoo.weights.shape[2] == KNOWN_ARCHS["cnn_large"].n_params
-    from core.zoo.arch import state_dict_to_vector
+    from core.zoo.modules import state_dict_to_vector
     np.testing.assert_array_equal(zoo.weights[1, 0, :1482], state_dict_to_vector(KNOWN_ARCHS["mlp"],
                                   torch.load(src / "model1.pt")).numpy())
 

@@ -6,19 +6,8 @@ import torch
 from core.errors import HyperVizError
 from core.progress import drive
 from core.zoo.arch import KNOWN_ARCHS
-from core.zoo.population import (
-    MAX_ZOO_BYTES,
-    ZooSpec,
-    build_zoo_job,
-    check_grid,
-    check_zoo_size,
-    chunk_plan,
-    finished_build,
-    load_grid,
-    model_configs,
-    train_chunk,
-    train_loop_one,
-)
+from core.zoo.population import build_zoo_job, check_zoo_size, chunk_plan, model_configs, train_chunk, train_loop_one
+from core.zoo.spec import MAX_ZOO_BYTES, ZooSpec, check_grid, finished_build, load_grid
 from core.zoo.store import read_zoo
 from core.zoo.tasks import get_task
 

@@ -119,7 +119,8 @@ def mixed(tmp_path_factory):
     from core.hyperrep.embed import embed_job
     from core.hyperrep.fit import fit_job
     from core.progress import drive
-    from core.zoo.population import ZooSpec, build_zoo_job
+    from core.zoo.population import build_zoo_job
+    from core.zoo.spec import ZooSpec
 
     folder = tmp_path_factory.mktemp("mixed_ui")
     grid = {"activation": ["relu"], "init": ["kaiming_uniform"], "optimizer": ["adam"], "lr": [1e-2],

@@ -98,7 +98,8 @@ def write_modelzoos_folder(root, n_models: int, n_checkpoints: int = 2):
 def tiny_zoo(tmp_path):
     """A 4-model, 1-epoch digits zoo (4 models: the fewest that split into train/val/test)."""
     from core.progress import drive
-    from core.zoo.population import ZooSpec, build_zoo_job
+    from core.zoo.population import build_zoo_job
+    from core.zoo.spec import ZooSpec
 
     return drive(build_zoo_job(ZooSpec(n_models=4, epochs=1, chunk_size=4), tmp_path / "tiny-zoo.h5", "cpu"))
 
@@ -231,7 +232,8 @@ def test_train_opens_the_new_workspace(blank_window, qtbot, monkeypatch, tmp_pat
 def test_train_on_a_zoo_too_small_to_split_is_an_error_message(blank_window, qtbot, monkeypatch, tmp_path):
     """Two models cannot be split into train/val/test: the window says so and opens nothing."""
     from core.progress import drive
-    from core.zoo.population import ZooSpec, build_zoo_job
+    from core.zoo.population import build_zoo_job
+    from core.zoo.spec import ZooSpec
 
     window, out = blank_window, tmp_path / "ws.h5"
     small = drive(build_zoo_job(ZooSpec(n_models=2, epochs=1, chunk_size=2), tmp_path / "small.h5", "cpu"))
