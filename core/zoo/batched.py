@@ -69,6 +69,14 @@ arithmetic); a pool backward as one ``where`` over the window positions (1.4x sl
 compile). Larger chunks do pay now: 128 models a chunk train at ~195 us a model-step against
 ~250 for 64 (256: ~220), but a chunk holds one activation, and the default grid has 64 models of
 each in a 256-model zoo.
+
+Why ``bench zoo`` stays near 10x (not 16): a step of n models takes about ``a + b * n`` with
+a ~3 ms (dispatch, thread hand-offs, the loss) and b ~0.2 ms a model (2 threads; 3.5 ms at n = 2,
+11.1 at 32, 18.1 at 64, 29.8 at 128), while one model alone takes ~3 ms a step in ``nn.Module``
+and ``torch.optim``. Even with no fixed cost at all the ratio would be 3 / 0.2 = 15 at most, so
+what is left to win is the per-model part, which is the memory traffic of the first conv's
+``[32, N*8, 8, 8]`` output (its pool, the pool's zero-filled gradient and the conv's weight
+gradient) and oneDNN's grouped convolutions at a few channels a group.
 """
 from __future__ import annotations
 
