@@ -64,7 +64,7 @@ class ZooSpec:
     seed: int = 0
     grid: dict = field(default_factory=lambda: dict(DEFAULT_GRID))
     mode: str = "grid"
-    chunk_size: int = 64     # models trained together; part of the spec since dropout masks are drawn per chunk
+    chunk_size: int = DEFAULT_CHUNK_SIZES["cpu"]   # models trained together; part of the spec (dropout masks are drawn per chunk)
 
     def __post_init__(self) -> None:
         for name, low, high in (("n_models", 1, MAX_MODELS), ("epochs", 0, MAX_EPOCHS), ("batch_size", 1, MAX_BATCH),

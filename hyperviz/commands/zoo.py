@@ -187,7 +187,8 @@ def register(sub) -> None:
     p.add_argument("--grid", help="JSON file: hyperparameter -> list of values (missing keys use the default grid)")
     p.add_argument("--mode", choices=["grid", "random"], default="grid", help="cycle the grid, or draw per model")
     p.add_argument("--chunk-size", type=int_range(1, MAX_BATCH),
-                   help="models trained together (default 64 on CPU, 2048 on GPU); part of what makes the zoo, but a zoo built with either default is finished for a command that gives none")
+                   help="models trained together (default 64 on CPU, 2048 on GPU); part of what makes the zoo, "
+                        "but a zoo built with either default is finished for a command that gives none")
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true",
                    help="replace what is at --out (a zoo of other arguments, any other file) once the new zoo is complete")
