@@ -53,8 +53,9 @@ instead of 3.4-4.0 s.
 
 Second round (2 threads, quiet; the machine's speed drifted by a third over the day, so only
 ratios from one process, alternating, are quoted). Dropout was a third of a step: 19.2-20.0 ms
-for a chunk with half its models at rate 0.3 against 13.3 with every rate 0. Taken: masks from 15-bit integers, four from one 64-bit
-draw (:func:`_uniform_draws`; torch's CPU generator makes one number at a time), scaling only
+for a chunk with half its models at rate 0.3 against 13.3 with every rate 0. Taken: masks from
+15-bit integers, four from one 64-bit draw (:func:`_uniform_draws`; torch's CPU generator makes
+one number at a time), scaling only
 the dropout models' slice (:class:`_ScaleSlice`), and a multiply instead of ``torch.where``
 (which runs at ~3.5 ns an element here): the four 64-model chunks of ``bench zoo`` train 1.11x
 faster (median of 6 alternating pairs). Measured and not taken: the first conv as a depthwise

@@ -173,14 +173,14 @@ def finished_build(spec: ZooSpec, out: str | Path, overwrite: bool = False) -> b
     raise not_replaced(out, what)
 
 
-def finished_with_defaults(fields: dict, out: str | Path) -> bool:
+def already_built(fields: dict, out: str | Path, chunk_size: int | None = None) -> bool:
     """True when ``out`` holds the complete zoo of the spec ``fields`` (every :class:`ZooSpec`
-    field but ``chunk_size``) built with the default chunk size of either device.
+    field but ``chunk_size``) and ``chunk_size``; with ``chunk_size`` None, the default chunk
+    size of either device.
 
     A chunk size nobody chose is not an argument that differs: a zoo built on a GPU without
     ``--chunk-size`` is finished for the same command on a CPU machine too. Nothing here needs
     torch, so the command line answers before importing it.
     """
-    return any(finished_build(ZooSpec(**fields, chunk_size=chunk), out, overwrite=True)
-               for chunk in dict.fromkeys(DEFAULT_CHUNK_SIZES.values()))
-
+    chunks = [chunk_size] if chunk_size else dict.fromkeys(DEFAULT_CHUNK_SIZES.values())
+    return any(finished_build(ZooSpec(**fields, chunk_size=chunk), out, overwrite=True) for chunk in chunks)

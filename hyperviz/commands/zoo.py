@@ -27,8 +27,8 @@ def cmd_zoo_build(args) -> int:
         DEFAULT_CHUNK_SIZES,
         DEFAULT_GRID,
         ZooSpec,
+        already_built,
         finished_build,
-        finished_with_defaults,
         load_grid,
     )
 
@@ -37,8 +37,7 @@ def cmd_zoo_build(args) -> int:
                   seed=args.seed, grid=grid, mode=args.mode)
     # a finished build has nothing to run (no device, threads or cluster to consult): say so
     # before torch is imported, which is most of this command's start-up
-    if (finished_build(ZooSpec(**fields, chunk_size=args.chunk_size), args.out, overwrite=True) if args.chunk_size
-            else finished_with_defaults(fields, args.out)):
+    if already_built(fields, args.out, args.chunk_size):
         return _report_zoo(args.out, args, already_complete=True)
 
     from core.device import resolve_device
