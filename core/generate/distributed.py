@@ -6,8 +6,8 @@ arrays out), and the driver puts the arrays back in order; the workspace is writ
 driver alone (:func:`core.generate.sampling.store_run`), once, at the end. A model's accuracy
 does not depend on the other models of its chunk, and fine-tuning's data order comes from the
 seed alone (:func:`core.generate.evaluate.finetune_job`), so the results equal those without Ray
-(tested with a local cluster; on the CPU each task uses the driver's torch thread count, as
-zoo builds do).
+(tested with a local cluster; on the CPU each task uses the driver's torch thread count, the
+thread count the same run uses without Ray).
 
 Worth it for large runs only: a local cluster takes ~20 s to start on this machine, and the
 task (its data set) is shipped to the cluster once per run. ``ray`` stays an optional extra.

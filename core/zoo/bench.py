@@ -11,9 +11,9 @@ import torch
 
 from core.device import free_cpu_threads, resolve_device, synchronize
 from core.errors import HyperVizError
-from core.progress import Progress, drive
-from core.zoo.population import chunk_plan, model_configs, train_chunk, train_loop_one
-from core.zoo.spec import ZooSpec
+from core.progress import Progress
+from core.zoo.population import chunk_plan, model_configs, train_chunks, train_loop_one
+from core.zoo.spec import DEFAULT_CHUNK_SIZES, ZooSpec
 from core.zoo.tasks import get_task
 
 
@@ -30,9 +30,13 @@ def bench_zoo(models: int = 256, epochs: int = 1, arch: str = "cnn", device: str
     the median of the per-repeat ratios), so a burst of load on a shared machine moves one repeat,
     not the verdict; ``speedups`` lists every repeat's ratio.
 
-    ``threads``: torch CPU threads for both (restored afterwards); None picks the CPUs other
-    processes leave free (:func:`core.device.free_cpu_threads`, reported as ``threads_from``):
-    with more threads than free cores both sides collapse, one model at a time the most.
+    Each side uses the CPUs as it trains best, on ``threads`` of them (restored afterwards; None
+    picks the CPUs other processes leave free, :func:`core.device.free_cpu_threads`, reported as
+    ``threads_from``; with more threads than free cores both sides collapse): the batched side
+    as ``zoo build`` does, ``threads`` chunks at once on one torch thread each
+    (:func:`core.zoo.population.train_chunks`; ``batched_workers``), the loop with ``threads``
+    torch threads (``torch_threads``; one model gains nothing from more Python threads, its time
+    is Python dispatch under the GIL). On a GPU the chunks train one after another.
     """
     if models < 1 or epochs < 1 or repeats < 1:
         raise HyperVizError(f"bench zoo: --models ({models}), --epochs ({epochs}) and --repeats ({repeats}) must be >= 1")
@@ -44,15 +48,15 @@ def bench_zoo(models: int = 256, epochs: int = 1, arch: str = "cnn", device: str
         threads_from = "requested"
     torch.set_num_threads(int(threads))
     try:
-        result = _bench(models, epochs, arch, dev, loop_models, batch_size, chunk_size, repeats, on_progress)
+        result = _bench(models, epochs, arch, dev, loop_models, batch_size, chunk_size, repeats, int(threads), on_progress)
     finally:
         torch.set_num_threads(before)
     return {**result, "torch_threads": int(threads), "threads_from": threads_from}
 
 
 def _bench(models: int, epochs: int, arch: str, dev: torch.device, loop_models: int | None, batch_size: int,
-           chunk_size: int | None, repeats: int, on_progress) -> dict:
-    chunk = chunk_size or (64 if dev.type == "cpu" else models)
+           chunk_size: int | None, repeats: int, threads: int, on_progress) -> dict:
+    chunk = chunk_size or (DEFAULT_CHUNK_SIZES["cpu"] if dev.type == "cpu" else models)
     spec = ZooSpec(arch=arch, n_models=models, epochs=epochs, batch_size=batch_size, chunk_size=chunk)
     arch_spec, task = spec.arch_spec(), get_task(spec.task)
     configs = model_configs(spec)
@@ -68,18 +72,26 @@ def _bench(models: int, epochs: int, arch: str, dev: torch.device, loop_models: 
         if on_progress:
             on_progress(Progress(done, total, what))
 
-    # warm-up: one epoch of a full chunk and of one model alone, so that oneDNN/cuBLAS have set up
-    # their kernels for every shape (the short last batch included) before the clock starts
-    drive(train_chunk(arch_spec, task, [configs[i] for i in plan[0]], 1, batch_size, dev, evaluate=False))
+    chunks = [(arch_spec, [configs[i] for i in rows]) for rows in plan]
+    workers = min(threads, len(chunks)) if dev.type == "cpu" else 1
+
+    def batched(some: list, n_epochs: int):
+        for item in train_chunks(some, task, n_epochs, batch_size, dev, workers, evaluate=False):
+            if not isinstance(item, Progress):
+                yield item[0]
+
+    # warm-up: one epoch of full chunks (as many at once as timed) and of one model alone, so that
+    # oneDNN/cuBLAS have set up their kernels for every shape (the short last batch included)
+    # before the clock starts
+    list(batched(chunks[:workers], 1))
     train_loop_one(arch_spec, task, loop_configs[0], 1, batch_size, dev)
 
     batched_s, loop_s = [], []
     for r in range(repeats):
         synchronize(dev)
         start = time.perf_counter()
-        for k, rows in enumerate(plan):
-            drive(train_chunk(arch_spec, task, [configs[i] for i in rows], epochs, batch_size, dev, evaluate=False))
-            tick(f"repeat {r + 1}/{repeats}: batched chunk {k + 1}/{len(plan)}")
+        for k, _ in enumerate(batched(chunks, epochs)):
+            tick(f"repeat {r + 1}/{repeats}: batched, {k + 1}/{len(plan)} chunks done")
         synchronize(dev)
         batched_s.append(time.perf_counter() - start)
         start = time.perf_counter()
@@ -99,6 +111,7 @@ def _bench(models: int, epochs: int, arch: str, dev: torch.device, loop_models: 
         "epochs": epochs,
         "batch_size": batch_size,
         "chunk_size": chunk,
+        "batched_workers": workers,
         "repeats": repeats,
         "batched_seconds": round(float(np.median(batched_s)), 3),
         "loop_models": len(loop_configs),

@@ -6,8 +6,8 @@ installed. The driver (the process running :func:`core.zoo.population.build_zoo_
 the chunks its zoo file still lacks, takes each result as it arrives and writes it: the driver is
 the one writer of the file, an interrupted build resumes with the missing chunks (with or without
 Ray), and the zoo is the same as one built without Ray (the same content hash), because each task
-trains on the driver's device type with the driver's torch thread count (the bits depend on it;
-see :mod:`core.zoo.population`).
+trains on the driver's device type and, on a CPU, on one torch thread, as a chunk does without Ray
+(the bits depend on the thread count; see :mod:`core.zoo.population`).
 
 Where the cluster comes from (:class:`RayOptions`):
 

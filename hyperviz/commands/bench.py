@@ -29,9 +29,11 @@ def cmd_bench_zoo(args) -> int:
         print_json(result)
     else:
         print(f"device {result['device']}, {result['models']} x {result['arch']}, {result['epochs']} epoch(s), "
-              f"{result['torch_threads']} torch thread(s)")
-        print(f"  batched       {result['batched_model_epochs_per_s']:>9.1f} model-epochs/s")
-        print(f"  one at a time {result['loop_model_epochs_per_s']:>9.1f} model-epochs/s ({result['loop_models']} models)")
+              f"{result['torch_threads']} CPU(s)")
+        print(f"  batched       {result['batched_model_epochs_per_s']:>9.1f} model-epochs/s "
+              f"({result['batched_workers']} chunk(s) of {result['chunk_size']} at once)")
+        print(f"  one at a time {result['loop_model_epochs_per_s']:>9.1f} model-epochs/s ({result['loop_models']} models, "
+              f"{result['torch_threads']} torch thread(s))")
         each = ", ".join(f"{x:.1f}" for x in result["speedups"])
         print(f"  speedup       {result['speedup']:>9.1f}x (median of {result['repeats']} alternating repeats: {each})")
     return 0
@@ -104,7 +106,8 @@ def register(sub):
     p.add_argument("--arch", default="cnn")
     p.add_argument("--loop-models", type=bench_models, help="how many of the models the loop baseline trains")
     p.add_argument("--repeats", type=bench_repeats, default=3, help="alternating timed repeats; medians are reported")
-    p.add_argument("--threads", type=threads, help="torch CPU threads (default: the CPUs the 1-minute load average leaves free)")
+    p.add_argument("--threads", type=threads, help="CPUs to use: chunks trained at once (batched), torch threads "
+                                                   "(one at a time); default: the CPUs the 1-minute load average leaves free")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_zoo)
 

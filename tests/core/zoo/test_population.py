@@ -1,14 +1,25 @@
 """Population training: configs, determinism, learning, and the zoo build (incl. resume)."""
+import threading
+
 import numpy as np
 import pytest
 import torch
 
+import core.zoo.population as population
 from core.errors import HyperVizError
 from core.progress import drive
 from core.zoo.arch import KNOWN_ARCHS
-from core.zoo.population import build_zoo_job, check_zoo_size, chunk_plan, model_configs, train_chunk, train_loop_one
+from core.zoo.population import (
+    build_zoo_job,
+    check_zoo_size,
+    chunk_plan,
+    model_configs,
+    train_chunk,
+    train_loop_one,
+    train_spec_chunk,
+)
 from core.zoo.spec import MAX_ZOO_BYTES, ZooSpec, check_grid, finished_build, load_grid
-from core.zoo.store import read_zoo
+from core.zoo.store import read_zoo, zoo_hash
 from core.zoo.tasks import get_task
 
 TINY_GRID = {"activation": ["relu", "tanh"], "init": ["kaiming_uniform"], "optimizer": ["adam", "sgd"],
@@ -89,7 +100,7 @@ def test_interrupted_build_resumes_and_gives_the_same_zoo(tmp_path):
     spec = tiny_spec()
     reference = read_zoo(drive(build_zoo_job(spec, tmp_path / "ref.h5", "cpu")))
     out = tmp_path / "zoo.h5"
-    job = build_zoo_job(spec, out, "cpu")
+    job = build_zoo_job(spec, out, "cpu", workers=1)       # in turn: "chunk 2" means chunk 1 is written
     seen = 0
     for record in job:                      # stop after the first chunk was written
         seen += 1
@@ -104,6 +115,62 @@ def test_interrupted_build_resumes_and_gives_the_same_zoo(tmp_path):
     zoo = read_zoo(path)
     np.testing.assert_array_equal(zoo.weights, reference.weights)
     np.testing.assert_array_equal(zoo.states["test_acc"], reference.states["test_acc"])
+
+
+def test_the_zoo_is_the_same_whatever_the_threads_and_the_chunks_trained_at_once(tmp_path):
+    spec = tiny_spec()
+    one_thread = train_spec_chunk(spec.to_dict(), 1, "cpu", threads=1)[0]
+    two_threads = train_spec_chunk(spec.to_dict(), 1, "cpu", threads=2)[0]
+    assert not np.array_equal(one_thread, two_threads)     # the premise: the thread count moves the last bits
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)                               # what the caller had is not what a chunk uses...
+    try:
+        in_turn = drive(build_zoo_job(spec, tmp_path / "in_turn.h5", "cpu", workers=1))
+        at_once = drive(build_zoo_job(spec, tmp_path / "at_once.h5", "cpu", workers=3))
+        assert torch.get_num_threads() == 2                # ...and it is restored
+    finally:
+        torch.set_num_threads(before)
+    assert zoo_hash(in_turn) == zoo_hash(at_once)
+    rows = chunk_plan(model_configs(spec), spec.chunk_size)[1]
+    np.testing.assert_array_equal(read_zoo(at_once).weights[rows], one_thread)   # chunk 1 trained on one thread
+
+
+def test_a_build_interrupted_while_chunks_train_at_once_resumes_to_the_same_zoo(tmp_path):
+    spec = tiny_spec()
+    reference = read_zoo(drive(build_zoo_job(spec, tmp_path / "ref.h5", "cpu", workers=1)))
+    threads_before, torch_threads = threading.active_count(), torch.get_num_threads()
+    out = tmp_path / "zoo.h5"
+    job = build_zoo_job(spec, out, "cpu", workers=2)
+    for record in job:
+        if record.done >= 3:                               # some epochs trained, the build not done
+            break
+    job.close()                                            # the workers stop at their next epoch
+    assert threading.active_count() == threads_before and torch.get_num_threads() == torch_threads
+    assert not out.exists() and (tmp_path / "zoo.h5.partial").exists()
+    zoo = read_zoo(drive(build_zoo_job(spec, out, "cpu", workers=2)))
+    np.testing.assert_array_equal(zoo.weights, reference.weights)
+
+
+def test_an_error_in_one_chunk_stops_the_others_and_the_written_chunks_are_kept(tmp_path, monkeypatch):
+    spec = tiny_spec()
+    real = population.train_chunk
+
+    def out_of_memory_on_tanh(arch, task, configs, *args, **kwargs):
+        if configs[0]["activation"] == "tanh":
+            raise RuntimeError("out of memory")
+        return real(arch, task, configs, *args, **kwargs)
+
+    monkeypatch.setattr(population, "train_chunk", out_of_memory_on_tanh)
+    out = tmp_path / "zoo.h5"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        drive(build_zoo_job(spec, out, "cpu", workers=2))
+    assert not out.exists() and (tmp_path / "zoo.h5.partial").exists()
+    monkeypatch.setattr(population, "train_chunk", real)
+    records = []
+    zoo = read_zoo(drive(build_zoo_job(spec, out, "cpu", workers=2), on_progress=records.append))
+    assert records[0].message == "resuming"
+    reference = read_zoo(drive(build_zoo_job(spec, tmp_path / "ref.h5", "cpu", workers=1)))
+    np.testing.assert_array_equal(zoo.weights, reference.weights)
 
 
 def test_a_finished_build_is_finished_and_other_files_are_kept(tmp_path):
