@@ -135,9 +135,10 @@ def test_zoo_build_again_answers_without_importing_torch(tiny_zoo, tmp_path):
 
 
 def test_a_zoo_built_with_either_default_chunk_size_is_finished_without_chunk_size(tiny_zoo, tmp_path, capsys):
-    """--chunk-size 2048 is the GPU's default: the same command on a CPU, which would take 64, has
-    nothing to do; a chunk size someone chose is an argument like any other."""
-    for chunk, done in (("2048", True), ("64", True), ("1", False)):
+    """--chunk-size 2048 is the GPU's default: the same command on a CPU, which would take 128, has
+    nothing to do, nor has it for 64 (the CPU's default of earlier versions); a chunk size someone
+    chose is an argument like any other."""
+    for chunk, done in (("2048", True), ("128", True), ("64", True), ("1", False)):
         out = tmp_path / f"chunk{chunk}.h5"
         assert run(capsys, *_build(tiny_zoo, "--out", str(out), "--chunk-size", chunk))[0] == 0
         before = out.read_bytes()
@@ -145,7 +146,7 @@ def test_a_zoo_built_with_either_default_chunk_size_is_finished_without_chunk_si
         if done:
             assert code == 0 and "already complete" in stdout and err == ""
         else:
-            assert code == 2 and "a zoo built with other arguments (--chunk-size 64, not 1)" in err
+            assert code == 2 and "a zoo built with other arguments (--chunk-size 128, not 1)" in err
         assert out.read_bytes() == before
 
 

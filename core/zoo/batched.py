@@ -83,6 +83,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import itertools
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +99,7 @@ def batched_forward(
     spec: ArchSpec,
     params: list[torch.Tensor] | torch.Tensor,
     x: torch.Tensor,
-    activation: str,
+    activation: str | Sequence[str],
     dropout: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
@@ -105,14 +107,15 @@ def batched_forward(
 
     params:     flat ``[N, n_params]`` or the per-slot list from :func:`core.zoo.modules.split_params`.
     x:          ``[B, *input_shape]`` shared by all models, or ``[N, B, *input_shape]`` per model.
-    activation: one activation for all N models (group mixed populations by activation).
+    activation: one activation for all N models, or each model's (N names; models of one
+                activation next to each other cost least, see :class:`_MixedActivation`).
     dropout:    per-model rates ``[N]`` applied at the spec's dropout layers (training mode);
                 None means evaluation mode (no dropout).
     """
     if isinstance(params, torch.Tensor):
         params = split_params(spec, params)
     n = params[0].shape[0]
-    act = _ACT[activation]
+    act = _activation(activation, n)
     span = _dropout_span(dropout)
     shared = x.dim() == len(spec.input_shape) + 1
     if len(spec.input_shape) == 3:
@@ -149,6 +152,76 @@ def batched_forward(
         elif kind == "flatten" and h.dim() > 3:
             h = h.reshape(*h.shape[:2], -1)
     return h.expand(n, -1, -1)
+
+
+def _activation(activation: str | Sequence[str], n: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function that applies N models' activations: one name for all, or N names."""
+    if isinstance(activation, str):
+        return _ACT[activation]
+    names = list(activation)
+    if len(names) != n or any(name not in _ACT for name in names):
+        raise ValueError(f"activation: expected one of {sorted(_ACT)} or {n} of them, got {names!r}")
+    runs, lo = [], 0                              # (name, first model, one past the last) per run
+    for name, group in itertools.groupby(names):
+        hi = lo + sum(1 for _ in group)
+        runs.append((name, lo, hi))
+        lo = hi
+    if len(runs) == 1:
+        return _ACT[names[0]]
+    return lambda h: _MixedActivation.apply(h, n, runs)
+
+
+def _model_slice(h: torch.Tensor, n: int, lo: int, hi: int) -> tuple:
+    """The index of models ``lo .. hi-1`` in ``[B, N*C, H, W]`` (channels) or ``[N, B, F]``."""
+    if h.dim() == 4:
+        per_model = h.shape[1] // n
+        return slice(None), slice(lo * per_model, hi * per_model)
+    return (slice(lo, hi),)
+
+
+#: Each activation into a given output (``out=``), and its gradient into a given tensor, from
+#: the output (or, for gelu, the input): the kernels autograd runs for the plain functions.
+_ACT_INTO = {
+    "tanh": lambda x, out: torch.tanh(x, out=out),
+    "sigmoid": lambda x, out: torch.sigmoid(x, out=out),
+    "relu": lambda x, out: torch.clamp_min(x, 0, out=out),       # what torch.relu is
+    "gelu": lambda x, out: torch._C._nn.gelu(x, out=out),
+}
+_GRAD_INTO = {
+    "tanh": lambda g, x, y, out: torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=out),
+    "sigmoid": lambda g, x, y, out: torch.ops.aten.sigmoid_backward.grad_input(g, y, grad_input=out),
+    "relu": lambda g, x, y, out: torch.ops.aten.threshold_backward.grad_input(g, y, 0, grad_input=out),
+    "gelu": lambda g, x, y, out: torch.ops.aten.gelu_backward.grad_input(g, x, approximate="none", grad_input=out),
+}
+
+
+class _MixedActivation(torch.autograd.Function):
+    """Each model's own activation, for a chunk whose models differ in it.
+
+    ``runs``: ``(name, lo, hi)``, models ``lo .. hi-1`` take activation ``name``. Each run is
+    computed straight into its slice of one output (and its gradient into one gradient tensor),
+    so mixing costs a kernel call per run and no copies; slicing a tensor for each run and
+    joining the results with ``cat`` would instead make autograd zero-fill a full-size gradient
+    per run. The values are those of the plain functions (the same kernels)."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, n: int, runs: list) -> torch.Tensor:
+        out = torch.empty_like(h)
+        for name, lo, hi in runs:
+            index = _model_slice(h, n, lo, hi)
+            _ACT_INTO[name](h[index], out[index])
+        ctx.save_for_backward(h, out)
+        ctx.n, ctx.runs = n, runs
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, out = ctx.saved_tensors
+        grad_in = torch.empty_like(h)
+        for name, lo, hi in ctx.runs:
+            index = _model_slice(h, ctx.n, lo, hi)
+            _GRAD_INTO[name](grad[index], h[index], out[index], grad_in[index])
+        return grad_in, None, None
 
 
 def _dropout_span(rate: torch.Tensor | None) -> tuple[int, int] | None:
@@ -215,20 +288,19 @@ def _dropout(h: torch.Tensor, rate: torch.Tensor, n: int, span: tuple[int, int],
     lo, hi = span
     threshold = torch.round(rate[lo:hi] * (1 << _DRAW_BITS)).clamp_(max=(1 << _DRAW_BITS) - 1).to(torch.int16)
     keep_scale = (1.0 / (1.0 - rate[lo:hi])).to(h.dtype)
-    if h.dim() == 4:
+    index = _model_slice(h, n, lo, hi)
+    if h.dim() == 4:                                                        # [B, m*C, H, W]
         per_model = h.shape[1] // n
-        index = (slice(None), slice(lo * per_model, hi * per_model))       # [B, m*C, H, W]
         shape = (1, (hi - lo) * per_model, 1, 1)
         threshold, keep_scale = (t.repeat_interleave(per_model).view(shape) for t in (threshold, keep_scale))
-    else:
-        index = (slice(lo, hi),)                                            # [m, B, F]
+    else:                                                                   # [m, B, F]
         shape = (hi - lo, 1, 1)
         threshold, keep_scale = threshold.view(shape), keep_scale.view(shape)
     draws = _uniform_draws(h[index], generator)
     return _ScaleSlice.apply(h, (draws >= threshold) * keep_scale, index)    # torch.where: twice as slow on a CPU
 
 
-def loss_and_grad(spec: ArchSpec, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, activation: str,
+def loss_and_grad(spec: ArchSpec, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, activation: str | Sequence[str],
                   dropout: torch.Tensor | None = None,
                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-model mean loss ``[N]`` and its gradient ``[N, P]`` for weights ``w [N, P]`` (not

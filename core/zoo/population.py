@@ -2,7 +2,7 @@
 
 A :class:`core.zoo.spec.ZooSpec` says what to train: task, architecture, how many models, epochs, and the
 hyperparameter grid. :func:`model_configs` turns it into one config per model; models are grouped
-by activation and cut into chunks; :func:`train_chunk` trains one chunk batched (all its models in
+by architecture and cut into chunks (:func:`chunk_plan`); :func:`train_chunk` trains one chunk batched (all its models in
 the same kernels, see :mod:`core.zoo.batched`) and is a pure function of (spec, configs) -> arrays,
 so chunks can be spread over machines: :func:`train_spec_chunk` is the whole of it (a spec and a
 chunk number in, arrays out). :func:`build_zoo_job` trains every chunk, here or as Ray tasks
@@ -10,8 +10,8 @@ chunk number in, arrays out). :func:`build_zoo_job` trains every chunk, here or 
 
 **Several architectures.** ``arch`` may name several known architectures (``"cnn,cnn_wide,mlp"``):
 model ``i`` then has architecture ``i mod A`` and the grid configuration ``i div A``, so each
-architecture's first models span the grid just as a zoo of one does; chunks hold one architecture
-and one activation; every model's architecture is the model column ``arch``.
+architecture's first models span the grid just as a zoo of one does; chunks hold one
+architecture (and any mix of activations); every model's architecture is the model column ``arch``.
 
 Each model has its own seed, which fixes its initialisation, the order it sees the training data
 in, and its dropout masks, so the same spec gives the same zoo.
@@ -97,23 +97,26 @@ def model_configs(spec: ZooSpec) -> list[dict]:
 
 
 def chunk_plan(configs: list[dict], chunk_size: int) -> list[list[int]]:
-    """Model indices per chunk: grouped by architecture and activation (one kernel per chunk), at
-    most chunk_size each, and ordered by dropout rate so that models without dropout share chunks
-    that need no dropout masks (drawing them was an eighth of the training time)."""
+    """Model indices per chunk: grouped by architecture (one set of kernels per chunk), at most
+    chunk_size each. Within an architecture the models without dropout come first (so that they
+    share chunks that need no dropout masks: drawing them was an eighth of the training time),
+    then those with it; each of the two sorted by activation (a chunk's models of one activation
+    are next to each other, see :func:`core.zoo.batched.batched_forward`), then by rate."""
     chunks = []
     for arch in dict.fromkeys(c.get("arch") for c in configs):
-        for act in ACTIVATIONS:
-            rows = sorted((i for i, c in enumerate(configs) if c["activation"] == act and c.get("arch") == arch),
-                          key=lambda i: float(configs[i]["dropout"]))
-            chunks += [rows[s : s + chunk_size] for s in range(0, len(rows), chunk_size)]
+        rows = sorted((i for i, c in enumerate(configs) if c.get("arch") == arch),
+                      key=lambda i: (float(configs[i]["dropout"]) > 0, ACTIVATIONS.index(configs[i]["activation"]),
+                                     float(configs[i]["dropout"]), i))
+        chunks += [rows[s : s + chunk_size] for s in range(0, len(rows), chunk_size)]
     return chunks
 
 
 # ---- the batched trainer -----------------------------------------------------------------
 @torch.no_grad()
-def evaluate_population(arch: ArchSpec, weights: torch.Tensor, activation: str, x: torch.Tensor, y: torch.Tensor,
-                        batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss ``[N]`` and accuracy ``[N]`` of N models ``weights [N, P]`` on ``(x, y)``."""
+def evaluate_population(arch: ArchSpec, weights: torch.Tensor, activation: str | list[str], x: torch.Tensor,
+                        y: torch.Tensor, batch: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss ``[N]`` and accuracy ``[N]`` of N models ``weights [N, P]`` on ``(x, y)``
+    (``activation``: one for all, or each model's)."""
     params = split_params(arch, weights)
     loss = torch.zeros(weights.shape[0], device=weights.device)
     correct = torch.zeros(weights.shape[0], device=weights.device)
@@ -168,15 +171,15 @@ def initial_weights(arch: ArchSpec, configs: list[dict]) -> torch.Tensor:
 
 def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, batch_size: int,
                 device: torch.device, evaluate: bool = True) -> Job[tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """Train models that share one activation, batched. Yields a Progress per epoch.
+    """Train models of one architecture, batched. Yields a Progress per epoch.
 
     Returns ``(weights [N, epochs+1, P], states {name: [N, epochs+1]})``; checkpoint 0 is the
     initialisation, checkpoint e the weights after epoch e. ``evaluate=False`` skips measuring
     losses and accuracies (states stay NaN); the benchmark uses it to time training alone.
     """
-    activation = configs[0]["activation"]
-    if any(c["activation"] != activation for c in configs):
-        raise ValueError("train_chunk needs models of one activation")
+    names = [c["activation"] for c in configs]
+    activation = names[0] if len(set(names)) == 1 else names
+    label = activation if isinstance(activation, str) else "/".join(dict.fromkeys(names))
     n, p = len(configs), arch.n_params
     splits = {s: tuple(t.to(device) for t in task.split(s)) for s in ("train", "val", "test")}
     x_train, y_train = splits["train"]
@@ -204,7 +207,7 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
         states["ggap"][:, e] = states["train_acc"][:, e] - states["test_acc"][:, e]
 
     record(0)
-    yield Progress(0, epochs, f"{activation}: initial evaluation", {"models": n})
+    yield Progress(0, epochs, f"{label}: initial evaluation", {"models": n})
     for epoch in range(1, epochs + 1):
         order = torch.stack([torch.randperm(n_train, generator=g) for g in data_gens]).to(device)  # [N, n_train]
         for s in range(0, n_train, batch_size):
@@ -213,7 +216,7 @@ def train_chunk(arch: ArchSpec, task: Task, configs: list[dict], epochs: int, ba
             opt.step(w, grad)
         record(epoch)
         metrics = {"mean_test_acc": float(np.mean(states["test_acc"][:, epoch]))} if evaluate else {}
-        yield Progress(epoch, epochs, f"{activation}: epoch {epoch}/{epochs}", metrics)
+        yield Progress(epoch, epochs, f"{label}: epoch {epoch}/{epochs}", metrics)
     return weights, states
 
 
@@ -423,7 +426,7 @@ def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "
     configs = model_configs(spec)
     chunks = chunk_plan(configs, spec.chunk_size)
     models = {key: np.array([c[key] for c in configs]) for key in configs[0]}
-    writer = ZooWriter(out, archs, np.arange(spec.epochs + 1), models, task.describe(), {"zoo_spec": spec.to_dict()}, len(chunks))
+    writer = ZooWriter(out, archs, np.arange(spec.epochs + 1), models, task.describe(), {"zoo_spec": spec.to_dict()}, chunks)
     total = spec.n_models * spec.epochs
     done = sum(len(chunks[i]) for i in np.flatnonzero(writer.done)) * spec.epochs
     yield Progress(done, total, "resuming" if writer.resumed else "starting",

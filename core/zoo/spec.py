@@ -43,7 +43,12 @@ MAX_SEED = 2**32 - 1
 #: The most bytes of weights one zoo file may hold: 1 TiB.
 MAX_ZOO_BYTES = 2**40
 #: The chunk size (models trained together) a build takes when none is given, by device type.
-DEFAULT_CHUNK_SIZES = {"cpu": 64, "cuda": 2048}
+#: 128 on a CPU: a model-step costs ~10% less CPU time than in chunks of 64 (the fixed cost of a
+#: step is shared by more models), and a 256-model zoo still gives two chunks, one per core.
+DEFAULT_CHUNK_SIZES = {"cpu": 128, "cuda": 2048}
+#: Defaults of earlier versions (64 on a CPU until 2026-12): a zoo built with one of them without
+#: ``--chunk-size`` is finished for the same command now too.
+EARLIER_DEFAULT_CHUNK_SIZES = (64,)
 #: The command-line option for each spec field, for messages that name what differs.
 SPEC_OPTIONS = {"task": "--task", "arch": "--arch", "n_models": "--models", "epochs": "--epochs",
                 "batch_size": "--batch-size", "seed": "--seed", "grid": "--grid", "mode": "--mode",
@@ -176,11 +181,11 @@ def finished_build(spec: ZooSpec, out: str | Path, overwrite: bool = False) -> b
 def already_built(fields: dict, out: str | Path, chunk_size: int | None = None) -> bool:
     """True when ``out`` holds the complete zoo of the spec ``fields`` (every :class:`ZooSpec`
     field but ``chunk_size``) and ``chunk_size``; with ``chunk_size`` None, the default chunk
-    size of either device.
+    size of either device (or an earlier version's default).
 
     A chunk size nobody chose is not an argument that differs: a zoo built on a GPU without
     ``--chunk-size`` is finished for the same command on a CPU machine too. Nothing here needs
     torch, so the command line answers before importing it.
     """
-    chunks = [chunk_size] if chunk_size else dict.fromkeys(DEFAULT_CHUNK_SIZES.values())
+    chunks = [chunk_size] if chunk_size else dict.fromkeys([*DEFAULT_CHUNK_SIZES.values(), *EARLIER_DEFAULT_CHUNK_SIZES])
     return any(finished_build(ZooSpec(**fields, chunk_size=chunk), out, overwrite=True) for chunk in chunks)

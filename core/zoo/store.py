@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,12 +208,15 @@ def _write_json(group: h5py.Group, name: str, obj: dict) -> None:
 class ZooWriter:
     """Writes a zoo chunk by chunk into ``<path>.partial``; :meth:`finish` renames it into place.
 
-    Opening a writer on a path whose partial file was made for the same ``source`` resumes it:
-    :attr:`done` tells which chunks are already written.
+    ``chunks``: the model rows of each chunk (the order they are written in does not matter).
+    Opening a writer on a path whose partial file was made for the same ``source``, shape and
+    chunks resumes it: :attr:`done` tells which chunks are already written. Anything else there
+    (another spec, or the same spec cut into other chunks by another version) is started over,
+    so a resumed zoo never mixes two plans.
     """
 
     def __init__(self, path: str | Path, archs: ArchSpec | tuple[ArchSpec, ...], epochs: np.ndarray,
-                 models: dict[str, np.ndarray], task: dict, source: dict, n_chunks: int):
+                 models: dict[str, np.ndarray], task: dict, source: dict, chunks: Sequence[Sequence[int]]):
         self.path = Path(path)
         self.partial = _partial(self.path)
         archs = (archs,) if isinstance(archs, ArchSpec) else tuple(archs)
@@ -222,7 +226,13 @@ class ZooWriter:
                 raise HyperVizError(f"a zoo of {len(archs)} architectures needs a model column 'arch'")
             models = {**models, "arch": np.array([archs[0].name] * n_models)}
         shape = (n_models, len(epochs), max(spec.n_params for spec in archs))
-        self.resumed = self._try_resume(source, shape, n_chunks)
+        chunk_of = np.full(n_models, -1, dtype=np.int32)        # each model's chunk
+        for k, rows in enumerate(chunks):
+            chunk_of[np.asarray(rows, dtype=np.int64)] = k
+        if (chunk_of < 0).any():
+            raise ValueError(f"ZooWriter: {int((chunk_of < 0).sum())} models are in no chunk")
+        n_chunks = len(chunks)
+        self.resumed = self._try_resume(source, shape, chunk_of)
         if not self.resumed:
             self.partial.parent.mkdir(parents=True, exist_ok=True)
             with h5py.File(self.partial, "w") as f:
@@ -242,18 +252,21 @@ class ZooWriter:
                 _write_json(meta, "task", task)
                 _write_json(meta, "source", source)
                 f.create_dataset("build/done", data=np.zeros(n_chunks, dtype=bool))
+                f.create_dataset("build/chunk_of", data=chunk_of)
         with h5py.File(self.partial, "r") as f:
             self.done = f["build/done"][()].copy()
 
-    def _try_resume(self, source: dict, shape: tuple, n_chunks: int) -> bool:
+    def _try_resume(self, source: dict, shape: tuple, chunk_of: np.ndarray) -> bool:
         if not self.partial.exists():
             return False
         try:
             with h5py.File(self.partial, "r") as f:
                 same = (json.loads(f["meta/source"][()]) == json.loads(json.dumps(source))
-                        and f["weights"].shape == shape and f["build/done"].shape == (n_chunks,))
+                        and f["weights"].shape == shape
+                        and f["build/done"].shape == (int(chunk_of.max()) + 1,)
+                        and np.array_equal(f["build/chunk_of"][()], chunk_of))
         except (OSError, KeyError, ValueError):
-            same = False  # a partial file damaged by the interruption: start over
+            same = False  # damaged by the interruption, or from a version without chunk_of: start over
         return same
 
     def write_chunk(self, chunk: int, rows: np.ndarray, weights: np.ndarray, states: dict[str, np.ndarray]) -> None:
@@ -290,7 +303,7 @@ def write_zoo(path: str | Path, zoo: Zoo) -> Path:
     path = Path(path)
     partial = _partial(path)
     partial.unlink(missing_ok=True)
-    writer = ZooWriter(path, zoo.archs, zoo.epochs, zoo.models, zoo.task, zoo.source, n_chunks=1)
+    writer = ZooWriter(path, zoo.archs, zoo.epochs, zoo.models, zoo.task, zoo.source, chunks=[range(zoo.n_models)])
     with h5py.File(partial, "r+") as f:
         f["weights"][...] = zoo.weights
         f["present"][...] = zoo.present

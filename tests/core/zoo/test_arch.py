@@ -6,7 +6,7 @@ import torch
 
 from core.errors import HyperVizError
 from core.zoo.arch import KNOWN_ARCHS, ArchSpec, get_arch, recognise
-from core.zoo.batched import _dropout, batched_forward, batched_loss_and_correct
+from core.zoo.batched import _dropout, batched_forward, batched_loss, batched_loss_and_correct, loss_and_grad
 from core.zoo.modules import build_module, init_vector, split_params, state_dict_to_vector, vector_to_state_dict
 
 
@@ -57,6 +57,30 @@ def test_batched_forward_equals_per_model_forward(name, activation):
         module.load_state_dict(vector_to_state_dict(spec, weights[i]))
         torch.testing.assert_close(out_shared[i], module(shared), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(out_per_model[i], module(per_model[i]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["cnn", "mlp"])
+def test_models_of_several_activations_in_one_batch_equal_each_model_alone(name):
+    spec = KNOWN_ARCHS[name]
+    activations = ["tanh", "tanh", "relu", "gelu", "sigmoid", "relu"]       # runs of 2, 1, 1, 1, 1
+    gen = torch.Generator().manual_seed(2)
+    weights = torch.stack([init_vector(spec, "kaiming_normal", gen) for _ in activations])
+    x = torch.rand(len(activations), 5, *spec.input_shape, generator=gen)
+    y = torch.randint(0, spec.n_classes, (len(activations), 5), generator=gen)
+    logits = batched_forward(spec, weights, x, activations)
+    loss, grad = loss_and_grad(spec, weights, x, y, activations)
+    torch.testing.assert_close(loss, batched_loss(logits, y))
+    for i, activation in enumerate(activations):
+        module = build_module(spec, activation).eval()
+        module.load_state_dict(vector_to_state_dict(spec, weights[i]))
+        torch.testing.assert_close(logits[i], module(x[i]), rtol=1e-5, atol=1e-5)
+        torch.nn.functional.cross_entropy(module(x[i]), y[i]).backward()
+        alone = state_dict_to_vector(spec, {k: p.grad for k, p in module.named_parameters()})
+        torch.testing.assert_close(grad[i], alone, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="expected one of"):
+        batched_forward(spec, weights, x, activations[:-1])                 # one name short
+    with pytest.raises(ValueError, match="expected one of"):
+        batched_forward(spec, weights, x, activations[:-1] + ["swish"])
 
 
 def test_batched_dropout_uses_each_models_rate():

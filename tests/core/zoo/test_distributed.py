@@ -149,7 +149,9 @@ def test_a_failing_task_is_one_line_naming_the_chunk(cluster, tmp_path, monkeypa
 def test_tasks_train_on_one_thread_whatever_the_drivers_thread_count(cluster, tmp_path):
     import torch
 
-    s = ZooSpec(n_models=4, epochs=1, chunk_size=2)             # the default grid: its tanh chunks show it
+    grid = {"activation": ["relu", "tanh"], "init": ["kaiming_uniform"], "optimizer": ["adam", "sgd"],
+            "lr": [1e-2], "weight_decay": [0.0], "dropout": [0.0, 0.2]}
+    s = ZooSpec(n_models=6, epochs=2, grid=grid, chunk_size=3)  # chunks whose bits a second thread moves
     assert not np.array_equal(train_spec_chunk(s.to_dict(), 0, "cpu", threads=1)[0],
                               train_spec_chunk(s.to_dict(), 0, "cpu", threads=2)[0])   # the premise
     one = drive(build_zoo_job(s, tmp_path / "one.h5", "cpu"))

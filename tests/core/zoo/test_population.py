@@ -8,7 +8,7 @@ import torch
 import core.zoo.population as population
 from core.errors import HyperVizError
 from core.progress import drive
-from core.zoo.arch import KNOWN_ARCHS
+from core.zoo.arch import ACTIVATIONS, KNOWN_ARCHS
 from core.zoo.population import (
     build_zoo_job,
     check_zoo_size,
@@ -47,8 +47,20 @@ def test_configs_cover_the_grid_with_distinct_seeds():
     assert len(combos) == 8                                  # the whole 2 x 2 x 2 grid
     plan = chunk_plan(configs, 3)
     assert sorted(i for chunk in plan for i in chunk) == list(range(16))
-    for chunk in plan:
-        assert len(chunk) <= 3 and len({configs[i]["activation"] for i in chunk}) == 1
+    assert all(len(chunk) <= 3 for chunk in plan) and len(plan) == 6
+
+
+def test_chunks_hold_no_dropout_models_first_and_each_activation_in_one_run():
+    configs = model_configs(ZooSpec(n_models=256, epochs=1))
+    plan = chunk_plan(configs, 128)
+    assert sorted(i for rows in plan for i in rows) == list(range(256))
+    no_dropout, dropout = ([float(configs[i]["dropout"]) for i in rows] for rows in plan)
+    assert set(no_dropout) == {0.0} and min(dropout) > 0      # the first chunk needs no masks
+    for rows in plan:
+        names = [configs[i]["activation"] for i in rows]
+        runs = [name for j, name in enumerate(names) if j == 0 or names[j - 1] != name]
+        assert runs == list(ACTIVATIONS)                         # each activation once, 32 models each
+        assert names.count("tanh") == 32
 
 
 def test_training_lowers_the_loss_and_is_deterministic():
@@ -118,7 +130,7 @@ def test_interrupted_build_resumes_and_gives_the_same_zoo(tmp_path):
 
 
 def test_the_zoo_is_the_same_whatever_the_threads_and_the_chunks_trained_at_once(tmp_path):
-    spec = tiny_spec()
+    spec = tiny_spec(chunk_size=3)                          # two chunks, both moved by a second thread
     one_thread = train_spec_chunk(spec.to_dict(), 1, "cpu", threads=1)[0]
     two_threads = train_spec_chunk(spec.to_dict(), 1, "cpu", threads=2)[0]
     assert not np.array_equal(one_thread, two_threads)     # the premise: the thread count moves the last bits
@@ -126,7 +138,7 @@ def test_the_zoo_is_the_same_whatever_the_threads_and_the_chunks_trained_at_once
     torch.set_num_threads(2)                               # what the caller had is not what a chunk uses...
     try:
         in_turn = drive(build_zoo_job(spec, tmp_path / "in_turn.h5", "cpu", workers=1))
-        at_once = drive(build_zoo_job(spec, tmp_path / "at_once.h5", "cpu", workers=3))
+        at_once = drive(build_zoo_job(spec, tmp_path / "at_once.h5", "cpu", workers=2))
         assert torch.get_num_threads() == 2                # ...and it is restored
     finally:
         torch.set_num_threads(before)

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import HyperVizError
 from core.zoo.arch import KNOWN_ARCHS
-from core.zoo.store import Zoo, describe_file, open_zoo_file, read_zoo, write_zoo, zoo_hash, zoo_info
+from core.zoo.store import Zoo, ZooWriter, describe_file, open_zoo_file, read_zoo, write_zoo, zoo_hash, zoo_info
 
 
 def make_zoo(n_models=4, n_ckpt=3, seed=0) -> Zoo:
@@ -63,6 +63,23 @@ def test_rewriting_keeps_the_old_file_until_the_new_one_is_complete(tmp_path):
     with pytest.raises(HyperVizError, match="test_acc"):
         Zoo(**{**bad.__dict__})
     assert path.read_bytes() == before
+
+
+def test_a_partial_zoo_resumes_only_for_the_same_chunks(tmp_path):
+    zoo = make_zoo()
+    path = tmp_path / "zoo.h5"
+
+    def writer(chunks):
+        return ZooWriter(path, zoo.archs, zoo.epochs, zoo.models, zoo.task, zoo.source, chunks)
+
+    first = writer([[0, 1], [2, 3]])
+    first.write_chunk(0, np.array([0, 1]), zoo.weights[:2], {})
+    again = writer([[0, 1], [2, 3]])
+    assert again.resumed and again.done.tolist() == [True, False]
+    other_plan = writer([[0, 2], [1, 3]])                 # the same source cut into other chunks
+    assert not other_plan.resumed and other_plan.done.tolist() == [False, False]
+    with pytest.raises(ValueError, match="1 models are in no chunk"):
+        writer([[0, 1], [2]])
 
 
 def test_missing_truncated_foreign_and_incomplete_files(tmp_path):
