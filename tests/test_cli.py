@@ -37,7 +37,7 @@ def test_bench_zoo_json_and_text(capsys):
     for key in ("batched_model_epochs_per_s", "loop_model_epochs_per_s", "speedup", "device"):
         assert key in r
     assert r["device"] == "cpu" and r["models"] == 6 and r["loop_models"] == 3 and r["repeats"] == 2
-    assert r["torch_threads"] >= 1 and "load_1min" in r["threads_from"]
+    assert r["torch_threads"] >= 1 and "busy_cpus" in r["threads_from"]
     assert len(r["speedups"]) == 2 and min(r["speedups"]) <= r["speedup"] <= max(r["speedups"])
     assert r["batched_model_epochs_per_s"] > 0 and r["loop_model_epochs_per_s"] > 0
     code, out, _ = run(capsys, "bench", "zoo", "--models", "2", "--repeats", "1", "--device", "cpu", "-q")

@@ -107,7 +107,7 @@ def register(sub):
     p.add_argument("--loop-models", type=bench_models, help="how many of the models the loop baseline trains")
     p.add_argument("--repeats", type=bench_repeats, default=3, help="alternating timed repeats; medians are reported")
     p.add_argument("--threads", type=threads, help="CPUs to use: chunks trained at once (batched), torch threads "
-                                                   "(one at a time); default: the CPUs the 1-minute load average leaves free")
+                                                   "(one at a time); default: the CPUs other processes leave free now")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_zoo)
 

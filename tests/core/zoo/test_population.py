@@ -50,17 +50,17 @@ def test_configs_cover_the_grid_with_distinct_seeds():
     assert all(len(chunk) <= 3 for chunk in plan) and len(plan) == 6
 
 
-def test_chunks_hold_no_dropout_models_first_and_each_activation_in_one_run():
+def test_chunks_are_even_models_without_dropout_first_each_activation_in_one_run():
     configs = model_configs(ZooSpec(n_models=256, epochs=1))
     plan = chunk_plan(configs, 128)
-    assert sorted(i for rows in plan for i in rows) == list(range(256))
+    assert sorted(i for rows in plan for i in rows) == list(range(256)) and [len(r) for r in plan] == [128, 128]
     no_dropout, dropout = ([float(configs[i]["dropout"]) for i in rows] for rows in plan)
     assert set(no_dropout) == {0.0} and min(dropout) > 0      # the first chunk needs no masks
     for rows in plan:
         names = [configs[i]["activation"] for i in rows]
         runs = [name for j, name in enumerate(names) if j == 0 or names[j - 1] != name]
-        assert runs == list(ACTIVATIONS)                         # each activation once, 32 models each
-        assert names.count("tanh") == 32
+        assert runs == list(ACTIVATIONS) and names.count("tanh") == 32     # each activation once, in order
+    assert [len(r) for r in chunk_plan(configs, 100)] == [85, 85, 86]       # not 100 + 100 + 56
 
 
 def test_training_lowers_the_loss_and_is_deterministic():
