@@ -71,13 +71,24 @@ compile). Larger chunks do pay now: 128 models a chunk train at ~195 us a model-
 ~250 for 64 (256: ~220), but a chunk holds one activation, and the default grid has 64 models of
 each in a 256-model zoo.
 
-Why ``bench zoo`` stays near 10x (not 16): a step of n models takes about ``a + b * n`` with
-a ~3 ms (dispatch, thread hand-offs, the loss) and b ~0.2 ms a model (2 threads; 3.5 ms at n = 2,
-11.1 at 32, 18.1 at 64, 29.8 at 128), while one model alone takes ~3 ms a step in ``nn.Module``
-and ``torch.optim``. Even with no fixed cost at all the ratio would be 3 / 0.2 = 15 at most, so
-what is left to win is the per-model part, which is the memory traffic of the first conv's
-``[32, N*8, 8, 8]`` output (its pool, the pool's zero-filled gradient and the conv's weight
-gradient) and oneDNN's grouped convolutions at a few channels a group.
+Why ``bench zoo`` stayed near 10x with one chunk on two threads: a step of n models took about
+``a + b * n`` with a ~3 ms (dispatch, thread hand-offs, the loss) and b ~0.2 ms a model (3.5 ms
+at n = 2, 11.1 at 32, 18.1 at 64, 29.8 at 128), while one model alone takes ~3 ms a step in
+``nn.Module`` and ``torch.optim``: even with no fixed cost at all the ratio would be 3 / 0.2 = 15.
+
+Third round (2026-12-03): one thread per chunk, chunks side by side
+(:func:`core.zoo.population.train_chunks`), and chunks that mix activations
+(:class:`_MixedActivation`) so that a 256-model zoo gives two chunks of 128. On one thread a
+model-epoch costs 13.8 / 12.0 / 10.7 / 12.9 ms in chunks of 32 / 64 / 128 / 256 (wall time,
+medians of three; 256 no longer fits the caches as well); two chunks side by side scale 2.0x
+(76 -> 153 model-epochs/s for 64-model chunks), where one chunk on two threads gains 1.36x;
+mixing activations costs ~1% of CPU time (128 mixed 14.6 against 14.5 ms of one activation,
+CPU time). ``torch.profiler`` over an epoch of the two 128-model chunks, one thread: the
+convolutions' backward 25% and forward 17%, ``fill_`` 7% (most of it the max pool's zero-filled
+gradient), copies 7%, the max pool forward 6% and backward 4%, the activations (forward and
+backward) ~12%, the loss 3.4%, dropout's random numbers 2.2%. What is left is oneDNN's grouped
+convolutions at a few channels a group and the memory traffic around the first convolution's
+``[32, N*8, 8, 8]`` output; the next step would be a fused kernel for convolution + pool per model.
 """
 from __future__ import annotations
 
