@@ -75,7 +75,8 @@ def free_cpu_threads(busy: float | None = None, cpus: int | None = None) -> tupl
     not the machine's count); ``busy`` to the CPUs busy now (:func:`busy_cpus`, a quarter of a
     second of ``/proc/stat``; call this before the work starts). The free CPUs are
     ``round(cpus - busy)``, between 1 and ``cpus``. Without ``/proc/stat`` the 1-minute load
-    average stands in for ``busy`` (reported as ``load_1min``), and without that torch's count.
+    average stands in for ``busy`` (reported as ``load_1min``; without it nothing counts as busy),
+    and without ``sched_getaffinity`` ``cpus`` is torch's thread count.
 
     Why: torch splits each operation across its threads and waits for the last one. With 2
     threads on 2 cores and another process busy on one of them, every operation waits for the

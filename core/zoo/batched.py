@@ -80,7 +80,7 @@ Third round (2026-12-03): one thread per chunk, chunks side by side
 (:func:`core.zoo.population.train_chunks`), and chunks that mix activations
 (:class:`_MixedActivation`) so that a 256-model zoo gives two chunks of 128. On one thread a
 model-epoch costs 13.8 / 12.0 / 10.7 / 12.9 ms in chunks of 32 / 64 / 128 / 256 (wall time,
-medians of three; 256 no longer fits the caches as well); two chunks side by side scale 2.0x
+medians of three; at 256 it is slower again); two chunks side by side scale 2.0x
 (76 -> 153 model-epochs/s for 64-model chunks), where one chunk on two threads gains 1.36x;
 mixing activations costs ~1% of CPU time (128 mixed 14.6 against 14.5 ms of one activation,
 CPU time). ``torch.profiler`` over an epoch of the two 128-model chunks, one thread: the
@@ -196,7 +196,7 @@ _ACT_INTO = {
     "tanh": lambda x, out: torch.tanh(x, out=out),
     "sigmoid": lambda x, out: torch.sigmoid(x, out=out),
     "relu": lambda x, out: torch.clamp_min(x, 0, out=out),       # what torch.relu is
-    "gelu": lambda x, out: torch._C._nn.gelu(x, out=out),
+    "gelu": lambda x, out: torch._C._nn.gelu(x, out=out),       # F.gelu's kernel; F.gelu takes no out=
 }
 _GRAD_INTO = {
     "tanh": lambda g, x, y, out: torch.ops.aten.tanh_backward.grad_input(g, y, grad_input=out),
