@@ -67,8 +67,8 @@ into one group, with block-diagonal weights, so that oneDNN's 16-channel blocks 
 padding (1.0-1.1x slower: the convolutions here are bound by memory traffic, not by their
 arithmetic); a pool backward as one ``where`` over the window positions (1.4x slower step);
 ``torch.compile`` (inductor) of the forward and backward (20.0 against 12.6 ms, after a 48 s
-compile). Larger chunks do pay now: 128 models a chunk train at ~195 us a model-step against
-~250 for 64 (256: ~220), but a chunk holds one activation, and the default grid has 64 models of
+compile). Larger chunks did pay: 128 models a chunk train at ~195 us a model-step against
+~250 for 64 (256: ~220), but a chunk then held one activation, and the default grid has 64 models of
 each in a 256-model zoo.
 
 Why ``bench zoo`` stayed near 10x with one chunk on two threads: a step of n models took about
