@@ -450,9 +450,12 @@ def build_zoo_job(spec: ZooSpec, out: str | Path, device: str | torch.device = "
                                 CPU_CHUNK_THREADS)
     start = time.perf_counter()
     written = 0                                   # model-epochs of the chunks written by this run
+
+    def rate(model_epochs: int) -> dict:
+        return {"model_epochs_per_s": model_epochs / max(time.perf_counter() - start, 1e-9)}
+
     try:
         for item in arrivals:
-            rate = lambda n: {"model_epochs_per_s": n / max(time.perf_counter() - start, 1e-9)}  # noqa: E731
             if isinstance(item, Progress):            # chunks training here: their epochs
                 yield Progress(done + item.done, total, item.message, {**item.metrics, **rate(item.done)})
                 continue
