@@ -41,7 +41,7 @@ def test_vector_state_dict_round_trip(name):
     assert torch.equal(vec[: first.size], module.state_dict()[first.key].reshape(-1))
 
 
-@pytest.mark.parametrize("name", ["cnn", "mlp", "modelzoo_cnn"])
+@pytest.mark.parametrize("name", ["cnn", "mlp", "modelzoo_cnn", "modelzoo_cnn_rgb"])
 @pytest.mark.parametrize("activation", ["tanh", "relu", "sigmoid", "gelu"])
 def test_batched_forward_equals_per_model_forward(name, activation):
     spec = KNOWN_ARCHS[name]
@@ -81,6 +81,30 @@ def test_models_of_several_activations_in_one_batch_equal_each_model_alone(name)
         batched_forward(spec, weights, x, activations[:-1])                 # one name short
     with pytest.raises(ValueError, match="expected one of"):
         batched_forward(spec, weights, x, activations[:-1] + ["swish"])
+
+
+@pytest.mark.parametrize("name", ["cnn", "modelzoo_cnn_rgb"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_gradients_on_a_shared_input_equal_each_model_alone(name, layout):
+    # a shared image batch runs the first convolution as one matrix product of its patches
+    # (batched._SharedInputConv); its weight and bias gradients must be each model's own,
+    # whichever strides the batch comes with (the bundled tasks give both)
+    spec = KNOWN_ARCHS[name]
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.stack([init_vector(spec, "kaiming_uniform", gen) for _ in range(3)])
+    x = torch.rand(5, *spec.input_shape, generator=gen)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, spec.n_classes, (5,), generator=gen)
+    loss, grad = loss_and_grad(spec, weights, x, y, "relu")
+    for i in range(3):
+        module = build_module(spec, "relu")
+        module.load_state_dict(vector_to_state_dict(spec, weights[i]))
+        alone = torch.nn.functional.cross_entropy(module(x), y)
+        alone.backward()
+        torch.testing.assert_close(loss[i], alone.detach(), rtol=1e-5, atol=1e-6)
+        expected = state_dict_to_vector(spec, {k: p.grad for k, p in module.named_parameters()})
+        torch.testing.assert_close(grad[i], expected, rtol=1e-4, atol=1e-6)
 
 
 def test_batched_dropout_uses_each_models_rate():
