@@ -348,7 +348,10 @@ def _dropout(h: torch.Tensor, rate: torch.Tensor, n: int, span: tuple[int, int],
         shape = (hi - lo, 1, 1)
         threshold, keep_scale = threshold.view(shape), keep_scale.view(shape)
     draws = _uniform_draws(h[index], generator)
-    return _ScaleSlice.apply(h, (draws >= threshold) * keep_scale, index)    # torch.where: twice as slow on a CPU
+    scale = (draws >= threshold) * keep_scale                               # torch.where: twice as slow on a CPU
+    if (lo, hi) == (0, n):                                                  # every model has dropout: no slice to keep
+        return h * scale
+    return _ScaleSlice.apply(h, scale, index)
 
 
 def loss_and_grad(spec: ArchSpec, w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, activation: str | Sequence[str],
