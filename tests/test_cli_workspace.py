@@ -222,7 +222,11 @@ def test_export_unknown_ids(ws, tmp_path, capsys):
 def test_bench_eval_json(capsys):
     code, out, _ = run(capsys, "bench", "eval", "--models", "8", "--device", "cpu", "--json")
     result = json.loads(out)
-    assert code == 0 and result["models"] == 8 and result["models_per_s"] > 0
+    assert code == 0 and result["models"] == 8 and result["models_per_s"] > 0 and result["task"] == "digits"
+    code, out, _ = run(capsys, "bench", "eval", "--models", "8", "--task", "shapes", "--device", "cpu", "--json")
+    assert code == 0 and json.loads(out)["task"] == "shapes"
+    code, _, err = run(capsys, "bench", "eval", "--models", "8", "--arch", "modelzoo_cnn", "--device", "cpu")
+    assert code == 2 and "does not fit task digits" in err and err.count("\n") == 1, err
 
 
 def test_bench_probe_fits_each_candidate_once_and_probes_it_beside_sw(built, tmp_path, capsys):

@@ -22,12 +22,14 @@ def bench_eval(models: int = 1000, device: str = "auto", arch: str = "cnn", task
     from core.generate.evaluate import evaluate_weights, model_chunk
     from core.zoo.arch import ACTIVATIONS, INITS, get_arch
     from core.zoo.modules import build_module, init_vector, vector_to_state_dict
+    from core.zoo.tasks import check_task_fits
     from core.zoo.tasks import get_task as _get_task
 
     if models < 1:
         raise HyperVizError(f"bench eval: --models {models} must be >= 1")
     dev = resolve_device(device)
     spec, data = get_arch(arch), _get_task(task)
+    check_task_fits(spec, data, "bench eval: ")
     gen = torch.Generator().manual_seed(seed)
     weights = torch.stack([init_vector(spec, INITS[i % len(INITS)], gen) for i in range(models)])
     acts = [ACTIVATIONS[i % len(ACTIVATIONS)] for i in range(models)]

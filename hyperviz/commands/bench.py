@@ -59,12 +59,12 @@ def cmd_bench_eval(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    result = bench_eval(models=args.models, device=args.device, arch=args.arch)
+    result = bench_eval(models=args.models, device=args.device, arch=args.arch, task=args.task)
     if args.json:
         print_json(result)
     else:
         print(f"device {result['device']}, {result['models']} x {result['arch']} (random inits, {result['activations']} activations), "
-              f"{result['test_examples']} test examples")
+              f"{result['test_examples']} test examples of {result['task']}")
         print(f"  batched       {result['seconds']:>7.3f} s  {result['models_per_s']:>9.1f} models/s")
         print(f"  one at a time {result['loop_models_per_s']:>19.1f} models/s ({result['loop_models']} models)")
     return 0
@@ -130,6 +130,7 @@ def register(sub):
     p = bench.add_parser("eval", help="batched evaluation of many models on the test split")
     p.add_argument("--models", type=bench_models, default=1000)
     p.add_argument("--arch", default="cnn")
+    p.add_argument("--task", default="digits", help="the task whose test split is evaluated: a bundled task or your own files (as for zoo build)")
     p.add_argument("--threads", type=threads, help="torch CPU threads (default: torch's choice)")
     add_common(p, device=True)
     p.set_defaults(func=cmd_bench_eval)
