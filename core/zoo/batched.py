@@ -89,6 +89,19 @@ gradient), copies 7%, the max pool forward 6% and backward 4%, the activations (
 backward) ~12%, the loss 3.4%, dropout's random numbers 2.2%. What is left is oneDNN's grouped
 convolutions at a few channels a group and the memory traffic around the first convolution's
 ``[32, N*8, 8, 8]`` output; the next step would be a fused kernel for convolution + pool per model.
+
+Fourth round (same day, one thread, 128 models, batch 32). The max pool's zero fill of its
+``[32, 1024, 8, 8]`` gradient took 4.4 ms a step in training against 0.5 ms for refilling one
+warm buffer of that size (1.1 ms for a fresh one): the step is bound by memory traffic to and
+from tensors that are no longer in cache, not by a slow kernel. Measured and not taken: the first
+convolution's weight gradient as one ``bmm`` of the output gradient and the patches (38 ms
+against 10.8 for oneDNN's backward) or as a convolution of the input with the gradient (40-45
+ms); oneDNN switched off (torch's own kernels, 3-7x slower); a fused convolution + pool forward
+written as plain loops in numba, untuned (30 against 11 ms for the first convolution and its
+pool, 28 against 6 for the second): a fused kernel pays only if it is written for the vector
+units. Taken: dropout in a chunk where every model has it multiplies by the mask at once
+(a dropout chunk 1.97 against 2.11 s of CPU an epoch, the same bits), and a shared input's
+first convolution as one matrix product (:class:`_SharedInputConv`, evaluation).
 """
 from __future__ import annotations
 
