@@ -34,15 +34,23 @@ def synchronize(dev: torch.device) -> None:
 BUSY_SAMPLE_S = 0.25
 
 
+def _allowed_cpus() -> set[int] | None:
+    """The CPUs this process may run on (what a container or ``taskset`` allows, not the
+    machine's count); None where the platform cannot say (no ``sched_getaffinity``)."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
 def busy_cpus(cpus: set[int] | None = None, seconds: float = BUSY_SAMPLE_S) -> float | None:
     """How many of the CPUs ``cpus`` (default: those this process may run on) are busy now: the
     time they spent running anything (user, nice, system, interrupts, steal) over ``seconds``,
     from ``/proc/stat``. None where there is no ``/proc/stat`` (not Linux) or it cannot be read."""
     if cpus is None:
-        try:
-            cpus = set(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            return None
+        cpus = _allowed_cpus()
+    if cpus is None:
+        return None
 
     def sample() -> tuple[int, int]:
         busy = total = 0
@@ -96,9 +104,7 @@ def free_cpu_threads(busy: float | None = None, cpus: int | None = None) -> tupl
         except (AttributeError, OSError):
             busy = 0.0
     if cpus is None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cpus = torch.get_num_threads()
+        allowed = _allowed_cpus()
+        cpus = len(allowed) if allowed is not None else torch.get_num_threads()
     threads = max(1, min(int(cpus), int(round(cpus - busy))))
     return threads, {"cpus": int(cpus), source: round(float(busy), 2)}

@@ -143,12 +143,14 @@ def batched_forward(
     span = _dropout_span(dropout)
     shared = x.dim() == len(spec.input_shape) + 1
     if len(spec.input_shape) == 3:
-        # image features as [B, N*C, H, W]: model n owns channels n*C .. n*C+C-1. A shared input
-        # stays [B, C, H, W] until the first convolution, which then runs as one ordinary
-        # convolution with N*O output channels (no per-model copies of the input).
-        bsz = x.shape[0] if shared else x.shape[1]
-        h = x if shared else x.transpose(0, 1).reshape(bsz, -1, *x.shape[-2:])
-        h = h.contiguous(memory_format=torch.channels_last)
+        # image features as [B, N*C, H, W], channels-last: model n owns channels n*C .. n*C+C-1.
+        # A shared input stays [B, C, H, W], in whatever strides it came, until the first
+        # convolution, which runs as one matrix product of its patches (_SharedInputConv; no
+        # per-model copies of the input) and hands on channels-last.
+        if shared:
+            h = x
+        else:
+            h = x.transpose(0, 1).reshape(x.shape[1], -1, *x.shape[-2:]).contiguous(memory_format=torch.channels_last)
     else:
         h = x.unsqueeze(0) if shared else x                   # [N|1, B, F]
     p = 0
@@ -156,12 +158,12 @@ def batched_forward(
         kind = layer["type"]
         if kind == "conv":
             w, b = params[p], params[p + 1]                   # [N, O, C, k, k], [N, O]
-            padding = int(layer.get("padding", 0))
+            w, b, padding = w.reshape(-1, *w.shape[2:]), b.reshape(-1), int(layer.get("padding", 0))
             if shared and p == 0 and not h.requires_grad:     # the shared input's first conv
-                h = _SharedInputConv.apply(h, w.reshape(-1, *w.shape[2:]), b.reshape(-1), padding)
+                h = _SharedInputConv.apply(h, w, b, padding)
             else:                                             # [B, N*C, H, W]: one group per model
-                groups = n if h.shape[1] == n * w.shape[2] else 1     # 1: a shared input that needs a gradient
-                h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), b.reshape(-1), padding=padding, groups=groups)
+                groups = n if h.shape[1] == n * w.shape[1] else 1     # 1: a shared input that needs a gradient
+                h = F.conv2d(h, w, b, padding=padding, groups=groups)
             p += 2
         elif kind == "linear":
             w, b = params[p], params[p + 1]                   # [N, O, I], [N, O]
